@@ -1,0 +1,1 @@
+//! The `maglev.yaml` config model: parsing and semantic validation.

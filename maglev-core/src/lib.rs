@@ -1,0 +1,9 @@
+//! Pure decisions of the maglev control plane: config model, weights, failover, reconcile plan
+//! and the Maglev table. No I/O, no async runtime.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod maglev;
+pub mod plan;
+pub mod weights;

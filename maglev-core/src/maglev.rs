@@ -1,0 +1,1 @@
+//! The Maglev new-flow table, bit-exact with VPP.

@@ -1,0 +1,1 @@
+//! Backend states to weights: active pool, effective weight, flush, frontend state.

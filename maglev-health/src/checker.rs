@@ -1,0 +1,1 @@
+//! The checker: one worker per backend, a scheduler, operator actions and config apply.

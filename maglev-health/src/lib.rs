@@ -1,0 +1,9 @@
+//! Backend health checking: the HAProxy-style probe state machine, HTTP/HTTPS/TCP/TLS/ICMP
+//! probers and a scheduler that keeps many backends on their cadence.
+
+#![forbid(unsafe_code)]
+
+pub mod checker;
+pub mod machine;
+pub mod probe;
+pub mod result;

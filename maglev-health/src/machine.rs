@@ -1,0 +1,1 @@
+//! The sans-IO probe state machine (states, rise/fall counter, intervals, history).

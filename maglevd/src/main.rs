@@ -1,0 +1,3 @@
+//! maglevd.
+
+fn main() {}

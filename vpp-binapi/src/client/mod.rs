@@ -1,0 +1,1 @@
+//! Async client for the VPP API socket.

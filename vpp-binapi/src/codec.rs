@@ -1,0 +1,1 @@
+//! The wire codec runtime shared by every generated message.

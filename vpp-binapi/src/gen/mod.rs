@@ -1,0 +1,1 @@
+//! Generated message modules, one per `.api.json` file.

@@ -1,0 +1,3 @@
+//! vpp-sim binary.
+
+fn main() {}

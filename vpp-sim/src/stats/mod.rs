@@ -1,0 +1,1 @@
+//! The simulated stats segment and its socket.
