@@ -125,7 +125,12 @@ async fn close_without_an_answer_is_l7rsp() {
 
 #[tokio::test]
 async fn a_malformed_response_is_l7rsp() {
-    let server = http_server(V4, Behaviour::Raw(b"SSH-2.0-OpenSSH\r\n\r\n".to_vec()), None).await;
+    let server = http_server(
+        V4,
+        Behaviour::Raw(b"SSH-2.0-OpenSSH\r\n\r\n".to_vec()),
+        None,
+    )
+    .await;
     let r = probe(&get(http(server.port()), 2000), server.ip()).await;
     assert_eq!(r.code, ResultCode::L7Rsp, "{r:?}");
     assert!(r.detail.starts_with("malformed response"), "{}", r.detail);
@@ -213,7 +218,10 @@ async fn configured_host_is_sent_verbatim() {
     p.host = Some("www.example".into());
     let r = probe(&get(p, 2000), server.ip()).await;
     assert_eq!(r.code, ResultCode::L7Ok, "{r:?}");
-    assert_eq!(server.seen()[0].header("host").as_deref(), Some("www.example"));
+    assert_eq!(
+        server.seen()[0].header("host").as_deref(),
+        Some("www.example")
+    );
 }
 
 #[tokio::test]

@@ -64,9 +64,11 @@ async fn tcp_connect_that_never_completes_is_l4tout() {
     // Fill the queue (backlog 0 holds one connection) with connections nobody accepts.
     let mut fillers = Vec::new();
     for _ in 0..2 {
-        if let Ok(Ok(c)) =
-            tokio::time::timeout(Duration::from_millis(300), tokio::net::TcpStream::connect(addr))
-                .await
+        if let Ok(Ok(c)) = tokio::time::timeout(
+            Duration::from_millis(300),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
         {
             fillers.push(c);
         }
