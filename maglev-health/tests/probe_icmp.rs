@@ -93,14 +93,20 @@ async fn echo_from_a_bound_source_address() {
 }
 
 #[tokio::test]
-async fn probe_returns_within_its_timeout() {
+async fn echo_from_a_bound_ipv6_source() {
     let target = ip(V6);
-    if mode_or_skip("probe_returns_within_its_timeout", IpFamily::V6).is_none() {
+    if mode_or_skip("echo_from_a_bound_ipv6_source", IpFamily::V6).is_none() {
         return unavailable_is_reported(target).await;
     }
-    let r = probe(&spec(ProbeKind::Icmp, 300), target).await;
+    let mut s = spec(ProbeKind::Icmp, 1000);
+    s.source_v6 = Some("::1".parse().unwrap());
+    s.source_v4 = Some(Ipv4Addr::new(192, 0, 2, 200)); // not used for a v6 target
+    let r = probe(&s, target).await;
     assert_eq!(r.code, ResultCode::IcmpOk, "{r:?}");
-    assert!(r.elapsed <= Duration::from_millis(300), "{r:?}");
+    s.source_v6 = Some("2001:db8::200".parse().unwrap());
+    let r = probe(&s, target).await;
+    assert_eq!(r.code, ResultCode::IcmpErr, "{r:?}");
+    assert!(r.detail.starts_with("bind 2001:db8::200: "), "{}", r.detail);
 }
 
 /// Set in the environment of a test re-run inside a private network namespace.

@@ -24,6 +24,10 @@ pub(super) async fn http_probe(
     deadline: Instant,
     timeout: Duration,
 ) -> Outcome {
+    // A spec that cannot produce a valid request fails here, before any packet is sent.
+    if let Err(e) = params.validate() {
+        return (ResultCode::L7Rsp, format!("invalid check: {e}"));
+    }
     let stream = match net::connect(
         SocketAddr::new(target, params.port),
         source,

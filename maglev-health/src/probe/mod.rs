@@ -180,7 +180,7 @@ impl HttpParams {
         }
     }
 
-    fn validate(&self) -> Result<(), SpecError> {
+    pub(crate) fn validate(&self) -> Result<(), SpecError> {
         if self.port == 0 {
             return Err(SpecError::ZeroPort);
         }
@@ -430,6 +430,45 @@ mod tests {
             ProbeSpec::new(ProbeKind::Icmp, Duration::ZERO).validate(),
             Err(SpecError::ZeroTimeout)
         );
+    }
+
+    #[test]
+    fn spec_and_probe_future_fit_the_checker() {
+        fn shareable<T: Clone + fmt::Debug + PartialEq + Eq + Send + Sync + 'static>() {}
+        fn send<T: Send>(_: &T) {}
+        shareable::<ProbeSpec>();
+        let spec = ProbeSpec::new(ProbeKind::Icmp, Duration::from_secs(1));
+        let fut = probe(&spec, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        send(&fut);
+    }
+
+    #[tokio::test]
+    async fn an_invalid_http_spec_fails_without_connecting() {
+        let mut p = HttpParams::new(1);
+        p.path = "no-slash".into();
+        let spec = ProbeSpec::new(ProbeKind::Http(p), Duration::from_secs(1));
+        let r = probe(&spec, IpAddr::V4(Ipv4Addr::LOCALHOST)).await;
+        assert_eq!(r.code, ResultCode::L7Rsp);
+        assert!(r.detail.starts_with("invalid check: path"), "{}", r.detail);
+    }
+
+    #[tokio::test]
+    async fn a_zero_or_huge_timeout_does_not_panic() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let target = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let tcp = |timeout| ProbeSpec::new(ProbeKind::Tcp { port, tls: None }, timeout);
+        // No overflow computing the deadline: the refusal comes back as usual.
+        let r = probe(&tcp(Duration::MAX), target).await;
+        assert_eq!(r.code, ResultCode::L4Con, "{r:?}");
+        // A zero timeout expires at once, unless the refusal is already there.
+        let r = probe(&tcp(Duration::ZERO), target).await;
+        assert!(
+            matches!(r.code, ResultCode::L4Tout | ResultCode::L4Con),
+            "{r:?}"
+        );
+        assert!(r.elapsed < Duration::from_secs(1), "{r:?}");
     }
 
     #[test]
