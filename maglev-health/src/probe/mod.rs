@@ -294,7 +294,8 @@ type Outcome = (ResultCode, String);
 /// Runs one probe of `target` as `spec` says.
 ///
 /// Never panics and returns within `spec.timeout` plus a few milliseconds. An IPv4-mapped IPv6
-/// target is probed as IPv4.
+/// target is probed as IPv4. Must run inside a tokio runtime with I/O and time enabled; the
+/// probe spawns nothing, so dropping the future closes its socket at once.
 pub async fn probe(spec: &ProbeSpec, target: IpAddr) -> ProbeResult {
     let start = Instant::now();
     let target = target.to_canonical();
