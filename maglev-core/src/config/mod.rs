@@ -73,7 +73,7 @@ fn options() -> serde_saphyr::Options {
     budget.max_aliases = 1_000;
     budget.max_anchors = 1_000;
     budget.max_depth = 32;
-    budget.max_documents = 1;
+    budget.max_documents = 2;
     budget.max_total_scalar_bytes = MAX_INPUT_BYTES;
     budget.max_recorded_anchor_events = 100_000;
     budget.max_recorded_anchor_bytes = MAX_INPUT_BYTES;
@@ -160,6 +160,17 @@ fn parse_message(failure: &serde_saphyr::Error) -> String {
         None => text,
     };
     let text = text.lines().next().unwrap_or_default().trim();
+    // serde-saphyr names the Rust type; say what the file should hold instead.
+    let text = match text {
+        "invalid i64" | "invalid u64" | "invalid i32" | "invalid u32" => "expected an integer",
+        other if other.starts_with("multiple YAML documents") => {
+            "expected one YAML document, found more"
+        }
+        other => other,
+    };
+    if let Some(limit) = text.strip_prefix("budget breached: ") {
+        return format!("config exceeds the parser's limits ({limit})");
+    }
     if text.is_empty() {
         "invalid yaml".to_owned()
     } else {

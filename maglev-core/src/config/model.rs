@@ -28,7 +28,7 @@ pub mod defaults {
     pub const STARTUP_MAX_DELAY: Duration = Duration::from_secs(30);
     /// `healthchecks.<name>.interval` (also the default of `fast-interval` and `down-interval`).
     pub const INTERVAL: Duration = Duration::from_secs(2);
-    /// `healthchecks.<name>.timeout`.
+    /// `healthchecks.<name>.timeout` (or `interval` when that is shorter).
     pub const TIMEOUT: Duration = Duration::from_secs(1);
     /// `healthchecks.<name>.rise`.
     pub const RISE: u8 = 2;

@@ -38,6 +38,11 @@ pub(crate) struct Checker<'a> {
     source_name: &'a str,
     text: &'a str,
     errors: Vec<SemanticError>,
+    /// Every health-check name in the file, valid or not (so a broken check does not also
+    /// make every backend that uses it report an unknown reference).
+    declared_checks: BTreeSet<String>,
+    /// Every backend name in the file, valid or not.
+    declared_backends: BTreeSet<String>,
 }
 
 impl<'a> Checker<'a> {
@@ -46,6 +51,8 @@ impl<'a> Checker<'a> {
             source_name,
             text,
             errors: Vec::new(),
+            declared_checks: BTreeSet::new(),
+            declared_backends: BTreeSet::new(),
         }
     }
 
@@ -105,8 +112,16 @@ impl<'a> Checker<'a> {
     pub(crate) fn check(mut self, raw: RawMaglev) -> Result<Config, Vec<SemanticError>> {
         let healthchecker = self.healthchecker(raw.healthchecker);
         let vpp = raw.vpp.map(|vpp| self.vpp(vpp));
-        let healthchecks = self.healthchecks(raw.healthchecks.unwrap_or_default());
-        let backends = self.backends(raw.backends.unwrap_or_default(), &healthchecks);
+        let raw_checks = raw.healthchecks.unwrap_or_default();
+        let raw_backends = raw.backends.unwrap_or_default();
+        self.declared_checks = raw_checks.0.iter().map(|(name, _)| name.clone()).collect();
+        self.declared_backends = raw_backends
+            .0
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect();
+        let healthchecks = self.healthchecks(raw_checks);
+        let backends = self.backends(raw_backends);
         let frontends = self.frontends(raw.frontends.unwrap_or_default(), &backends);
         if self.errors.is_empty() {
             Ok(Config {
@@ -445,15 +460,12 @@ impl<'a> Checker<'a> {
             )
             .unwrap_or(interval);
         let timeout_value = self.duration(raw.timeout.as_ref(), &format!("{base}.timeout"), true);
-        let timeout = timeout_value.unwrap_or(defaults::TIMEOUT);
-        if timeout > interval && (timeout_value.is_some() || raw.interval.is_some()) {
-            let pos = raw
-                .timeout
-                .as_ref()
-                .or(raw.interval.as_ref())
-                .map_or(entry, |value| Self::at(&value.referenced));
+        // Without a timeout key the default shrinks to a short interval, so `interval: 500ms`
+        // alone is valid.
+        let timeout = timeout_value.unwrap_or_else(|| defaults::TIMEOUT.min(interval));
+        if let Some(timeout_raw) = raw.timeout.as_ref().filter(|_| timeout > interval) {
             self.error(
-                pos,
+                Self::at(&timeout_raw.referenced),
                 format!("{base}.timeout"),
                 format!(
                     "must not exceed interval ({} > {})",
@@ -680,11 +692,7 @@ impl<'a> Checker<'a> {
         })
     }
 
-    fn backends(
-        &mut self,
-        raw: NameMap<RawBackend>,
-        healthchecks: &BTreeMap<String, HealthCheck>,
-    ) -> BTreeMap<String, Backend> {
+    fn backends(&mut self, raw: NameMap<RawBackend>) -> BTreeMap<String, Backend> {
         let mut out = BTreeMap::new();
         for (name, value) in raw.0 {
             self.entry_name("backends", &name, &value.referenced);
@@ -702,7 +710,7 @@ impl<'a> Checker<'a> {
             }
             let mut healthcheck = None;
             if let Some(check) = &raw.healthcheck {
-                if healthchecks.contains_key(&check.value) {
+                if self.declared_checks.contains(&check.value) {
                     healthcheck = Some(check.value.clone());
                 } else {
                     self.error(
@@ -978,6 +986,7 @@ impl<'a> Checker<'a> {
                         .unwrap_or(0),
                 };
                 match backends.get(&backend_name) {
+                    None if self.declared_backends.contains(&backend_name) => {}
                     None => {
                         self.error(
                             member_pos,
