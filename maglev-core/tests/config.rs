@@ -326,6 +326,19 @@ fn empty_sections_and_missing_vpp_load() {
 }
 
 #[test]
+fn names_are_case_sensitive() {
+    let text = y(&[
+        "maglev:",
+        "  backends:",
+        "    web: { address: 10.0.0.1 }",
+        "    Web: { address: 10.0.0.2 }",
+    ]);
+    let config = ok(&text);
+    assert_eq!(config.backends.len(), 2);
+    assert_ne!(config.backend("web"), config.backend("Web"));
+}
+
+#[test]
 fn frontends_keep_file_order_and_accessors_work() {
     let text = with_frontends(&[
         "    zeta:",
@@ -664,7 +677,7 @@ fn healthchecker_rules() {
 fn vpp_lb_is_required_with_a_vpp_section() {
     assert_eq!(
         invalid("maglev:\n  vpp: {}\n"),
-        ["t.yaml:2:8: vpp.lb: is required when the vpp section is present"]
+        ["t.yaml:2:3: vpp.lb: is required when the vpp section is present"]
     );
 }
 
@@ -673,8 +686,8 @@ fn vpp_lb_source_addresses_are_required_and_of_their_family() {
     assert_eq!(
         invalid("maglev:\n  vpp:\n    lb:\n      sync-interval: 10s\n"),
         [
-            "t.yaml:4:7: vpp.lb.ipv4-src-address: is required",
-            "t.yaml:4:7: vpp.lb.ipv6-src-address: is required",
+            "t.yaml:3:5: vpp.lb.ipv4-src-address: is required",
+            "t.yaml:3:5: vpp.lb.ipv6-src-address: is required",
         ]
     );
     let swapped = y(&[
@@ -1214,7 +1227,7 @@ fn frontend_pools_must_be_non_empty_and_named() {
         invalid(&text),
         [
             "t.yaml:11:5: frontends.no-pools.pools: must list at least one pool",
-            "t.yaml:13:5: frontends.empty-pools.pools: must list at least one pool",
+            "t.yaml:15:14: frontends.empty-pools.pools: must list at least one pool",
             "t.yaml:19:11: frontends.pool-problems.pools[0].name: is required",
             "t.yaml:20:17: frontends.pool-problems.pools[1].name: must not be empty",
             "t.yaml:24:17: frontends.pool-problems.pools[3].name: duplicate pool name `twin`",

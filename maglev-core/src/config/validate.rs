@@ -181,7 +181,7 @@ impl<'a> Checker<'a> {
     fn vpp(&mut self, raw: Spanned<super::raw::RawVpp>) -> Option<Vpp> {
         let Some(lb) = raw.value.lb else {
             self.error(
-                Self::at(&raw.referenced),
+                self.key_pos("vpp", &raw.referenced),
                 "vpp.lb",
                 "is required when the vpp section is present",
             );
@@ -191,7 +191,7 @@ impl<'a> Checker<'a> {
     }
 
     fn lb(&mut self, raw: Spanned<RawLb>) -> Option<VppLb> {
-        let section = Self::at(&raw.referenced);
+        let section = self.key_pos("lb", &raw.referenced);
         let raw: RawLb = raw.value;
         let ipv4 = self.required_address(
             raw.ipv4_src_address.as_ref(),
@@ -916,13 +916,13 @@ impl<'a> Checker<'a> {
         prefix: Option<IpNet>,
         backends: &BTreeMap<String, Backend>,
     ) -> Vec<Pool> {
-        let Some(raw) = raw.filter(|pools| !pools.value.is_empty()) else {
-            self.error(
-                entry,
-                format!("{base}.pools"),
-                "must list at least one pool",
-            );
-            return Vec::new();
+        let raw = match raw {
+            Some(pools) if !pools.value.is_empty() => pools,
+            present => {
+                let pos = present.map_or(entry, |pools| Self::at(&pools.referenced));
+                self.error(pos, format!("{base}.pools"), "must list at least one pool");
+                return Vec::new();
+            }
         };
         let mut out = Vec::new();
         let mut pool_names: BTreeSet<String> = BTreeSet::new();
