@@ -1,7 +1,7 @@
 //! The semantic stage: raw parse tree to [`Config`], collecting every broken rule.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -75,7 +75,8 @@ impl<'a> Checker<'a> {
     }
 
     /// The position of the key `name` whose value sits at `value`: the last occurrence of the
-    /// name shortly before the value, else the value itself.
+    /// name shortly before the value, else the value itself. Looks at most
+    /// [`KEY_SEARCH_WINDOW`] bytes back, so the cost per entry stays bounded.
     fn key_pos(&self, name: &str, value: &Location) -> Pos {
         let fallback = Self::at(value);
         let Some(offset) = value
@@ -98,13 +99,25 @@ impl<'a> Checker<'a> {
         else {
             return fallback;
         };
-        let before = &self.text[..found];
-        let line_start = before.rfind('\n').map_or(0, |index| index + 1);
-        let line = before.bytes().filter(|&byte| byte == b'\n').count() + 1;
-        let column = self.text[line_start..found].chars().count() + 1;
+        let between = &self.text[found..offset];
+        let newlines = between.bytes().filter(|&byte| byte == b'\n').count();
+        let count = |text: &str| u64::try_from(text.chars().count()).unwrap_or(u64::MAX);
+        let column = if newlines == 0 {
+            value.column().saturating_sub(count(between))
+        } else {
+            match self.text[start..found].rfind('\n') {
+                Some(index) => count(&self.text[start + index + 1..found]) + 1,
+                None if start == 0 => count(&self.text[..found]) + 1,
+                None => return fallback,
+            }
+        };
+        let newlines = u64::try_from(newlines).unwrap_or(u64::MAX);
+        if column == 0 || newlines >= value.line() {
+            return fallback;
+        }
         Pos {
-            line: u64::try_from(line).unwrap_or(u64::MAX),
-            column: u64::try_from(column).unwrap_or(u64::MAX),
+            line: value.line() - newlines,
+            column,
         }
     }
 
@@ -795,15 +808,16 @@ impl<'a> Checker<'a> {
                 }
             },
         };
-        let port = match &raw.port {
-            None => defaults::FRONTEND_PORT,
+        let port_value = match &raw.port {
+            None => Some(defaults::FRONTEND_PORT),
             Some(port) => self
                 .ranged(port, &format!("{base}.port"), 0, 65_535)
-                .and_then(|port| u16::try_from(port).ok())
-                .unwrap_or(0),
+                .and_then(|port| u16::try_from(port).ok()),
         };
+        // An invalid protocol or port is reported once, not again as a mismatch.
+        let port = port_value.unwrap_or(0);
         let protocol = match (protocol, port) {
-            _ if !protocol_known => Protocol::Any,
+            _ if !protocol_known || port_value.is_none() => Protocol::Any,
             (None | Some(Protocol::Any), 0) => Protocol::Any,
             (Some(protocol @ (Protocol::Tcp | Protocol::Udp)), 1..) => protocol,
             (Some(protocol @ (Protocol::Tcp | Protocol::Udp)), 0) => {
@@ -1062,9 +1076,7 @@ fn family_name(address: IpAddr) -> &'static str {
 fn is_unicast(address: IpAddr) -> bool {
     match address {
         IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4 == Ipv4Addr::BROADCAST),
-        IpAddr::V6(v6) => {
-            !(v6.is_unspecified() || v6.is_multicast()) && v6 != Ipv6Addr::UNSPECIFIED
-        }
+        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
     }
 }
 
