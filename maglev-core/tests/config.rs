@@ -1197,6 +1197,9 @@ fn frontend_vip_address_rules() {
         "    multicast:",
         "      address: ff02::1",
         "      pools: [ { name: p, backends: { a6: {} } } ]",
+        "    long-prefix:",
+        "      address: 10.0.0.0/33",
+        "      pools: [ { name: p, backends: { a4: {} } } ]",
     ]);
     assert_eq!(
         invalid(&text),
@@ -1204,6 +1207,7 @@ fn frontend_vip_address_rules() {
             "t.yaml:12:16: frontends.bad.address: `10.0.0` is not an IP address or prefix",
             "t.yaml:15:16: frontends.host-bits.address: prefix `10.0.0.1/24` has host bits set (use `10.0.0.0/24`)",
             "t.yaml:18:16: frontends.multicast.address: `ff02::1` is not a unicast address",
+            "t.yaml:21:16: frontends.long-prefix.address: `10.0.0.0/33` is not an IP address or prefix",
         ]
     );
 }
