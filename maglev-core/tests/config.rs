@@ -844,8 +844,12 @@ fn vpp_lb_intervals_and_startup_delays() {
         invalid(&lb_with(&["      startup-min-delay: 1m"])),
         ["t.yaml:6:26: vpp.lb.startup-max-delay: must not be below startup-min-delay (30s < 60s)"]
     );
+    // A typo gives one error, not a second one from comparing against a default.
     assert_eq!(
-        invalid(&lb_with(&["      startup-min-delay: 2x"])),
+        invalid(&lb_with(&[
+            "      startup-min-delay: 2x",
+            "      startup-max-delay: 1s"
+        ])),
         ["t.yaml:6:26: vpp.lb.startup-min-delay: unknown unit `x` in duration `2x`"]
     );
 }
@@ -925,6 +929,12 @@ fn healthcheck_timeout_must_not_exceed_interval() {
     assert_eq!(
         invalid(&text),
         ["t.yaml:5:16: healthchecks.h.timeout: must not exceed interval (3s > 2s)"]
+    );
+    // A broken interval is reported once, without comparing the timeout to a default.
+    let text = check_with(&["      type: icmp", "      interval: 5", "      timeout: 3s"]);
+    assert_eq!(
+        invalid(&text),
+        ["t.yaml:5:17: healthchecks.h.interval: missing unit in duration `5` (write e.g. `5s`)"]
     );
     // Equal is fine.
     let config = ok(&check_with(&["      type: icmp", "      timeout: 2s"]));

@@ -50,6 +50,8 @@ pub mod defaults {
     pub const NEW_FLOWS_TABLE_LENGTH: u32 = 1024;
     /// `frontends.<name>.port` (0 = every port).
     pub const FRONTEND_PORT: u16 = 0;
+    /// Largest accepted `healthchecker.transition-history`.
+    pub const MAX_TRANSITION_HISTORY: u32 = 10_000;
     /// Largest accepted pool weight.
     pub const MAX_WEIGHT: u8 = 100;
     /// Largest accepted `rise` / `fall`.
@@ -168,7 +170,6 @@ impl HealthCheck {
 
 /// Probe type with its resolved parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum CheckKind {
     /// `type: http`: plain HTTP GET.
     Http(HttpParams),

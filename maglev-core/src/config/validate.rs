@@ -21,8 +21,6 @@ use super::raw::{
 
 /// Largest compiled size of a `response-regexp`, so a hostile pattern cannot eat memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
-/// Largest accepted `transition-history`.
-const MAX_TRANSITION_HISTORY: i64 = 10_000;
 /// How far back from a value the loader looks for its key to report the key's position.
 const KEY_SEARCH_WINDOW: usize = 4096;
 
@@ -161,14 +159,15 @@ impl<'a> Checker<'a> {
         if let Some(history) = raw.transition_history {
             let path = "healthchecker.transition-history";
             match u32::try_from(history.value) {
-                Ok(value) if (1..=MAX_TRANSITION_HISTORY).contains(&history.value) => {
+                Ok(value) if (1..=defaults::MAX_TRANSITION_HISTORY).contains(&value) => {
                     out.transition_history = value;
                 }
                 _ => self.error(
                     Self::at(&history.referenced),
                     path,
                     format!(
-                        "must be between 1 and {MAX_TRANSITION_HISTORY}, got {}",
+                        "must be between 1 and {}, got {}",
+                        defaults::MAX_TRANSITION_HISTORY,
                         history.value
                     ),
                 ),
@@ -262,21 +261,22 @@ impl<'a> Checker<'a> {
         let sync_interval = self
             .duration(raw.sync_interval.as_ref(), "vpp.lb.sync-interval", true)
             .unwrap_or(defaults::SYNC_INTERVAL);
-        let min_delay = self
-            .duration(
-                raw.startup_min_delay.as_ref(),
-                "vpp.lb.startup-min-delay",
-                false,
-            )
-            .unwrap_or(defaults::STARTUP_MIN_DELAY);
-        let max_delay = self
-            .duration(
-                raw.startup_max_delay.as_ref(),
-                "vpp.lb.startup-max-delay",
-                false,
-            )
-            .unwrap_or(defaults::STARTUP_MAX_DELAY);
-        if max_delay < min_delay {
+        let min_value = self.duration(
+            raw.startup_min_delay.as_ref(),
+            "vpp.lb.startup-min-delay",
+            false,
+        );
+        let max_value = self.duration(
+            raw.startup_max_delay.as_ref(),
+            "vpp.lb.startup-max-delay",
+            false,
+        );
+        // Compare only values that are valid (or defaulted), so one typo gives one error.
+        let both_valid = (raw.startup_min_delay.is_none() || min_value.is_some())
+            && (raw.startup_max_delay.is_none() || max_value.is_some());
+        let min_delay = min_value.unwrap_or(defaults::STARTUP_MIN_DELAY);
+        let max_delay = max_value.unwrap_or(defaults::STARTUP_MAX_DELAY);
+        if both_valid && max_delay < min_delay {
             let pos = raw
                 .startup_max_delay
                 .as_ref()
@@ -349,7 +349,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// A duration key: `Ok(None)`-like `None` when absent or invalid (the error is recorded).
+    /// A duration key; `None` when absent or invalid (an invalid one records an error).
     fn duration(
         &mut self,
         value: Option<&Spanned<Scalar>>,
@@ -455,9 +455,10 @@ impl<'a> Checker<'a> {
                 None
             }
         };
-        let interval = self
-            .duration(raw.interval.as_ref(), &format!("{base}.interval"), true)
-            .unwrap_or(defaults::INTERVAL);
+        let interval_value =
+            self.duration(raw.interval.as_ref(), &format!("{base}.interval"), true);
+        let interval_valid = raw.interval.is_none() || interval_value.is_some();
+        let interval = interval_value.unwrap_or(defaults::INTERVAL);
         let fast_interval = self
             .duration(
                 raw.fast_interval.as_ref(),
@@ -476,7 +477,11 @@ impl<'a> Checker<'a> {
         // Without a timeout key the default shrinks to a short interval, so `interval: 500ms`
         // alone is valid.
         let timeout = timeout_value.unwrap_or_else(|| defaults::TIMEOUT.min(interval));
-        if let Some(timeout_raw) = raw.timeout.as_ref().filter(|_| timeout > interval) {
+        if let Some(timeout_raw) = raw
+            .timeout
+            .as_ref()
+            .filter(|_| interval_valid && timeout > interval)
+        {
             self.error(
                 Self::at(&timeout_raw.referenced),
                 format!("{base}.timeout"),
