@@ -6,6 +6,44 @@
 //! reporting every broken rule at once. The loader does no I/O: callers read the file and pass
 //! its text with a source name for messages.
 //!
+//! # Rules checked by the semantic stage
+//!
+//! Every broken rule is reported (sorted by position) as `file:line:column: key: message`.
+//!
+//! - `healthchecker.transition-history` is 1-10000; `netns` is a plain name (no `/`, `.`, `..`).
+//! - With a `vpp` section, `vpp.lb` is required, and so are `ipv4-src-address` (IPv4) and
+//!   `ipv6-src-address` (IPv6). `sticky-buckets-per-core` is a power of two up to 2^28;
+//!   `flow-timeout` is whole seconds in 1-120 (`40s` or `40`); `sync-interval` is > 0;
+//!   `startup-max-delay` is not below `startup-min-delay` (both may be 0).
+//! - Durations are Go-style (`500ms`, `2s`, `1m30s`, `1.5h`, `0`); a bare number other than 0
+//!   needs a unit.
+//! - Health checks: `port` 1-65535, required for http/https/tcp, forbidden for icmp;
+//!   `interval`, `fast-interval`, `down-interval`, `timeout` > 0; an explicit `timeout` must
+//!   not exceed `interval` (the default timeout is `min(1s, interval)`); `rise`/`fall` 1-100;
+//!   `probe-ipv4-src` IPv4 and `probe-ipv6-src` IPv6; `params` keys only where they apply
+//!   (`path`, `host`, `response-code`, `response-regexp` for http/https; `ssl` for tcp;
+//!   `server-name`, `insecure-skip-verify` for https or tcp with `ssl: true`); `path` absolute;
+//!   `host`/`server-name` non-empty without spaces; `response-code` `200` or `200-399` within
+//!   100-599; `response-regexp` compiles (within a size limit).
+//! - Backends: `address` is a unicast IP address; `healthcheck` names an existing check.
+//! - Frontends: `address` is a unicast IP address, or a prefix without host bits; `protocol`
+//!   is tcp, udp or any; `port` 0-65535, with port 0 exactly for protocol any (absent protocol
+//!   and port mean an all-port VIP); `new-flows-table-length` a power of two up to 2^24;
+//!   `pools` non-empty, each pool named (non-empty, unique in the frontend) with at least one
+//!   backend; every member names an existing backend, with `weight` 0-100; all backends of a
+//!   frontend share the VIP's address family; two different backends with the same address
+//!   cannot serve one frontend; no two frontends share a VIP (prefix, protocol, port).
+//! - Section names are non-empty; duplicate names (any duplicate YAML key) are parse errors.
+//!
+//! # Decisions beyond the original
+//!
+//! - A frontend `address` may be a prefix (`192.0.2.0/28`); a plain address is a host prefix.
+//! - Without `protocol`, a frontend is an all-port VIP and must not set a port.
+//! - A backend listed in several pools of one frontend counts in its first pool (as the
+//!   original does); listing two backends with one address in one frontend is an error.
+//! - Without a `vpp` section the config still loads ([`Config::vpp`] is `None`); a daemon
+//!   that programs VPP must refuse to do so.
+//!
 //! ```
 //! use maglev_core::config::Config;
 //!
