@@ -33,7 +33,7 @@ impl Image {
 
     /// Appends a vector (8-byte header with `len`, then data) and returns its data pointer.
     fn vector(&mut self, len: u32, data: &[u8]) -> u64 {
-        while self.bytes.len() % 8 != 0 {
+        while !self.bytes.len().is_multiple_of(8) {
             self.bytes.push(0);
         }
         self.bytes.extend_from_slice(&len.to_ne_bytes());

@@ -103,7 +103,10 @@ async fn reader_reads_every_type_through_the_socket() {
         panic!("not a symlink")
     };
     assert_eq!(link.target, ROUTE_TO);
-    assert_eq!(link.value, SymlinkValue::Combined(vec![c(1, 64), c(7, 700)]));
+    assert_eq!(
+        link.value,
+        SymlinkValue::Combined(vec![c(1, 64), c(7, 700)])
+    );
 
     let mut names = client.ls::<&str>(&[]).unwrap();
     names.sort();
@@ -131,7 +134,10 @@ async fn reader_reads_every_type_through_the_socket() {
             "untracked packet"
         ]
     );
-    assert!(matches!(client.get("/nope"), Err(StatsError::NotFound { .. })));
+    assert!(matches!(
+        client.get("/nope"),
+        Err(StatsError::NotFound { .. })
+    ));
 
     // Counter updates are visible at once, without reconnecting and without an epoch change.
     let epoch = client.epoch().unwrap();
@@ -146,7 +152,10 @@ async fn reader_reads_every_type_through_the_socket() {
     let gauge = seg.entry("/sim/gauge").unwrap();
     seg.remove_entry(gauge).unwrap();
     assert!(client.epoch().unwrap() > epoch);
-    assert!(matches!(client.get("/sim/gauge"), Err(StatsError::NotFound { .. })));
+    assert!(matches!(
+        client.get("/sim/gauge"),
+        Err(StatsError::NotFound { .. })
+    ));
     let reused = seg.add_scalar("/sim/reused", 5).unwrap();
     assert_eq!(reused, gauge);
     assert_eq!(client.get("/sim/reused").unwrap().index, gauge.0);
@@ -180,14 +189,20 @@ async fn directory_growth_and_counter_resizes_keep_values() {
     let all = client.dump::<&str>(&[]).unwrap();
     assert_eq!(all.len(), 151);
     for i in 0..150u64 {
-        assert_eq!(get(&client, &format!("/sim/s{i}")), StatValue::Scalar(i * 3));
+        assert_eq!(
+            get(&client, &format!("/sim/s{i}")),
+            StatValue::Scalar(i * 3)
+        );
     }
     let StatValue::SimpleCounters(c) = get(&client, "/sim/c") else {
         panic!("not simple")
     };
     assert_eq!(c.threads(), 3);
     assert!(c.per_thread().iter().all(|row| row.len() == 100));
-    assert_eq!((c.get(2, 1), c.get(0, 99), c.total()), (Some(11), Some(4), 15));
+    assert_eq!(
+        (c.get(2, 1), c.get(0, 99), c.total()),
+        (Some(11), Some(4), 15)
+    );
     // Bad writer calls are typed errors.
     assert!(matches!(
         seg.set_simple(counter, 3, 0, 1),
@@ -257,7 +272,10 @@ fn reads_during_concurrent_updates_are_consistent_snapshots() {
                 let want_len = if g == 0 { 1 } else { (g % 7 + 1) as usize * 8 };
                 for row in c.per_thread() {
                     assert_eq!(row.len(), want_len, "generation {g}: torn row length");
-                    assert!(row.iter().all(|v| *v == g), "generation {g}: torn values {row:?}");
+                    assert!(
+                        row.iter().all(|v| *v == g),
+                        "generation {g}: torn values {row:?}"
+                    );
                 }
                 seen.insert(g);
             }
@@ -267,15 +285,24 @@ fn reads_during_concurrent_updates_are_consistent_snapshots() {
     }
     stop.store(true, Ordering::Relaxed);
     let generations = writer.join().unwrap();
-    assert!(generations >= 300, "writer made only {generations} changes in {reads} reads");
-    assert!(seen.len() > 10, "reads saw only {} generations (busy {busy})", seen.len());
+    assert!(
+        generations >= 300,
+        "writer made only {generations} changes in {reads} reads"
+    );
+    assert!(
+        seen.len() > 10,
+        "reads saw only {} generations (busy {busy})",
+        seen.len()
+    );
 }
 
 fn python_has_vpp_papi() -> Result<(), String> {
     let out = Command::new("python3")
         .args(["-c", "import vpp_papi.vpp_stats"])
         .output()
-        .map_err(|e| format!("cannot run python3 ({e}); install python3 and `pip install vpp-papi`"))?;
+        .map_err(|e| {
+            format!("cannot run python3 ({e}); install python3 and `pip install vpp-papi`")
+        })?;
     if out.status.success() {
         Ok(())
     } else {
@@ -327,9 +354,15 @@ async fn vpp_papi_reads_the_simulated_segment() {
     let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || run_papi(&path, &exp))
         .await
         .unwrap();
-    assert!(ok, "vpp_papi check failed\nstdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        ok,
+        "vpp_papi check failed\nstdout: {stdout}\nstderr: {stderr}"
+    );
     assert!(stdout.contains(r#""mismatches": []"#), "{stdout}");
-    assert!(stdout.contains(r#""first session packet": [[0, 5, 0], [0, 3, 0]]"#), "{stdout}");
+    assert!(
+        stdout.contains(r#""first session packet": [[0, 5, 0], [0, 3, 0]]"#),
+        "{stdout}"
+    );
 
     // The check really compares: a wrong expectation must make the script fail.
     let wrong = expected.replace("[0, 3, 0]", "[0, 4, 0]");
@@ -338,5 +371,8 @@ async fn vpp_papi_reads_the_simulated_segment() {
         .await
         .unwrap();
     assert!(!ok, "a wrong expectation passed: {stdout}");
-    assert!(stdout.contains(r#""name": "first session packet""#), "{stdout}");
+    assert!(
+        stdout.contains(r#""name": "first session packet""#),
+        "{stdout}"
+    );
 }
