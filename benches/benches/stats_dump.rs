@@ -33,7 +33,8 @@ fn segment() -> StatsSegment {
     })
     .expect("entries");
     seg.lb_vip_created(255).expect("lb counters");
-    seg.lb_count(LbCounter::FirstPacket, 1, 7, 3).expect("count");
+    seg.lb_count(LbCounter::FirstPacket, 1, 7, 3)
+        .expect("count");
     seg
 }
 
