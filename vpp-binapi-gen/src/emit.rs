@@ -1023,7 +1023,9 @@ impl ModuleEmitter<'_> {
                 )]);
                 let nl = usize_lit(n as usize);
                 let is_u8 = matches!(elem, Elem::Prim(Prim::U8));
-                let derive = derives(ei.copy, ei.float, false);
+                // `[T; N]: Default` only for N <= 32
+                let small = n <= 32;
+                let derive = derives(ei.copy, ei.float, small);
                 let size = usize_lit(ei.min * n as usize);
                 let (enc, dec, def) = if is_u8 {
                     (
@@ -1043,15 +1045,22 @@ impl ModuleEmitter<'_> {
                 } else {
                     quote!(self.0.iter().map(#codec::Wire::wire_len).sum::<usize>())
                 };
+                let def = if small {
+                    TokenStream::new()
+                } else {
+                    quote! {
+                        impl Default for #id {
+                            fn default() -> Self {
+                                #def
+                            }
+                        }
+                    }
+                };
                 Ok(quote! {
                     #d
                     #derive
                     pub struct #id(pub [#ty; #nl]);
-                    impl Default for #id {
-                        fn default() -> Self {
-                            #def
-                        }
-                    }
+                    #def
                     impl #codec::Wire for #id {
                         const MIN_WIRE_SIZE: usize = #size;
                         #[inline]
@@ -1133,15 +1142,28 @@ impl ModuleEmitter<'_> {
                 }
             });
         }
+        let (derive, def) = if info.min <= 32 {
+            (
+                quote!(#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]),
+                TokenStream::new(),
+            )
+        } else {
+            (
+                quote!(#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]),
+                quote! {
+                    impl Default for #id {
+                        fn default() -> Self {
+                            Self([0u8; #n])
+                        }
+                    }
+                },
+            )
+        };
         Ok(quote! {
             #d
-            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+            #derive
             pub struct #id(pub [u8; #n]);
-            impl Default for #id {
-                fn default() -> Self {
-                    Self([0u8; #n])
-                }
-            }
+            #def
             impl #id {
                 #(#methods)*
             }

@@ -219,8 +219,7 @@ pub fn generate_module(set: &ApiSet, module: &str, cfg: &Config) -> Result<Strin
         module,
         f.version.as_deref().unwrap_or("unknown")
     );
-    let attrs = "#![allow(clippy::derivable_impls, clippy::identity_op)]\n";
-    render(module, tokens, &format!("{header}{attrs}"))
+    render(module, tokens, &header)
 }
 
 fn render(module: &str, tokens: proc_macro2::TokenStream, prefix: &str) -> Result<String, Error> {
