@@ -1130,11 +1130,44 @@ impl ModuleEmitter<'_> {
                     }
                 }
             };
+            let (getter_fn, from_body) = match (&elem, self.u8_array_alias(&arm.ty)) {
+                // byte-array aliases (e.g. ip4_address): plain copies, no allocation
+                (_, Some(k)) => {
+                    let k = usize_lit(k);
+                    (
+                        quote! {
+                            #[doc = #gdoc]
+                            pub fn #getter(&self) -> #ty {
+                                let mut a = [0u8; #k];
+                                a.copy_from_slice(&self.0[..#k]);
+                                #ty(a)
+                            }
+                        },
+                        quote! {
+                            let mut b = [0u8; #n];
+                            b[..#k].copy_from_slice(&v.0);
+                            Self(b)
+                        },
+                    )
+                }
+                (Elem::Prim(p), None) if p.int_range().is_some() => {
+                    let k = usize_lit(p.size());
+                    (
+                        getter_fn,
+                        quote! {
+                            let mut b = [0u8; #n];
+                            b[..#k].copy_from_slice(&v.to_be_bytes());
+                            Self(b)
+                        },
+                    )
+                }
+                _ => (getter_fn, quote!(Self(#codec::encode_arm::<#ty, #n>(&v)))),
+            };
             methods.push(quote! {
                 #getter_fn
                 #[doc = #fdoc]
                 pub fn #from(v: #ty) -> Self {
-                    Self(#codec::encode_arm::<#ty, #n>(&v))
+                    #from_body
                 }
                 #[doc = #sdoc]
                 pub fn #set(&mut self, v: #ty) {
@@ -1183,6 +1216,16 @@ impl ModuleEmitter<'_> {
                 }
             }
         })
+    }
+
+    /// The length of a `u8[k]` alias type, if `ty` (as seen from this module) is one.
+    fn u8_array_alias(&self, ty: &str) -> Option<usize> {
+        let name = bare_type_name(ty)?;
+        let owner = self.set.owner_of(self.module, name)?;
+        match self.set.get(owner)?.type_items().get(name)? {
+            TypeItem::Alias(a) if a.target == "u8" => a.length.map(|k| k as usize),
+            _ => None,
+        }
     }
 
     fn default_impl(id: &Ident, fc: &FieldsCode) -> TokenStream {
