@@ -420,3 +420,29 @@ mod fixture_shapes {
         assert!(matches!(err, DecodeAnyError::Decode(_)));
     }
 }
+
+/// Every generated message decodes an all-zero body of exactly its minimum size (every VLA and
+/// string empty) and encodes back to the same bytes; shorter bodies fail as too short, longer
+/// ones as trailing bytes.
+#[test]
+fn every_generated_message_round_trips_its_zero_body() {
+    let zeros = [0u8; 4096];
+    assert_eq!(crate::r#gen::MESSAGES.len(), 173);
+    for info in crate::r#gen::MESSAGES {
+        let len = (0..zeros.len())
+            .find(|&l| (info.decode_body)(&zeros[..l]).is_ok())
+            .unwrap_or_else(|| panic!("{} never decodes", info.name_crc));
+        let m = (info.decode_body)(&zeros[..len]).unwrap();
+        assert_eq!(m.name_crc(), info.name_crc);
+        assert_eq!(m.header_kind(), info.header);
+        let mut out = Vec::new();
+        m.encode_body_dyn(&mut out);
+        assert_eq!(out, &zeros[..len], "{}", info.name_crc);
+        let err = (info.decode_body)(&zeros[..len + 1]).unwrap_err();
+        assert_eq!(err.kind, DecodeErrorKind::TrailingBytes { extra: 1 }, "{}", info.name_crc);
+        if len > 0 {
+            let err = (info.decode_body)(&zeros[..len - 1]).unwrap_err();
+            assert!(matches!(err.kind, DecodeErrorKind::TooShort { .. }), "{}", info.name_crc);
+        }
+    }
+}
