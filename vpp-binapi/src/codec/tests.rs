@@ -439,10 +439,19 @@ fn every_generated_message_round_trips_its_zero_body() {
         m.encode_body_dyn(&mut out);
         assert_eq!(out, &zeros[..len], "{}", info.name_crc);
         let err = (info.decode_body)(&zeros[..len + 1]).unwrap_err();
-        assert_eq!(err.kind, DecodeErrorKind::TrailingBytes { extra: 1 }, "{}", info.name_crc);
+        assert_eq!(
+            err.kind,
+            DecodeErrorKind::TrailingBytes { extra: 1 },
+            "{}",
+            info.name_crc
+        );
         if len > 0 {
             let err = (info.decode_body)(&zeros[..len - 1]).unwrap_err();
-            assert!(matches!(err.kind, DecodeErrorKind::TooShort { .. }), "{}", info.name_crc);
+            assert!(
+                matches!(err.kind, DecodeErrorKind::TooShort { .. }),
+                "{}",
+                info.name_crc
+            );
         }
     }
 }
