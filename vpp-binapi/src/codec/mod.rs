@@ -668,6 +668,8 @@ pub struct MessageInfo {
     pub module: &'static str,
     /// Decodes an exact body (no trailing bytes) into a boxed message.
     pub decode_body: DecodeBodyFn,
+    /// Decodes a body, ignoring trailing bytes (as VPP does), into a boxed message.
+    pub decode_body_lenient: DecodeBodyFn,
 }
 
 impl MessageInfo {
@@ -680,6 +682,7 @@ impl MessageInfo {
             header: M::HEADER,
             module,
             decode_body: decode_boxed::<M>,
+            decode_body_lenient: decode_boxed_lenient::<M>,
         }
     }
 }
@@ -696,6 +699,10 @@ impl fmt::Debug for MessageInfo {
 
 fn decode_boxed<M: Message>(body: &[u8]) -> Result<Box<dyn DynMessage>, DecodeError> {
     Ok(Box::new(decode_body::<M>(body)?))
+}
+
+fn decode_boxed_lenient<M: Message>(body: &[u8]) -> Result<Box<dyn DynMessage>, DecodeError> {
+    Ok(Box::new(M::decode_body(&mut Reader::new(body, M::NAME))?))
 }
 
 /// Object-safe view of any [`Message`], for code that handles messages chosen at run time.
