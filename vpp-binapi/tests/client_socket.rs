@@ -1,0 +1,766 @@
+//! Socket client tests against a small fake VPP server written here (handcrafted frames).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use vpp_binapi::client::{
+    Client, ClientError, ClientOptions, CompatStatus, Direction, MessageEvent, Outcome,
+};
+
+/// Records the largest single allocation, to show that an oversized frame header does not
+/// allocate what it announces.
+struct PeakAlloc;
+
+static LARGEST_ALLOC: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; it only records sizes.
+unsafe impl GlobalAlloc for PeakAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LARGEST_ALLOC.fetch_max(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LARGEST_ALLOC.fetch_max(new_size, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: PeakAlloc = PeakAlloc;
+
+mod fake {
+    //! A fake VPP: answers the handshake with a fixed message table, then hands every request to
+    //! a test-supplied handler.
+
+    use super::*;
+
+    pub(crate) const CLIENT_INDEX: u32 = 0x8000_0001;
+    pub(crate) const CONTROL_PING: u16 = 100;
+    pub(crate) const CONTROL_PING_REPLY: u16 = 101;
+    pub(crate) const SOCKCLNT_DELETE: u16 = 17;
+    pub(crate) const SOCKCLNT_DELETE_REPLY: u16 = 18;
+    pub(crate) const KEEPALIVE: u16 = 19;
+    pub(crate) const KEEPALIVE_REPLY: u16 = 20;
+    pub(crate) const SHOW_VERSION: u16 = 200;
+    pub(crate) const VPE_PID: u32 = 4242;
+
+    pub(crate) fn base_table() -> Vec<(u16, String)> {
+        [
+            (15, "sockclnt_create_455fb9c4"),
+            (16, "sockclnt_create_reply_35166268"),
+            (SOCKCLNT_DELETE, "sockclnt_delete_8ac76db6"),
+            (SOCKCLNT_DELETE_REPLY, "sockclnt_delete_reply_8f38b1ee"),
+            (KEEPALIVE, "memclnt_keepalive_51077d14"),
+            (KEEPALIVE_REPLY, "memclnt_keepalive_reply_e8d4e804"),
+            (CONTROL_PING, "control_ping_51077d14"),
+            (CONTROL_PING_REPLY, "control_ping_reply_f6b0b8ca"),
+            // Known under another CRC than the client expects.
+            (SHOW_VERSION, "show_version_aaaaaaaa"),
+        ]
+        .into_iter()
+        .map(|(id, n)| (id, n.to_owned()))
+        .collect()
+    }
+
+    /// A request as the server sees it (request-shaped header).
+    #[derive(Debug, Clone)]
+    pub(crate) struct Req {
+        pub(crate) id: u16,
+        pub(crate) client_index: u32,
+        pub(crate) context: u32,
+        pub(crate) payload: Vec<u8>,
+    }
+
+    /// What the handler wants sent back.
+    pub(crate) enum Out {
+        /// A payload, framed by the server.
+        Frame(Vec<u8>),
+        /// Bytes written as they are (for broken frames).
+        Raw(Vec<u8>),
+        /// Close the connection after flushing.
+        Close,
+    }
+
+    pub(crate) type Handler = Arc<dyn Fn(&Req, &mut Vec<Out>) + Send + Sync>;
+
+    pub(crate) struct FakeVpp {
+        _dir: tempfile::TempDir,
+        pub(crate) path: PathBuf,
+        /// Client names received in `sockclnt_create`.
+        pub(crate) names: Arc<Mutex<Vec<String>>>,
+        /// Connections that ended (EOF or error on the server's side).
+        pub(crate) disconnects: Arc<AtomicUsize>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for FakeVpp {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    pub(crate) fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0xAB; 8]; // VPP sends garbage here; the client must ignore it.
+        f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        f.extend_from_slice(&[0xCD; 4]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    pub(crate) fn ping_reply(context: u32) -> Vec<u8> {
+        let mut p = CONTROL_PING_REPLY.to_be_bytes().to_vec();
+        p.extend_from_slice(&context.to_be_bytes());
+        p.extend_from_slice(&0i32.to_be_bytes());
+        p.extend_from_slice(&CLIENT_INDEX.to_be_bytes());
+        p.extend_from_slice(&VPE_PID.to_be_bytes());
+        p
+    }
+
+    /// A reply-shaped payload: id, context, then `body`.
+    pub(crate) fn reply(id: u16, context: u32, body: &[u8]) -> Vec<u8> {
+        let mut p = id.to_be_bytes().to_vec();
+        p.extend_from_slice(&context.to_be_bytes());
+        p.extend_from_slice(body);
+        p
+    }
+
+    fn create_reply(context: u32, table: &[(u16, String)]) -> Vec<u8> {
+        let mut p = 16u16.to_be_bytes().to_vec();
+        p.extend_from_slice(&0u32.to_be_bytes()); // client_index: always 0
+        p.extend_from_slice(&context.to_be_bytes());
+        p.extend_from_slice(&0i32.to_be_bytes()); // response
+        p.extend_from_slice(&CLIENT_INDEX.to_be_bytes()); // index: the handle
+        p.extend_from_slice(&(table.len() as u16).to_be_bytes());
+        for (id, name) in table {
+            p.extend_from_slice(&id.to_be_bytes());
+            let mut n = name.as_bytes().to_vec();
+            n.resize(64, 0);
+            p.extend_from_slice(&n);
+        }
+        p
+    }
+
+    /// Answers `control_ping` and `sockclnt_delete`; everything else goes unanswered.
+    pub(crate) fn default_handler(req: &Req, out: &mut Vec<Out>) {
+        match req.id {
+            CONTROL_PING => out.push(Out::Frame(ping_reply(req.context))),
+            SOCKCLNT_DELETE => {
+                out.push(Out::Frame(reply(
+                    SOCKCLNT_DELETE_REPLY,
+                    req.context,
+                    &1i32.to_be_bytes(),
+                )));
+                out.push(Out::Close);
+            }
+            _ => {}
+        }
+    }
+
+    impl FakeVpp {
+        pub(crate) async fn start(table: Vec<(u16, String)>, handler: Handler) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("api.sock");
+            let listener = UnixListener::bind(&path).unwrap();
+            let names = Arc::new(Mutex::new(Vec::new()));
+            let disconnects = Arc::new(AtomicUsize::new(0));
+            let table = Arc::new(table);
+            let task = {
+                let names = names.clone();
+                let disconnects = disconnects.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let Ok((sock, _)) = listener.accept().await else {
+                            return;
+                        };
+                        let (table, handler, names) =
+                            (table.clone(), handler.clone(), names.clone());
+                        let disconnects = disconnects.clone();
+                        tokio::spawn(async move {
+                            serve(sock, table, handler, names).await;
+                            disconnects.fetch_add(1, Ordering::SeqCst);
+                        });
+                    }
+                })
+            };
+            Self {
+                _dir: dir,
+                path,
+                names,
+                disconnects,
+                task,
+            }
+        }
+
+        pub(crate) async fn with_handler(
+            handler: impl Fn(&Req, &mut Vec<Out>) + Send + Sync + 'static,
+        ) -> Self {
+            Self::start(base_table(), Arc::new(handler)).await
+        }
+    }
+
+    /// True if `buf` starts with a complete frame.
+    fn has_frame(buf: &[u8]) -> bool {
+        buf.len() >= 16
+            && buf.len() - 16 >= u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize
+    }
+
+    async fn serve(
+        sock: UnixStream,
+        table: Arc<Vec<(u16, String)>>,
+        handler: Handler,
+        names: Arc<Mutex<Vec<String>>>,
+    ) {
+        let (rd, mut wr) = sock.into_split();
+        let mut rd = BufReader::with_capacity(256 * 1024, rd);
+        let mut wbuf = Vec::new();
+        let mut out = Vec::new();
+        let mut first = true;
+        loop {
+            let mut hdr = [0u8; 16];
+            if rd.read_exact(&mut hdr).await.is_err() {
+                return;
+            }
+            let len = u32::from_be_bytes([hdr[8], hdr[9], hdr[10], hdr[11]]) as usize;
+            let mut payload = vec![0u8; len];
+            if rd.read_exact(&mut payload).await.is_err() {
+                return;
+            }
+            if first {
+                first = false;
+                assert_eq!(
+                    &payload[..2],
+                    &15u16.to_be_bytes(),
+                    "first message must be sockclnt_create"
+                );
+                assert_eq!(&hdr[..8], &[0; 8], "client must send zeros in the header");
+                let ctx = u32::from_be_bytes(payload[2..6].try_into().unwrap());
+                let name = &payload[6..70];
+                let end = name.iter().position(|&b| b == 0).unwrap();
+                names
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8(name[..end].to_vec()).unwrap());
+                wbuf.extend_from_slice(&frame(&create_reply(ctx, &table)));
+            } else {
+                let req = Req {
+                    id: u16::from_be_bytes([payload[0], payload[1]]),
+                    client_index: u32::from_be_bytes(payload[2..6].try_into().unwrap()),
+                    context: u32::from_be_bytes(payload[6..10].try_into().unwrap()),
+                    payload,
+                };
+                handler(&req, &mut out);
+                let mut close = false;
+                for o in out.drain(..) {
+                    match o {
+                        Out::Frame(p) => wbuf.extend_from_slice(&frame(&p)),
+                        Out::Raw(b) => wbuf.extend_from_slice(&b),
+                        Out::Close => close = true,
+                    }
+                }
+                if close {
+                    let _ = wr.write_all(&wbuf).await;
+                    return;
+                }
+            }
+            if !has_frame(rd.buffer()) && !wbuf.is_empty() {
+                if wr.write_all(&wbuf).await.is_err() {
+                    return;
+                }
+                wbuf.clear();
+            }
+        }
+    }
+}
+
+use fake::{FakeVpp, Out, Req};
+
+fn opts() -> ClientOptions {
+    ClientOptions::default().name("client-test")
+}
+
+#[tokio::test]
+async fn handshake_registers_and_reads_the_message_table() {
+    let vpp = FakeVpp::with_handler(fake::default_handler).await;
+    let client = Client::connect(&vpp.path, opts()).await.unwrap();
+    assert_eq!(*vpp.names.lock().unwrap(), vec!["client-test".to_owned()]);
+    assert_eq!(client.client_index(), fake::CLIENT_INDEX);
+    let table = client.table();
+    assert_eq!(table.len(), fake::base_table().len());
+    assert_eq!(table.id("control_ping_51077d14"), Some(fake::CONTROL_PING));
+    assert_eq!(
+        table.name(fake::CONTROL_PING_REPLY),
+        Some("control_ping_reply_f6b0b8ca")
+    );
+    assert_eq!(table.id("control_ping_00000000"), None);
+}
+
+#[tokio::test]
+async fn handshake_with_a_large_table_spanning_many_reads() {
+    // About 130 KB, like a real VPP's reply; well above the client's 64 KiB read size.
+    let mut table = fake::base_table();
+    for i in 0..2000u16 {
+        table.push((
+            1000 + i,
+            format!("plugin_msg_{i}_{:08x}", u32::from(i) * 7919),
+        ));
+    }
+    let vpp = FakeVpp::start(table, Arc::new(fake::default_handler)).await;
+    let client = Client::connect(&vpp.path, opts()).await.unwrap();
+    assert_eq!(client.table().len(), 2009);
+    let key = format!("plugin_msg_1999_{:08x}", 1999u32 * 7919);
+    assert_eq!(client.table().id(&key), Some(2999));
+    client.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn client_name_longer_than_63_bytes_is_rejected() {
+    let vpp = FakeVpp::with_handler(fake::default_handler).await;
+    let err = Client::connect(&vpp.path, opts().name("x".repeat(64)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::InvalidOptions { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn connect_to_a_missing_socket_is_a_connect_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Client::connect(dir.path().join("nope.sock"), opts())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Connect { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn compat_tells_present_missing_and_other_crc_apart() {
+    let vpp = FakeVpp::with_handler(fake::default_handler).await;
+    let client = Client::connect(&vpp.path, opts()).await.unwrap();
+    let report = client.compat(&[
+        ("control_ping", 0x51077d14),
+        ("no_such_message", 0x12345678),
+        ("show_version", 0xc919bde1),
+    ]);
+    let statuses: Vec<_> = report.entries.iter().map(|e| e.status.clone()).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            CompatStatus::Present {
+                id: fake::CONTROL_PING
+            },
+            CompatStatus::Missing,
+            CompatStatus::CrcMismatch {
+                vpp_crc: 0xaaaaaaaa,
+                id: fake::SHOW_VERSION
+            },
+        ]
+    );
+    assert!(!report.is_compatible());
+    let problems: Vec<_> = report.problems().map(|e| e.name.as_str()).collect();
+    assert_eq!(problems, ["no_such_message", "show_version"]);
+    assert!(
+        client
+            .compat(&[("control_ping", 0x51077d14)])
+            .is_compatible()
+    );
+}
+
+#[tokio::test]
+async fn ping_round_trip_uses_the_client_index_and_a_nonzero_context() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let vpp = {
+        let seen = seen.clone();
+        FakeVpp::with_handler(move |req: &Req, out: &mut Vec<Out>| {
+            seen.lock().unwrap().push(req.clone());
+            fake::default_handler(req, out);
+        })
+        .await
+    };
+    let client = Client::connect(&vpp.path, opts()).await.unwrap();
+    client.ping().await.unwrap();
+    client.ping().await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    for r in seen.iter() {
+        assert_eq!(r.id, fake::CONTROL_PING);
+        assert_eq!(r.client_index, fake::CLIENT_INDEX);
+        assert_eq!(r.payload.len(), 10);
+        assert_ne!(r.context, 0);
+        assert!(r.context < 0x8000_0000);
+    }
+    assert_ne!(seen[0].context, seen[1].context);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_100k_pings_all_complete() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let vpp = {
+        let count = count.clone();
+        FakeVpp::with_handler(move |req: &Req, out: &mut Vec<Out>| {
+            count.fetch_add(1, Ordering::Relaxed);
+            fake::default_handler(req, out);
+        })
+        .await
+    };
+    let client = Client::connect(&vpp.path, opts()).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let client = client.clone();
+        tasks.spawn(async move {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..1000 {
+                let client = client.clone();
+                set.spawn(async move { client.ping().await });
+            }
+            let mut ok = 0;
+            while let Some(r) = set.join_next().await {
+                r.unwrap().unwrap();
+                ok += 1;
+            }
+            ok
+        });
+    }
+    let mut total = 0;
+    while let Some(r) = tasks.join_next().await {
+        total += r.unwrap();
+    }
+    assert_eq!(total, 100_000);
+    assert_eq!(count.load(Ordering::Relaxed), 100_000);
+}
+
+#[tokio::test]
+async fn the_window_bounds_calls_in_flight() {
+    // The server answers nothing, so only the window's worth of pings can ever be sent.
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let vpp = {
+        let held = held.clone();
+        FakeVpp::with_handler(move |req: &Req, _: &mut Vec<Out>| {
+            held.lock().unwrap().push(req.context);
+        })
+        .await
+    };
+    let client = Client::connect(&vpp.path, opts().max_in_flight(8))
+        .await
+        .unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let client = client.clone();
+        set.spawn(async move { client.ping().await });
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(held.lock().unwrap().len(), 8);
+    assert_eq!(set.len(), 20);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_server_times_out() {
+    let vpp = FakeVpp::with_handler(|_: &Req, _: &mut Vec<Out>| {}).await;
+    let client = Client::connect(&vpp.path, opts().timeout(Duration::from_millis(1500)))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let err = client.ping().await.unwrap_err();
+    let ClientError::Timeout { msg, context } = err else {
+        panic!("expected a timeout, got {err:?}");
+    };
+    assert_eq!(msg, "control_ping");
+    assert_ne!(context, 0);
+    assert!(start.elapsed() >= Duration::from_millis(1500));
+    assert!(start.elapsed() < Duration::from_millis(1600));
+    // The timed-out call freed its slot and the connection is still usable.
+    assert!(!client.is_closed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_reply_after_a_timeout_is_dropped_and_later_calls_work() {
+    // First ping: no answer. Later pings: the stale reply first, then the right one.
+    let first = Arc::new(Mutex::new(None::<u32>));
+    let vpp = {
+        let first = first.clone();
+        FakeVpp::with_handler(move |req: &Req, out: &mut Vec<Out>| {
+            let mut first = first.lock().unwrap();
+            match *first {
+                None => *first = Some(req.context),
+                Some(stale) => {
+                    out.push(Out::Frame(fake::ping_reply(stale)));
+                    out.push(Out::Frame(fake::ping_reply(req.context)));
+                }
+            }
+        })
+        .await
+    };
+    let client = Client::connect(&vpp.path, opts().timeout(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        client.ping().await,
+        Err(ClientError::Timeout { .. })
+    ));
+    client.ping().await.unwrap();
+    client.ping().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dying_server_fails_every_pending_call_promptly() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let vpp = {
+        let seen = seen.clone();
+        FakeVpp::with_handler(move |_: &Req, out: &mut Vec<Out>| {
+            // Swallow nine pings, then die on the tenth.
+            if seen.fetch_add(1, Ordering::SeqCst) == 9 {
+                out.push(Out::Close);
+            }
+        })
+        .await
+    };
+    let client = Client::connect(&vpp.path, opts().timeout(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let client = client.clone();
+        set.spawn(async move { client.ping().await });
+    }
+    while let Some(r) = set.join_next().await {
+        assert!(matches!(r.unwrap(), Err(ClientError::Closed)));
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(client.is_closed());
+    assert!(matches!(client.ping().await, Err(ClientError::Closed)));
+}
+
+#[tokio::test]
+async fn unknown_reply_id_fails_the_call_and_keeps_the_connection() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let vpp = {
+        let n = n.clone();
+        FakeVpp::with_handler(move |req: &Req, out: &mut Vec<Out>| {
+            if n.fetch_add(1, Ordering::SeqCst) == 0 {
+                // Id 4321 is not in the table.
+                out.push(Out::Frame(fake::reply(4321, req.context, &[0; 8])));
+            } else {
+                fake::default_handler(req, out);
+            }
+        })
+        .await
+    };
+    let client = Client::connect(&vpp.path, opts()).await.unwrap();
+    let err = client.ping().await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::UnknownReplyId { id: 4321, .. }),
+        "{err:?}"
+    );
+    client.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn wrong_known_reply_fails_the_call_with_unexpected_reply() {
+    let vpp = FakeVpp::with_handler(|req: &Req, out: &mut Vec<Out>| {
+        if req.id == fake::CONTROL_PING {
+            out.push(Out::Frame(fake::reply(
+                fake::SOCKCLNT_DELETE_REPLY,
+                req.context,
+                &1i32.to_be_bytes(),
+            )));
+        }
+    })
+    .await;
+    let client = Client::connect(&vpp.path, opts()).await.unwrap();
+    let err = client.ping().await.unwrap_err();
+    let ClientError::UnexpectedReply {
+        expected, received, ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(expected, "control_ping_reply_f6b0b8ca");
+    assert_eq!(received, "sockclnt_delete_reply_8f38b1ee");
+    assert!(!client.is_closed());
+}
+
+#[tokio::test]
+async fn short_and_empty_frames_are_dropped_without_harm() {
+    let vpp = FakeVpp::with_handler(|req: &Req, out: &mut Vec<Out>| {
+        out.push(Out::Frame(vec![])); // no message id at all
+        out.push(Out::Frame(vec![0])); // half a message id
+        out.push(Out::Frame(fake::CONTROL_PING_REPLY.to_be_bytes().to_vec())); // no context
+        fake::default_handler(req, out);
+    })
+    .await;
+    let client = Client::connect(&vpp.path, opts()).await.unwrap();
+    client.ping().await.unwrap();
+    client.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn oversized_frame_length_fails_with_frame_too_large_without_allocating() {
+    let vpp = FakeVpp::with_handler(|_: &Req, out: &mut Vec<Out>| {
+        // Announce 3 GiB and send a few bytes.
+        let mut raw = vec![0u8; 16];
+        raw[8..12].copy_from_slice(&(3u32 << 30).to_be_bytes());
+        raw.extend_from_slice(&[1, 2, 3]);
+        out.push(Out::Raw(raw));
+    })
+    .await;
+    let client = Client::connect(&vpp.path, opts().max_frame_len(1 << 20))
+        .await
+        .unwrap();
+    let err = client.ping().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::FrameTooLarge {
+                len: 0xC000_0000,
+                limit: 0x10_0000
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(client.is_closed());
+    assert!(matches!(client.ping().await, Err(ClientError::Closed)));
+    // Nothing in this test binary allocates anywhere near the announced size.
+    assert!(LARGEST_ALLOC.load(Ordering::Relaxed) < 256 << 20);
+}
+
+#[tokio::test]
+async fn close_sends_sockclnt_delete_with_the_handle() {
+    let deleted = Arc::new(Mutex::new(None));
+    let vpp = {
+        let deleted = deleted.clone();
+        FakeVpp::with_handler(move |req: &Req, out: &mut Vec<Out>| {
+            if req.id == fake::SOCKCLNT_DELETE {
+                *deleted.lock().unwrap() = Some(req.payload[10..14].to_vec());
+            }
+            fake::default_handler(req, out);
+        })
+        .await
+    };
+    let client = Client::connect(&vpp.path, opts()).await.unwrap();
+    let other = client.clone();
+    client.close().await.unwrap();
+    assert_eq!(
+        deleted.lock().unwrap().as_deref(),
+        Some(&fake::CLIENT_INDEX.to_be_bytes()[..])
+    );
+    assert!(other.is_closed());
+    assert!(matches!(other.ping().await, Err(ClientError::Closed)));
+    // Closing again is a no-op.
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn close_reports_a_failed_delete() {
+    let vpp = FakeVpp::with_handler(|req: &Req, out: &mut Vec<Out>| {
+        if req.id == fake::SOCKCLNT_DELETE {
+            out.push(Out::Frame(fake::reply(
+                fake::SOCKCLNT_DELETE_REPLY,
+                req.context,
+                &(-1i32).to_be_bytes(),
+            )));
+        }
+    })
+    .await;
+    let client = Client::connect(&vpp.path, opts()).await.unwrap();
+    let err = client.close().await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::CloseFailed { response: -1 }),
+        "{err:?}"
+    );
+    assert!(client.is_closed());
+}
+
+#[tokio::test]
+async fn keepalive_is_answered() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let vpp = FakeVpp::with_handler(move |req: &Req, out: &mut Vec<Out>| match req.id {
+        fake::CONTROL_PING => {
+            // Ask the client for a keepalive reply before answering the ping.
+            let mut k = fake::KEEPALIVE.to_be_bytes().to_vec();
+            k.extend_from_slice(&0u32.to_be_bytes());
+            k.extend_from_slice(&77u32.to_be_bytes());
+            out.push(Out::Frame(k));
+            fake::default_handler(req, out);
+        }
+        fake::KEEPALIVE_REPLY => {
+            tx.send(req.payload.clone()).unwrap();
+        }
+        _ => {}
+    })
+    .await;
+    let client = Client::connect(&vpp.path, opts()).await.unwrap();
+    client.ping().await.unwrap();
+    let reply = rx.recv().await.unwrap();
+    // id, context 77, retval 0 (reply-shaped, so the fake's request view misreads it).
+    assert_eq!(reply[..2], fake::KEEPALIVE_REPLY.to_be_bytes());
+    assert_eq!(reply[2..6], 77u32.to_be_bytes());
+    assert_eq!(reply[6..10], 0i32.to_be_bytes());
+}
+
+#[tokio::test]
+async fn metrics_hook_sees_sends_and_receives() {
+    type Seen = Arc<Mutex<Vec<(String, Direction, Outcome)>>>;
+    let seen: Seen = Arc::default();
+    let hook = {
+        let seen = seen.clone();
+        move |e: &MessageEvent<'_>| {
+            seen.lock()
+                .unwrap()
+                .push((e.name.to_owned(), e.direction, e.outcome))
+        }
+    };
+    let vpp = FakeVpp::with_handler(fake::default_handler).await;
+    let client = Client::connect(&vpp.path, opts().metrics(Arc::new(hook)))
+        .await
+        .unwrap();
+    client.ping().await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            (
+                "control_ping_51077d14".to_owned(),
+                Direction::Send,
+                Outcome::Ok
+            ),
+            (
+                "control_ping_reply_f6b0b8ca".to_owned(),
+                Direction::Recv,
+                Outcome::Ok
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn dropping_every_handle_closes_the_socket() {
+    let vpp = FakeVpp::with_handler(fake::default_handler).await;
+    let client = Client::connect(&vpp.path, opts()).await.unwrap();
+    let clone = client.clone();
+    client.ping().await.unwrap();
+    drop(client);
+    clone.ping().await.unwrap();
+    assert_eq!(vpp.disconnects.load(Ordering::SeqCst), 0);
+    drop(clone);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while vpp.disconnects.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the server never saw the socket close");
+}
