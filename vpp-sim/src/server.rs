@@ -243,6 +243,8 @@ struct StatsRt {
     lb_len: usize,
     /// Route stats indices already zeroed in `/net/route/to`.
     routes: std::collections::BTreeSet<u32>,
+    /// Length of the `/net/route/to` vector (empty in a fresh segment).
+    route_len: usize,
 }
 
 impl StatsRt {
@@ -265,6 +267,7 @@ impl StatsRt {
             task,
             lb_len: 0,
             routes: std::collections::BTreeSet::new(),
+            route_len: 0,
         })
     }
 
@@ -293,9 +296,9 @@ impl StatsRt {
                 .values()
                 .max()
                 .map_or(0, |m| *m as usize + 1);
-            let have = seg.update(|t| t.counter_len(entry))?;
-            if need > have {
+            if need > self.route_len {
                 seg.resize_counter(entry, need)?;
+                self.route_len = need;
             }
             for &ri in routes.by_prefix.values() {
                 if self.routes.insert(ri) {
@@ -615,6 +618,23 @@ impl SimHandle {
             .by_prefix
             .get(&(prefix, plen))
             .copied()
+    }
+
+    /// Adds packets and bytes to the `/net/route/to` counter of a VIP prefix's route, as
+    /// forwarding would. False when the route or the stats segment does not exist.
+    pub fn bump_route_counter(&self, prefix: IpAddr, plen: u8, packets: u64, bytes: u64) -> bool {
+        let Some(index) = self.route_stats_index(prefix, plen) else {
+            return false;
+        };
+        let stats = lock(&self.inner.stats);
+        let Some(rt) = stats.as_ref() else {
+            return false;
+        };
+        rt.segment.entry(ROUTE_TO).is_some_and(|e| {
+            rt.segment
+                .add_combined(e, 0, index as usize, packets, bytes)
+                .is_ok()
+        })
     }
 
     fn notify_hooks(&self) {

@@ -312,7 +312,16 @@ async fn every_lb_message_and_its_wire_quirks() {
         other => panic!("unexpected {other:?}"),
     }
     match stats.get("/net/route/to").unwrap().value {
-        StatValue::CombinedCounters(c) => assert!(c.get(0, want as usize).is_some()),
+        StatValue::CombinedCounters(c) => assert_eq!(c.get(0, want as usize).unwrap().packets, 0),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(sim.bump_route_counter(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 32, 3, 300));
+    assert!(!sim.bump_route_counter(IpAddr::V4(Ipv4Addr::new(10, 7, 7, 7)), 32, 3, 300));
+    match stats.get("/net/route/to").unwrap().value {
+        StatValue::CombinedCounters(c) => {
+            let v = c.get(0, want as usize).unwrap();
+            assert_eq!((v.packets, v.bytes), (3, 300));
+        }
         other => panic!("unexpected {other:?}"),
     }
 
