@@ -503,7 +503,8 @@ impl LbModel {
         } else {
             flow_timeout
         };
-        if !sticky.is_power_of_two() {
+        // VPP's is_pow2() also accepts 0.
+        if sticky & sticky.wrapping_sub(1) != 0 {
             return Err(LbError::InvalidMemorySize);
         }
         self.conf = LbConf {
@@ -530,6 +531,10 @@ impl LbModel {
     }
 
     /// `lb_add_del_vip[_v2]` with `is_del = 0`. Returns the new pool index.
+    ///
+    /// A table length of 0 fails with [`LbError::InvalidMemorySize`] here; a real VPP accepts
+    /// it (its `is_pow2(0)` is true) and then dies allocating a 2^32-entry table, which the
+    /// server simulates as a crash.
     pub fn add_vip(&mut self, spec: &VipSpec, now: u32) -> Result<u32, LbError> {
         let (prefix, plen, protocol, port) = spec.key.internal();
         let is_ip4 = matches!(spec.key.prefix, IpAddr::V4(_));

@@ -1143,10 +1143,46 @@ impl SimHandle {
         }
     }
 
-    fn lb_add_del_vip(&self, conn: &Conn, raw: &[u8], ctx: u32) {
+    /// A VIP added with `new_flows_table_length = 0` makes a real VPP allocate a 2^32-entry
+    /// table and die: the simulator restarts, without replying.
+    fn crash_on_zero_table(
+        &self,
+        conn: &mut Conn,
+        is_del: bool,
+        len: u32,
+        name: &'static str,
+    ) -> bool {
+        if is_del || len != 0 {
+            return false;
+        }
+        tracing::error!(
+            event = "sim_vpp_crash",
+            conn = conn.id,
+            name,
+            reason = "new_flows_table_length 0"
+        );
+        conn.close = true;
+        let sim = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sim.restart().await {
+                tracing::warn!(event = "sim_restart_failed", error = %e);
+            }
+        });
+        true
+    }
+
+    fn lb_add_del_vip(&self, conn: &mut Conn, raw: &[u8], ctx: u32) {
         let Some(req) = decode::<api::LbAddDelVip>(raw) else {
             return;
         };
+        if self.crash_on_zero_table(
+            conn,
+            req.is_del,
+            req.new_flows_table_length,
+            api::LbAddDelVip::NAME,
+        ) {
+            return;
+        }
         let spec = Self::vip_spec(
             &req.pfx,
             req.protocol,
@@ -1168,10 +1204,18 @@ impl SimHandle {
         );
     }
 
-    fn lb_add_del_vip_v2(&self, conn: &Conn, raw: &[u8], ctx: u32) {
+    fn lb_add_del_vip_v2(&self, conn: &mut Conn, raw: &[u8], ctx: u32) {
         let Some(req) = decode::<api::LbAddDelVipV2>(raw) else {
             return;
         };
+        if self.crash_on_zero_table(
+            conn,
+            req.is_del,
+            req.new_flows_table_length,
+            api::LbAddDelVipV2::NAME,
+        ) {
+            return;
+        }
         let spec = Self::vip_spec(
             &req.pfx,
             req.protocol,

@@ -506,3 +506,26 @@ async fn timed_garbage_collection_frees_removed_vips() {
     assert!(rows.is_empty());
     assert!(sim.with_lb(|m| m.vip_indices().is_empty()));
 }
+
+#[tokio::test]
+async fn a_vip_with_table_length_zero_crashes_vpp() {
+    let (_d, sim) = start().await;
+    let mut raw = Raw::connect(sim.api_socket()).await;
+    let r: lb::LbAddDelVipV2Reply = raw.call(&add_vip("10.0.0.1", 32, 80, 1024)).await;
+    assert_eq!(r.retval, 0);
+    let ctx = raw.next_ctx();
+    raw.send(&add_vip("10.0.0.2", 32, 80, 0), ctx).await;
+    assert!(
+        raw.read_frame().await.is_none(),
+        "no reply, connection gone"
+    );
+    // The restart runs in the background; wait for it.
+    for _ in 0..100 {
+        if sim.boot_count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(sim.boot_count(), 2);
+    assert!(sim.with_lb(|m| m.vip_indices().is_empty()));
+}
