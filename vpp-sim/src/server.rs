@@ -604,7 +604,8 @@ impl SimHandle {
     }
 
     /// Registers a callback run (with the lb model) after every change of lb state, restarts
-    /// included. The stats server uses it to keep the counters and routes in step.
+    /// included, and once right away. It runs under the simulator's state lock: it must not call
+    /// back into this handle.
     pub fn on_lb_change(&self, f: impl Fn(&LbModel) + Send + 'static) {
         let st = lock(&self.inner.state);
         f(&st.lb);
