@@ -1,0 +1,1 @@
+//! Unit tests of the generator on small hand-written `.api.json` fixtures.
