@@ -764,3 +764,502 @@ async fn dropping_every_handle_closes_the_socket() {
     .await
     .expect("the server never saw the socket close");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Typed API: generated messages (and test-local ones) through the fake server.
+
+mod typed {
+    use super::*;
+    use vpp_binapi::codec::{
+        self, DecodeError, HeaderKind, Message, Reader, Request, decode_message,
+    };
+    use vpp_binapi::r#gen::ip::{IpMtableDetails, IpMtableDump, IpTable};
+    use vpp_binapi::r#gen::lb::{LbAsDetails, LbAsDump, LbConf, LbConfReply};
+    use vpp_binapi::r#gen::memclnt::{ControlPing, ControlPingReply};
+
+    const LB_CONF: u16 = 300;
+    const LB_CONF_REPLY: u16 = 301;
+    const LB_AS_DUMP: u16 = 302;
+    const LB_AS_DETAILS: u16 = 303;
+    const IP_MTABLE_DUMP: u16 = 304;
+    const IP_MTABLE_DETAILS: u16 = 305;
+    const TEST_EVENT: u16 = 306;
+
+    /// An event defined here, not generated: the client works with any `Message`.
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub(crate) struct TestEvent {
+        pub(crate) value: u32,
+    }
+
+    impl Message for TestEvent {
+        const NAME: &'static str = "test_event";
+        const CRC: u32 = 0x1234_5678;
+        const NAME_CRC: &'static str = "test_event_12345678";
+        const HEADER: HeaderKind = HeaderKind::Event;
+        fn body_len(&self) -> usize {
+            4
+        }
+        fn encode_body(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(&self.value.to_be_bytes());
+        }
+        fn decode_body(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+            Ok(Self {
+                value: r.u32("value")?,
+            })
+        }
+    }
+
+    /// Known to the fake VPP under another CRC.
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub(crate) struct ShowVersion;
+
+    impl Message for ShowVersion {
+        const NAME: &'static str = "show_version";
+        const CRC: u32 = 0x51077d14;
+        const NAME_CRC: &'static str = "show_version_51077d14";
+        const HEADER: HeaderKind = HeaderKind::Request;
+        fn body_len(&self) -> usize {
+            0
+        }
+        fn encode_body(&self, _: &mut Vec<u8>) {}
+        fn decode_body(_: &mut Reader<'_>) -> Result<Self, DecodeError> {
+            Ok(Self)
+        }
+    }
+
+    impl Request for ShowVersion {
+        type Reply = ControlPingReply;
+    }
+
+    fn table() -> Vec<(u16, String)> {
+        let mut t = fake::base_table();
+        for (id, name) in [
+            (LB_CONF, LbConf::NAME_CRC),
+            (LB_CONF_REPLY, LbConfReply::NAME_CRC),
+            (LB_AS_DUMP, LbAsDump::NAME_CRC),
+            (LB_AS_DETAILS, LbAsDetails::NAME_CRC),
+            (IP_MTABLE_DUMP, IpMtableDump::NAME_CRC),
+            (IP_MTABLE_DETAILS, IpMtableDetails::NAME_CRC),
+            (TEST_EVENT, TestEvent::NAME_CRC),
+        ] {
+            t.push((id, name.to_owned()));
+        }
+        t
+    }
+
+    async fn start(handler: impl Fn(&Req, &mut Vec<Out>) + Send + Sync + 'static) -> FakeVpp {
+        FakeVpp::start(table(), Arc::new(handler)).await
+    }
+
+    fn encode<M: Message>(msg: &M, id: u16, client_index: u32, context: u32) -> Vec<u8> {
+        codec::encode_message_to_vec(msg, id, client_index, context)
+    }
+
+    fn as_details(n: u32) -> LbAsDetails {
+        LbAsDetails {
+            in_use_since: n,
+            flags: n as u8,
+            ..Default::default()
+        }
+    }
+
+    fn event(value: u32) -> Out {
+        Out::Frame(encode(
+            &TestEvent { value },
+            TEST_EVENT,
+            fake::CLIENT_INDEX,
+            0,
+        ))
+    }
+
+    #[tokio::test]
+    async fn request_reply_encodes_the_body_and_decodes_the_reply() {
+        let got = Arc::new(Mutex::new(None));
+        let vpp = {
+            let got = got.clone();
+            start(move |req: &Req, out: &mut Vec<Out>| {
+                if req.id == LB_CONF {
+                    let (h, conf) = decode_message::<LbConf>(&req.payload).unwrap();
+                    *got.lock().unwrap() = Some((h.client_index, conf));
+                    let reply = LbConfReply { retval: -3 };
+                    out.push(Out::Frame(encode(&reply, LB_CONF_REPLY, 0, req.context)));
+                }
+            })
+            .await
+        };
+        let client = Client::connect(&vpp.path, opts()).await.unwrap();
+        let conf = LbConf {
+            sticky_buckets_per_core: 1024,
+            flow_timeout: 40,
+            ..Default::default()
+        };
+        let reply = client.request(&conf).await.unwrap();
+        assert_eq!(reply, LbConfReply { retval: -3 });
+        assert_eq!(*got.lock().unwrap(), Some((Some(fake::CLIENT_INDEX), conf)));
+    }
+
+    #[tokio::test]
+    async fn undecodable_reply_is_a_decode_error() {
+        let vpp = start(|req: &Req, out: &mut Vec<Out>| {
+            if req.id == LB_CONF {
+                // lb_conf_reply without its retval.
+                out.push(Out::Frame(fake::reply(LB_CONF_REPLY, req.context, &[0xff])));
+            } else {
+                fake::default_handler(req, out);
+            }
+        })
+        .await;
+        let client = Client::connect(&vpp.path, opts()).await.unwrap();
+        let err = client.request(&LbConf::default()).await.unwrap_err();
+        let ClientError::Decode(e) = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(e.message, "lb_conf_reply");
+        assert_eq!(e.field, "retval");
+        assert_eq!(e.offset, 6);
+        client.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn unknown_and_other_crc_messages_are_refused_before_sending() {
+        let sent = Arc::new(AtomicUsize::new(0));
+        let vpp = {
+            let sent = sent.clone();
+            FakeVpp::with_handler(move |req: &Req, out: &mut Vec<Out>| {
+                sent.fetch_add(1, Ordering::SeqCst);
+                fake::default_handler(req, out);
+            })
+            .await
+        };
+        let client = Client::connect(&vpp.path, opts()).await.unwrap();
+        // The base table lacks lb_conf entirely, and has show_version under another CRC.
+        let err = client.request(&LbConf::default()).await.unwrap_err();
+        assert!(
+            matches!(&err, ClientError::UnknownMessage { name } if name == LbConf::NAME_CRC),
+            "{err:?}"
+        );
+        let err = client.request(&ShowVersion).await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ClientError::CrcMismatch { name, our_crc: 0x51077d14, vpp_crc: 0xaaaaaaaa }
+                    if name == "show_version"
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            client.check::<ShowVersion>(),
+            CompatStatus::CrcMismatch {
+                vpp_crc: 0xaaaaaaaa,
+                id: fake::SHOW_VERSION
+            }
+        );
+        assert_eq!(client.check::<LbConf>(), CompatStatus::Missing);
+        assert_eq!(
+            client.check::<ControlPing>(),
+            CompatStatus::Present {
+                id: fake::CONTROL_PING
+            }
+        );
+        assert_eq!(sent.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn compat_over_a_generated_module() {
+        let vpp = start(fake::default_handler).await;
+        let client = Client::connect(&vpp.path, opts()).await.unwrap();
+        let report = client.compat_messages(vpp_binapi::r#gen::lb::MESSAGES);
+        assert_eq!(report.entries.len(), vpp_binapi::r#gen::lb::MESSAGES.len());
+        let present: Vec<&str> = report
+            .entries
+            .iter()
+            .filter(|e| matches!(e.status, CompatStatus::Present { .. }))
+            .map(|e| e.name.as_str())
+            .collect();
+        assert_eq!(
+            present,
+            ["lb_as_details", "lb_as_dump", "lb_conf", "lb_conf_reply"]
+        );
+        assert!(!report.is_compatible());
+    }
+
+    #[tokio::test]
+    async fn dump_collects_details_until_the_ping_reply() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let vpp = {
+            let seen = seen.clone();
+            start(move |req: &Req, out: &mut Vec<Out>| {
+                seen.lock().unwrap().push((req.id, req.context));
+                match req.id {
+                    LB_AS_DUMP => {
+                        for n in 0..3 {
+                            out.push(Out::Frame(encode(
+                                &as_details(n),
+                                LB_AS_DETAILS,
+                                0,
+                                req.context,
+                            )));
+                        }
+                    }
+                    _ => fake::default_handler(req, out),
+                }
+            })
+            .await
+        };
+        let client = Client::connect(&vpp.path, opts()).await.unwrap();
+        let details = client.dump(&LbAsDump::default()).await.unwrap();
+        assert_eq!(details, (0..3).map(as_details).collect::<Vec<_>>());
+        {
+            let seen = seen.lock().unwrap();
+            // The dump, then control_ping, with the same context.
+            assert_eq!(seen.len(), 2);
+            assert_eq!(seen[0].0, LB_AS_DUMP);
+            assert_eq!(seen[1].0, fake::CONTROL_PING);
+            assert_eq!(seen[0].1, seen[1].1);
+        }
+        assert_eq!(client.dump(&LbAsDump::default()).await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn dump_of_request_shaped_details_reads_the_context_at_offset_6() {
+        let vpp = start(|req: &Req, out: &mut Vec<Out>| match req.id {
+            IP_MTABLE_DUMP => {
+                for id in [7, 8] {
+                    let d = IpMtableDetails {
+                        table: IpTable {
+                            table_id: id,
+                            ..Default::default()
+                        },
+                    };
+                    // client_index (offset 2) is something else than the context.
+                    out.push(Out::Frame(encode(
+                        &d,
+                        IP_MTABLE_DETAILS,
+                        0xdead_beef,
+                        req.context,
+                    )));
+                }
+            }
+            _ => fake::default_handler(req, out),
+        })
+        .await;
+        let client = Client::connect(&vpp.path, opts()).await.unwrap();
+        let details = client.dump(&IpMtableDump {}).await.unwrap();
+        let ids: Vec<u32> = details.iter().map(|d| d.table.table_id).collect();
+        assert_eq!(ids, [7, 8]);
+    }
+
+    #[tokio::test]
+    async fn empty_dump_is_an_empty_vec() {
+        let vpp = start(fake::default_handler).await;
+        let client = Client::connect(&vpp.path, opts()).await.unwrap();
+        assert!(client.dump(&LbAsDump::default()).await.unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn server_dying_mid_dump_fails_every_pending_call_promptly() {
+        // Pings are swallowed, so they are still pending when the server dies.
+        let vpp = start(|req: &Req, out: &mut Vec<Out>| {
+            if req.id == LB_AS_DUMP {
+                for n in [1, 2] {
+                    let d = encode(&as_details(n), LB_AS_DETAILS, 0, req.context);
+                    out.push(Out::Frame(d));
+                }
+                // An empty frame and half a header, then the connection drops before the ping
+                // reply.
+                out.push(Out::Raw(vec![0; 20]));
+                out.push(Out::Close);
+            }
+        })
+        .await;
+        let client = Client::connect(&vpp.path, opts().timeout(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let mut pings = tokio::task::JoinSet::new();
+        for _ in 0..5 {
+            let client = client.clone();
+            pings.spawn(async move { client.ping().await });
+        }
+        tokio::task::yield_now().await;
+        let err = client.dump(&LbAsDump::default()).await.unwrap_err();
+        assert!(matches!(err, ClientError::Closed), "{err:?}");
+        while let Some(r) = pings.join_next().await {
+            assert!(matches!(r.unwrap(), Err(ClientError::Closed)));
+        }
+        assert!(start.elapsed() < Duration::from_secs(1));
+        assert!(matches!(
+            client.dump(&LbAsDump::default()).await,
+            Err(ClientError::Closed)
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dump_timeout_bounds_the_wait_for_each_next_message() {
+        let vpp = start(|req: &Req, out: &mut Vec<Out>| {
+            if req.id == LB_AS_DUMP {
+                out.push(Out::Frame(encode(
+                    &as_details(1),
+                    LB_AS_DETAILS,
+                    0,
+                    req.context,
+                )));
+            }
+            // No ping reply: the dump never ends.
+        })
+        .await;
+        let client = Client::connect(&vpp.path, opts().timeout(Duration::from_secs(2)))
+            .await
+            .unwrap();
+        let err = client.dump(&LbAsDump::default()).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClientError::Timeout {
+                    msg: "lb_as_dump",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    /// Answers pings with `vpe_pid` = arrival number, in pairs swapped (second first).
+    fn swapping_ping_server() -> impl Fn(&Req, &mut Vec<Out>) + Send + Sync + 'static {
+        let state = Mutex::new((0u32, None::<Vec<u8>>));
+        move |req: &Req, out: &mut Vec<Out>| {
+            if req.id != fake::CONTROL_PING {
+                return fake::default_handler(req, out);
+            }
+            let mut st = state.lock().unwrap();
+            let n = st.0;
+            st.0 += 1;
+            let reply = ControlPingReply {
+                retval: 0,
+                client_index: fake::CLIENT_INDEX,
+                vpe_pid: n,
+            };
+            let frame = encode(&reply, fake::CONTROL_PING_REPLY, 0, req.context);
+            match st.1.take() {
+                None => st.1 = Some(frame),
+                Some(held) => {
+                    out.push(Out::Frame(frame));
+                    out.push(Out::Frame(held));
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn batch_returns_replies_in_request_order() {
+        let vpp = start(swapping_ping_server()).await;
+        // A window smaller than the batch: the batch must keep refilling it.
+        let client = Client::connect(&vpp.path, opts().max_in_flight(64))
+            .await
+            .unwrap();
+        let replies = client.batch(&vec![ControlPing {}; 1000]).await.unwrap();
+        let pids: Vec<u32> = replies.iter().map(|r| r.vpe_pid).collect();
+        assert_eq!(pids, (0..1000).collect::<Vec<_>>());
+        // An empty batch needs no round trip.
+        assert!(client.batch::<ControlPing>(&[]).await.unwrap().is_empty());
+        // The window is whole again afterwards.
+        let replies = client.batch(&vec![ControlPing {}; 64]).await.unwrap();
+        assert_eq!(replies.len(), 64);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pipelined_100k_pings_in_one_batch() {
+        let vpp = start(fake::default_handler).await;
+        let client = Client::connect(&vpp.path, opts()).await.unwrap();
+        let replies = client.batch(&vec![ControlPing {}; 100_000]).await.unwrap();
+        assert_eq!(replies.len(), 100_000);
+        assert!(replies.iter().all(|r| r.vpe_pid == fake::VPE_PID));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batch_with_a_silently_dropped_request_times_out() {
+        let n = AtomicUsize::new(0);
+        let vpp = start(move |req: &Req, out: &mut Vec<Out>| {
+            if n.fetch_add(1, Ordering::SeqCst) != 3 {
+                fake::default_handler(req, out);
+            }
+        })
+        .await;
+        let client = Client::connect(&vpp.path, opts().timeout(Duration::from_secs(1)))
+            .await
+            .unwrap();
+        let err = client.batch(&vec![ControlPing {}; 10]).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClientError::Timeout {
+                    msg: "control_ping",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // Still usable.
+        client.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn events_reach_subscribers_between_replies() {
+        let vpp = start(|req: &Req, out: &mut Vec<Out>| {
+            if req.id != fake::CONTROL_PING {
+                return fake::default_handler(req, out);
+            }
+            out.extend([event(1), event(2)]);
+            fake::default_handler(req, out);
+            out.push(event(3));
+        })
+        .await;
+        let client = Client::connect(&vpp.path, opts()).await.unwrap();
+        let mut a = client.subscribe::<TestEvent>().unwrap();
+        let mut b = client.subscribe::<TestEvent>().unwrap();
+        client.ping().await.unwrap();
+        for sub in [&mut a, &mut b] {
+            for v in 1..=3 {
+                assert_eq!(sub.recv().await.unwrap().unwrap(), TestEvent { value: v });
+            }
+        }
+        // Closing ends the stream.
+        client.close().await.unwrap();
+        assert!(a.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscriber_is_told_how_many_events_it_lost() {
+        let vpp = start(|req: &Req, out: &mut Vec<Out>| {
+            if req.id == fake::CONTROL_PING {
+                out.extend((1..=5).map(event));
+            }
+            fake::default_handler(req, out);
+        })
+        .await;
+        let client = Client::connect(&vpp.path, opts().event_buffer(2))
+            .await
+            .unwrap();
+        let mut sub = client.subscribe::<TestEvent>().unwrap();
+        client.ping().await.unwrap();
+        assert!(matches!(
+            sub.recv().await,
+            Some(Err(ClientError::EventsLost { count: 3 }))
+        ));
+        assert_eq!(sub.recv().await.unwrap().unwrap().value, 1);
+        assert_eq!(sub.recv().await.unwrap().unwrap().value, 2);
+    }
+
+    #[tokio::test]
+    async fn subscribing_to_a_message_with_a_context_is_refused() {
+        let vpp = start(fake::default_handler).await;
+        let client = Client::connect(&vpp.path, opts()).await.unwrap();
+        assert!(matches!(
+            client.subscribe::<LbConfReply>(),
+            Err(ClientError::WrongKind {
+                msg: "lb_conf_reply",
+                ..
+            })
+        ));
+    }
+}

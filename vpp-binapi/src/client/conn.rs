@@ -40,7 +40,6 @@ pub(crate) struct ConnConfig {
 pub(crate) struct WellKnown {
     pub(crate) control_ping: Option<u16>,
     pub(crate) control_ping_reply: Option<u16>,
-    pub(crate) sockclnt_delete: Option<u16>,
     pub(crate) sockclnt_delete_reply: Option<u16>,
     pub(crate) keepalive: Option<u16>,
     pub(crate) keepalive_reply: Option<u16>,
@@ -219,7 +218,6 @@ impl Shared {
         let ids = WellKnown {
             control_ping: table.id(memclnt::CONTROL_PING),
             control_ping_reply: table.id(memclnt::CONTROL_PING_REPLY),
-            sockclnt_delete: table.id(memclnt::SOCKCLNT_DELETE),
             sockclnt_delete_reply: table.id(memclnt::SOCKCLNT_DELETE_REPLY),
             keepalive: table.id(memclnt::MEMCLNT_KEEPALIVE),
             keepalive_reply: table.id(memclnt::MEMCLNT_KEEPALIVE_REPLY),

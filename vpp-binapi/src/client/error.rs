@@ -61,14 +61,14 @@ pub enum ClientError {
         name: String,
     },
     /// VPP knows the message, but with a different definition (CRC).
-    #[error("message {name} has crc {vpp_crc} in this vpp, but {our_crc} in this client")]
+    #[error("message {name} has crc {vpp_crc:08x} in this vpp, but {our_crc:08x} in this client")]
     CrcMismatch {
         /// Message name without CRC.
         name: String,
         /// CRC this client was generated with.
-        our_crc: String,
+        our_crc: u32,
         /// CRC VPP reports.
-        vpp_crc: String,
+        vpp_crc: u32,
     },
     /// A reply carried a message id that is not in VPP's message table.
     #[error("reply to context {context} has message id {id}, not in the message table")]
@@ -88,22 +88,9 @@ pub enum ClientError {
         /// The context.
         context: u32,
     },
-    /// A message could not be encoded.
-    #[error("cannot encode {msg}: {reason}")]
-    Encode {
-        /// Message name.
-        msg: &'static str,
-        /// Why.
-        reason: String,
-    },
-    /// A received message could not be decoded.
-    #[error("cannot decode {msg}: {reason}")]
-    Decode {
-        /// Message name.
-        msg: &'static str,
-        /// Why.
-        reason: String,
-    },
+    /// A received message could not be decoded (the error names message, field and offset).
+    #[error(transparent)]
+    Decode(#[from] crate::codec::DecodeError),
     /// The message type cannot be used this way (e.g. subscribing to a message with a context).
     #[error("{msg} cannot be used as {what}")]
     WrongKind {

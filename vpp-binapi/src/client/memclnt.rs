@@ -14,7 +14,6 @@ pub(crate) const HANDSHAKE_CONTEXT: u32 = 0x4d_4c_56_01;
 
 pub(crate) const CONTROL_PING: &str = "control_ping_51077d14";
 pub(crate) const CONTROL_PING_REPLY: &str = "control_ping_reply_f6b0b8ca";
-pub(crate) const SOCKCLNT_DELETE: &str = "sockclnt_delete_8ac76db6";
 pub(crate) const SOCKCLNT_DELETE_REPLY: &str = "sockclnt_delete_reply_8f38b1ee";
 pub(crate) const MEMCLNT_KEEPALIVE: &str = "memclnt_keepalive_51077d14";
 pub(crate) const MEMCLNT_KEEPALIVE_REPLY: &str = "memclnt_keepalive_reply_e8d4e804";

@@ -46,6 +46,7 @@ mod frame;
 mod memclnt;
 mod metrics;
 mod table;
+mod typed;
 
 use std::fmt;
 use std::path::Path;
@@ -61,9 +62,10 @@ pub use error::ClientError;
 pub use frame::{DEFAULT_MAX_FRAME_LEN, FRAME_HEADER_LEN, FrameDecoder, FrameError, frame_header};
 pub use metrics::{ClientMetrics, Direction, MessageEvent, Outcome};
 pub use table::{CompatEntry, CompatReport, CompatStatus, MessageTable};
+pub use typed::Subscription;
 
-use conn::{ConnConfig, Shared, put_request_header};
-use memclnt::Route;
+use crate::r#gen::memclnt::{ControlPing, SockclntDelete};
+use conn::{ConnConfig, Shared};
 
 /// The default path of VPP's API socket when VPP runs as root.
 pub const DEFAULT_SOCKET_PATH: &str = "/run/vpp/api.sock";
@@ -251,6 +253,7 @@ impl Client {
             metrics: opts.metrics,
         };
         let shared = Arc::new(Shared::new(cfg, reg.client_index, reg.table));
+        typed::classify_known(&shared);
         let (rd, wr) = stream.into_split();
         let reader = tokio::spawn(conn::reader_task(shared.clone(), rd, dec)).abort_handle();
         let writer = tokio::spawn(conn::writer_task(shared.clone(), wr)).abort_handle();
@@ -287,58 +290,32 @@ impl Client {
 
     /// Sends `control_ping` and waits for its reply: a cheap liveness check.
     pub async fn ping(&self) -> Result<(), ClientError> {
-        let shared = &self.inner.shared;
-        let (Some(ping), Some(reply)) = (shared.ids.control_ping, shared.ids.control_ping_reply)
-        else {
-            return Err(ClientError::UnknownMessage {
-                name: memclnt::CONTROL_PING.to_owned(),
-            });
-        };
-        let ci = shared.client_index;
-        shared
-            .call("control_ping", ping, reply, |out, ctx| {
-                put_request_header(out, ping, ci, ctx)
-            })
-            .await?;
-        Ok(())
+        self.request(&ControlPing {}).await.map(drop)
     }
 
     /// Unregisters with `sockclnt_delete` and closes the connection. Pending calls on other
     /// clones fail with [`ClientError::Closed`]. Closing a closed client does nothing.
     pub async fn close(&self) -> Result<(), ClientError> {
-        let shared = &self.inner.shared;
-        if shared.is_closed() {
+        if self.is_closed() {
             self.inner.stop();
             return Ok(());
         }
-        let result = match (shared.ids.sockclnt_delete, shared.ids.sockclnt_delete_reply) {
-            (Some(del), Some(reply)) => {
-                let ci = shared.client_index;
-                let res = shared
-                    .call("sockclnt_delete", del, reply, |out, ctx| {
-                        put_request_header(out, del, ci, ctx);
-                        out.extend_from_slice(&ci.to_be_bytes());
-                    })
-                    .await;
-                match res {
-                    // VPP answers 1 on success (not 0), then closes the socket.
-                    Ok(frame) => match frame.get(6..10) {
-                        Some(b) if b == 1i32.to_be_bytes() => Ok(()),
-                        Some(b) => Err(ClientError::CloseFailed {
-                            response: i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-                        }),
-                        None => Err(ClientError::Decode {
-                            msg: "sockclnt_delete_reply",
-                            reason: format!("{} bytes, too short for response", frame.len()),
-                        }),
-                    },
-                    Err(ClientError::Closed) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            }
-            _ => Ok(()),
+        let result = match self
+            .request(&SockclntDelete {
+                index: self.client_index(),
+            })
+            .await
+        {
+            // VPP answers 1 on success (not 0), then closes the socket.
+            Ok(reply) if reply.response == 1 => Ok(()),
+            Ok(reply) => Err(ClientError::CloseFailed {
+                response: reply.response,
+            }),
+            // VPP closed first, or this VPP has no sockclnt_delete: closing is all that is left.
+            Err(ClientError::Closed | ClientError::UnknownMessage { .. }) => Ok(()),
+            Err(e) => Err(e),
         };
-        tracing::debug!(name: "vpp-api-close", client_index = shared.client_index, ok = result.is_ok());
+        tracing::debug!(name: "vpp-api-close", client_index = self.client_index(), ok = result.is_ok());
         self.inner.stop();
         result
     }
@@ -346,9 +323,4 @@ impl Client {
     pub(crate) fn shared(&self) -> &Shared {
         &self.inner.shared
     }
-}
-
-#[allow(dead_code)]
-fn _route_used(s: &Shared) {
-    s.set_route(0, Route::Unknown);
 }
