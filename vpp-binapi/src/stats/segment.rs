@@ -67,7 +67,7 @@ impl LiveSegment {
 /// `src..src + out.len()` must lie inside one live mapping, readable for the whole call.
 unsafe fn copy_volatile(src: *const u8, out: &mut [u8]) {
     let mut i = 0;
-    while i < out.len() && (src as usize + i) % 8 != 0 {
+    while i < out.len() && !(src as usize + i).is_multiple_of(8) {
         // SAFETY: `src + i` is inside the range the caller guarantees readable.
         out[i] = unsafe { ptr::read_volatile(src.add(i)) };
         i += 1;
@@ -102,7 +102,7 @@ impl Source for LiveSegment {
 
     fn read_u64(&self, off: usize) -> Option<u64> {
         let p = self.range(off, 8)?;
-        if (p as usize) % 8 == 0 {
+        if (p as usize).is_multiple_of(8) {
             // SAFETY: in bounds (checked by `range`), aligned (checked above), readable mapping.
             Some(unsafe { ptr::read_volatile(p.cast::<u64>()) })
         } else {
@@ -113,7 +113,7 @@ impl Source for LiveSegment {
 
     fn read_u32(&self, off: usize) -> Option<u32> {
         let p = self.range(off, 4)?;
-        if (p as usize) % 4 == 0 {
+        if (p as usize).is_multiple_of(4) {
             // SAFETY: in bounds (checked by `range`), aligned (checked above), readable mapping.
             Some(unsafe { ptr::read_volatile(p.cast::<u32>()) })
         } else {
@@ -129,7 +129,7 @@ impl Source for LiveSegment {
         let Some(p) = self.range(off, len) else {
             return false;
         };
-        if (p as usize) % 8 == 0 {
+        if (p as usize).is_multiple_of(8) {
             for (i, dst) in out.iter_mut().enumerate() {
                 // SAFETY: `p + 8 * i .. p + 8 * (i + 1)` is inside the checked range, and
                 // aligned because `p` is; each word is one volatile (untorn) load.
@@ -148,7 +148,7 @@ impl Source for LiveSegment {
 
     fn load_acquire(&self, off: usize) -> Option<u64> {
         let p = self.range(off, 8)?;
-        if (p as usize) % 8 != 0 {
+        if !(p as usize).is_multiple_of(8) {
             return None;
         }
         // SAFETY: in bounds and 8-byte aligned (checked above), inside a mapping that outlives

@@ -1,9 +1,14 @@
-//! The stats segment parser over byte images: valid layouts, hostile images, and fuzz-style
-//! property tests that it always returns (no panic, no hang, no unbounded allocation).
+//! The stats segment reader: the parser over byte images (valid layouts, hostile images, and
+//! fuzz-style property tests that it always returns: no panic, no hang, no unbounded allocation),
+//! the same images through a live memfd mapping (differential), and the socket's error paths.
+
+use std::os::fd::OwnedFd;
+use std::time::Duration;
 
 use proptest::prelude::*;
 use vpp_binapi::stats::{
-    Combined, StatValue, StatsError, StatsFilter, SymlinkValue, parse_image, parse_image_filtered,
+    Combined, RetryPolicy, StatValue, StatsClient, StatsError, StatsFilter, SymlinkValue,
+    parse_image, parse_image_filtered,
 };
 
 const BASE: u64 = 0x7f12_3400_0000;
@@ -33,7 +38,7 @@ impl Image {
 
     /// Appends a vector (8-byte header with `len`, then data) and returns its data pointer.
     fn vector(&mut self, len: u32, data: &[u8]) -> u64 {
-        while self.bytes.len() % 8 != 0 {
+        while !self.bytes.len().is_multiple_of(8) {
             self.bytes.push(0);
         }
         self.bytes.extend_from_slice(&len.to_ne_bytes());
@@ -469,5 +474,161 @@ proptest! {
         let len = img.len();
         let _ = parse_image(&img);
         let _ = parse_image(&img[..cut.index(len)]);
+    }
+}
+
+/// A memfd holding `bytes`, as VPP would pass it.
+fn memfd(bytes: &[u8]) -> OwnedFd {
+    let fd = rustix::fs::memfd_create("test segment", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    let mut written = 0;
+    while written < bytes.len() {
+        written += rustix::io::pwrite(&fd, &bytes[written..], written as u64).unwrap();
+    }
+    fd
+}
+
+fn live_dump(bytes: &[u8]) -> Result<Vec<vpp_binapi::stats::StatEntry>, StatsError> {
+    StatsClient::from_fd(memfd(bytes))?.dump::<&str>(&[])
+}
+
+#[test]
+fn live_mapping_reads_like_the_image() {
+    let img = sample();
+    let client = StatsClient::from_fd(memfd(&img)).unwrap();
+    assert_eq!(
+        client.dump::<&str>(&[]).unwrap(),
+        parse_image(&img).unwrap()
+    );
+    assert_eq!(client.size(), img.len());
+    assert_eq!(client.epoch().unwrap(), 1);
+    assert_eq!(client.image().unwrap(), img);
+    let e = client.get("/net/route/to").unwrap();
+    assert_eq!(e.index, 2);
+    assert_eq!(
+        client.ls(&["^/sys/"]).unwrap(),
+        ["/sys/boottime", "/sys/vector_rate", "/sys/histogram"]
+    );
+}
+
+#[test]
+fn live_mapping_handles_misaligned_vectors() {
+    // Vectors placed at odd offsets take the byte-wise copy path of the live reader.
+    let mut img = Image::new();
+    img.bytes.push(0);
+    let row: Vec<u8> = [5u64, 6, 7].iter().flat_map(|w| w.to_ne_bytes()).collect();
+    let hdr = img.bytes.len();
+    img.bytes.extend_from_slice(&3u32.to_ne_bytes());
+    img.bytes.extend_from_slice(&[0; 4]);
+    let row_ptr = BASE + img.bytes.len() as u64;
+    img.bytes.extend_from_slice(&row);
+    assert_ne!(hdr % 8, 0);
+    img.bytes.push(0);
+    img.bytes.extend_from_slice(&1u32.to_ne_bytes());
+    img.bytes.extend_from_slice(&[0; 4]);
+    let threads = BASE + img.bytes.len() as u64;
+    img.bytes.extend_from_slice(&row_ptr.to_ne_bytes());
+    img.entry(2, threads, "odd");
+    let bytes = img.finish();
+    let want = StatValue::SimpleCounters(vpp_binapi::stats::SimpleCounters(vec![vec![5, 6, 7]]));
+    assert_eq!(parse_image(&bytes).unwrap()[0].value, want);
+    assert_eq!(live_dump(&bytes).unwrap()[0].value, want);
+}
+
+#[test]
+fn live_mapping_refuses_bad_headers() {
+    assert!(matches!(
+        StatsClient::from_fd(memfd(&[0u8; 16])),
+        Err(StatsError::TooSmall { len: 16, .. })
+    ));
+    let mut img = sample();
+    img[0..8].copy_from_slice(&3u64.to_ne_bytes());
+    assert!(matches!(
+        StatsClient::from_fd(memfd(&img)),
+        Err(StatsError::UnsupportedVersion { version: 3 })
+    ));
+}
+
+#[test]
+fn a_writer_stuck_in_progress_gives_busy() {
+    let fd = memfd(&sample());
+    let writer = fd.try_clone().unwrap();
+    let client = StatsClient::from_fd(fd)
+        .unwrap()
+        .with_retry_policy(RetryPolicy {
+            max_attempts: 5,
+            timeout: Duration::from_millis(20),
+        });
+    assert!(client.get("/sys/boottime").is_ok());
+    // The "writer" sets in_progress and never clears it.
+    rustix::io::pwrite(&writer, &1u64.to_ne_bytes(), 24).unwrap();
+    assert!(matches!(
+        client.get("/sys/boottime"),
+        Err(StatsError::Busy { .. })
+    ));
+    assert!(matches!(
+        client.dump::<&str>(&[]),
+        Err(StatsError::Busy { .. })
+    ));
+    // Once it finishes (epoch bumped, in_progress cleared), reads succeed again.
+    rustix::io::pwrite(&writer, &2u64.to_ne_bytes(), 16).unwrap();
+    rustix::io::pwrite(&writer, &0u64.to_ne_bytes(), 24).unwrap();
+    assert_eq!(
+        client.get("/sys/boottime").unwrap().value,
+        StatValue::Scalar(1_700_000_000)
+    );
+    assert_eq!(client.epoch().unwrap(), 2);
+}
+
+#[test]
+fn socket_errors_are_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.sock");
+    assert!(matches!(
+        StatsClient::connect_blocking(&missing),
+        Err(StatsError::Io { op: "connect", .. })
+    ));
+
+    // A server that accepts and closes without passing a descriptor.
+    let path = dir.path().join("nofd.sock");
+    let listener = rustix::net::socket(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::SEQPACKET,
+        None,
+    )
+    .unwrap();
+    rustix::net::bind(&listener, &rustix::net::SocketAddrUnix::new(&path).unwrap()).unwrap();
+    rustix::net::listen(&listener, 4).unwrap();
+    let server = std::thread::spawn(move || {
+        let conn = rustix::net::accept(&listener).unwrap();
+        drop(conn);
+    });
+    let got = StatsClient::connect_blocking(&path);
+    server.join().unwrap();
+    assert!(matches!(got, Err(StatsError::NoFd { .. })), "{got:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The live reader (volatile reads over a mapping) and the image parser agree on any input.
+    #[test]
+    fn live_and_image_parsers_agree(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..12),
+        words in proptest::collection::vec((any::<prop::sample::Index>(), any::<u64>()), 0..3),
+    ) {
+        let mut img = sample();
+        for (at, b) in edits {
+            let i = at.index(img.len());
+            img[i] = b;
+        }
+        for (at, w) in words {
+            let i = at.index(img.len() / 8) * 8;
+            img[i..i + 8].copy_from_slice(&w.to_ne_bytes());
+        }
+        // Keep the writer idle: the image parser ignores `in_progress`, the live reader waits.
+        img[24..32].copy_from_slice(&0u64.to_ne_bytes());
+        let image = parse_image(&img);
+        let live = live_dump(&img);
+        prop_assert_eq!(format!("{image:?}"), format!("{live:?}"));
     }
 }
