@@ -414,7 +414,10 @@ struct Conn {
 }
 
 async fn serve_connection(sim: SimHandle, stream: UnixStream, id: u64) {
-    let client_index = lock(&sim.inner.state).register();
+    let (client_index, boot) = {
+        let mut st = lock(&sim.inner.state);
+        (st.register(), st.boot_count)
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     lock(&sim.inner.conns).insert(id, tx.clone());
     let (mut rd, wr) = stream.into_split();
@@ -438,7 +441,8 @@ async fn serve_connection(sim: SimHandle, stream: UnixStream, id: u64) {
                 break 'outer;
             }
             if buf.len() < FRAME_HEADER_LEN + len {
-                buf.reserve(FRAME_HEADER_LEN + len - buf.len());
+                // Grow towards the announced length in steps, not all at once.
+                buf.reserve((FRAME_HEADER_LEN + len - buf.len()).min(1 << 20));
                 break;
             }
             buf.advance(FRAME_HEADER_LEN);
@@ -450,6 +454,12 @@ async fn serve_connection(sim: SimHandle, stream: UnixStream, id: u64) {
             let delay = lock(&sim.inner.faults).reply_delay;
             if let Some(d) = delay {
                 tokio::time::sleep(d).await;
+                // A restart or shutdown during the delay: the request dies with the old VPP.
+                if generation.has_changed().unwrap_or(true)
+                    || shutdown.has_changed().unwrap_or(true)
+                {
+                    break 'outer;
+                }
             }
             sim.handle(&mut conn, &payload);
             if conn.close {
@@ -470,7 +480,13 @@ async fn serve_connection(sim: SimHandle, stream: UnixStream, id: u64) {
     drop(conn);
     // Let the writer drain what was queued (replies before a sockclnt_delete close).
     let _ = writer.await;
-    lock(&sim.inner.state).unregister(client_index);
+    {
+        // After a restart the registration belongs to a VPP that no longer exists.
+        let mut st = lock(&sim.inner.state);
+        if st.boot_count == boot {
+            st.unregister(client_index);
+        }
+    }
     tracing::debug!(event = "sim_conn_closed", conn = id);
 }
 

@@ -608,3 +608,33 @@ async fn release_2606_flavor_reproduces_the_old_lb_api() {
     let rows: Vec<lb::LbAsDetails> = raw.dump(&f).await;
     assert_eq!(rows.len(), 3);
 }
+
+#[tokio::test]
+async fn registrations_of_a_previous_boot_are_not_released_into_the_new_one() {
+    let (_d, sim) = start().await;
+    let mut old = Raw::connect(sim.api_socket()).await;
+    assert_eq!(old.client_index, 0x8000_0001);
+    // Keep the old connection busy in a delayed request across the restart.
+    sim.set_reply_delay(Some(Duration::from_millis(300)));
+    let ctx = old.next_ctx();
+    old.send(&memclnt::ControlPing {}, ctx).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    sim.restart().await.unwrap();
+    sim.set_reply_delay(None);
+    let b = Raw::connect(sim.api_socket()).await;
+    assert_eq!(b.client_index, 0x8000_0001);
+    // The old connection is gone before the third client arrives.
+    assert!(old.read_frame().await.is_none());
+    for _ in 0..200 {
+        if sim.connection_count() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(sim.connection_count(), 1);
+    let c = Raw::connect(sim.api_socket()).await;
+    assert_eq!(
+        c.client_index, 0x8000_0002,
+        "slot 1 still belongs to the live client"
+    );
+}
