@@ -1530,6 +1530,11 @@ pub(crate) fn emit_mod(
                 .map(|i| &MESSAGES[i])
         }
 
+        /// The message named `name` (e.g. `control_ping`), whatever its CRC.
+        pub fn find_message_by_name(name: &str) -> Option<&'static #codec::MessageInfo> {
+            MESSAGES.iter().find(|m| m.name == name)
+        }
+
         /// Decodes the exact body of the message named `name_crc`.
         pub fn decode_any(
             name_crc: &str,
