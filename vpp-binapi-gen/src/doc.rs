@@ -97,6 +97,11 @@ pub fn parse(comment: &str) -> DocComment {
     doc
 }
 
+/// Text for use inside a Markdown code span (backticks are replaced, nothing is escaped).
+pub fn code(s: &str) -> String {
+    s.replace('`', "'")
+}
+
 /// Collapses whitespace and escapes Markdown, giving one line of doc text.
 pub fn one_line(s: &str) -> String {
     escape_markdown(&s.split_whitespace().collect::<Vec<_>>().join(" "))

@@ -577,7 +577,11 @@ impl<'a> ModuleEmitter<'a> {
             let is_u8 = matches!(elem, Elem::Prim(Prim::U8));
             let mut doc_lines = vec![match doc.params.get(&f.name) {
                 Some(t) => doc::one_line(t),
-                None => format!("The `{}` field.", doc::escape_markdown(&f.name)),
+                None if f.name == "retval" && f.ty == "i32" => {
+                    "Return value: 0 on success, a negative VPP API error code otherwise."
+                        .to_owned()
+                }
+                None => format!("The `{}` field.", doc::code(&f.name)),
             }];
             let field_ty;
             match &f.shape {
@@ -740,10 +744,17 @@ impl<'a> ModuleEmitter<'a> {
                 }
             }
             let def = self.default_expr(&fitem, f, &elem)?;
-            if let Some(d) = &def {
+            if def.is_some() {
                 fc.derive_default = false;
-                let s = d.to_string().replace(' ', "");
-                doc_lines.push(format!("Default: `{s}`."));
+                let v = match f.default() {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => String::new(),
+                };
+                doc_lines.push(format!(
+                    "Default (applied by `Default::default()`): `{}`.",
+                    doc::code(&v)
+                ));
             }
             let init = match (&def, &f.shape) {
                 (Some(d), _) => d.clone(),
@@ -815,14 +826,10 @@ fn option_lines(options: &serde_json::Map<String, Value>) -> Vec<String> {
             "deprecated" => format!("Deprecated since {}.", doc::one_line(&v)),
             "in_progress" => "Marked in progress: may change.".to_owned(),
             "status" => format!("Status: {}.", doc::one_line(&v)),
-            "replaced_by" => format!("Replaced by `{}`.", doc::escape_markdown(&v)),
+            "replaced_by" => format!("Replaced by `{}`.", doc::code(&v)),
             "vat_help" => format!("VAT help: `{}`.", v.replace('`', "'")),
-            other if v.is_empty() => format!("Option `{}`.", doc::escape_markdown(other)),
-            other => format!(
-                "Option `{}`: {}.",
-                doc::escape_markdown(other),
-                doc::one_line(&v)
-            ),
+            other if v.is_empty() => format!("Option `{}`.", doc::code(other)),
+            other => format!("Option `{}`: {}.", doc::code(other), doc::one_line(&v)),
         };
         out.push(line);
     }
@@ -837,7 +844,7 @@ impl ModuleEmitter<'_> {
         let kind = if e.flags { "enumflag" } else { "enum" };
         let d = docs(&[format!(
             "VPP {kind} `{}` ({} on the wire). A newtype so that unknown values decode without loss.",
-            doc::escape_markdown(&e.name),
+            doc::code(&e.name),
             e.width.name()
         )]);
         let mut consts = vec![];
@@ -848,7 +855,7 @@ impl ModuleEmitter<'_> {
             let cid = Ident::new(&sanitize_const(name), Span::call_site());
             let lit = Literal::i128_unsuffixed((*v).into());
             let lit = if *v < 0 { quote!(-#lit) } else { quote!(#lit) };
-            let cd = format!(" `{}` = {v}.", doc::escape_markdown(name));
+            let cd = format!(" `{}` = {v}.", doc::code(name));
             consts.push(quote!(#[doc = #cd] pub const #cid: Self = Self(#lit);));
             if seen_vals.insert(*v) {
                 arms.push(quote!(#lit => Some(#name),));
@@ -1003,16 +1010,16 @@ impl ModuleEmitter<'_> {
             None => {
                 let d = docs(&[format!(
                     "VPP alias `{}` of `{}`.",
-                    doc::escape_markdown(&a.name),
-                    doc::escape_markdown(&a.target)
+                    doc::code(&a.name),
+                    doc::code(&a.target)
                 )]);
                 Ok(quote!(#d pub type #id = #ty;))
             }
             Some(n) => {
                 let d = docs(&[format!(
                     "VPP alias `{}`: `{}[{n}]`.",
-                    doc::escape_markdown(&a.name),
-                    doc::escape_markdown(&a.target)
+                    doc::code(&a.name),
+                    doc::code(&a.target)
                 )]);
                 let nl = usize_lit(n as usize);
                 let is_u8 = matches!(elem, Elem::Prim(Prim::U8));
@@ -1074,7 +1081,7 @@ impl ModuleEmitter<'_> {
         let dc = u.comment.as_deref().map(doc::parse).unwrap_or_default();
         let mut lines: Vec<String> = dc.paragraphs.iter().map(|p| doc::one_line(p)).collect();
         if lines.is_empty() {
-            lines.push(format!("VPP union `{}`.", doc::escape_markdown(&u.name)));
+            lines.push(format!("VPP union `{}`.", doc::code(&u.name)));
         }
         lines.push(format!(
             "Held as its {} raw wire bytes; use the per-arm accessors and constructors.",
@@ -1094,7 +1101,7 @@ impl ModuleEmitter<'_> {
             let label = format!("{name}.{}", arm.name);
             let adoc = match dc.params.get(&arm.name) {
                 Some(t) => doc::one_line(t),
-                None => format!("the `{}` arm", doc::escape_markdown(&arm.name)),
+                None => format!("the `{}` arm", doc::code(&arm.name)),
             };
             let gdoc = format!(" Reads the union as {adoc}.");
             let fdoc = format!(" A union holding {adoc} (remaining bytes zero).");
@@ -1178,7 +1185,7 @@ impl ModuleEmitter<'_> {
         let fc = self.fields(&item, Some(&t.name), &t.fields, &dc)?;
         let mut lines: Vec<String> = dc.paragraphs.iter().map(|p| doc::one_line(p)).collect();
         if lines.is_empty() {
-            lines.push(format!("VPP type `{}`.", doc::escape_markdown(&t.name)));
+            lines.push(format!("VPP type `{}`.", doc::code(&t.name)));
         }
         let d = docs(&lines);
         let derive = derives(fc.copy, fc.float, fc.derive_default);
@@ -1235,7 +1242,7 @@ impl ModuleEmitter<'_> {
         let name_crc = format!("{}_{:08x}", m.name, m.crc);
         let mut lines: Vec<String> = dc.paragraphs.iter().map(|p| doc::one_line(p)).collect();
         if lines.is_empty() {
-            lines.push(format!("VPP message `{}`.", doc::escape_markdown(&m.name)));
+            lines.push(format!("VPP message `{}`.", doc::code(&m.name)));
         }
         lines.push(format!(
             "Wire name `{name_crc}`, header kind `{}`: the struct holds the body only.",

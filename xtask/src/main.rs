@@ -81,8 +81,12 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 return Ok(());
             }
-            let outcome = codegen::run(&dir, &workspace_root().join(codegen::OUT_DIR), check)?;
-            println!("{outcome}");
+            let root = workspace_root();
+            println!(
+                "{}",
+                codegen::run(&dir, &root.join(codegen::OUT_DIR), check)?
+            );
+            println!("{}", codegen::run_fixtures(&root, check)?);
             Ok(())
         }
         Cmd::Messages { module, api_dir } => print_messages(&api_dir_from(api_dir), &module),
@@ -116,6 +120,13 @@ mod codegen {
     /// Output directory, relative to the workspace root.
     pub(crate) const OUT_DIR: &str = "vpp-binapi/src/gen";
 
+    /// The generator's own test fixtures, compiled into `vpp-binapi`'s codec unit tests so that
+    /// every `.api.json` shape is known to compile and round-trip.
+    pub(crate) const FIXTURE_DIR: &str = "vpp-binapi-gen/tests/fixtures";
+    /// Output directory of the fixture modules, relative to the workspace root.
+    pub(crate) const FIXTURE_OUT_DIR: &str = "vpp-binapi/src/codec/fixture";
+    const FIXTURE_MODULES: &[&str] = &["base_types", "shapes"];
+
     /// Generates every module of [`MODULES`]; with `check`, compares instead of writing.
     pub(crate) fn run(api_dir: &Path, out_dir: &Path, check: bool) -> Result<String> {
         if !api_dir.is_dir() {
@@ -124,10 +135,40 @@ mod codegen {
                 api_dir.display()
             );
         }
-        let set = vpp_binapi_gen::ApiSet::load(api_dir, MODULES)
+        write_or_check(
+            api_dir,
+            MODULES,
+            &vpp_binapi_gen::Config::default(),
+            out_dir,
+            check,
+        )
+    }
+
+    /// Generates the fixture modules; with `check`, compares instead of writing.
+    pub(crate) fn run_fixtures(root: &Path, check: bool) -> Result<String> {
+        let cfg = vpp_binapi_gen::Config {
+            gen_path: "crate::codec::fixture".to_owned(),
+            ..vpp_binapi_gen::Config::default()
+        };
+        write_or_check(
+            &root.join(FIXTURE_DIR),
+            FIXTURE_MODULES,
+            &cfg,
+            &root.join(FIXTURE_OUT_DIR),
+            check,
+        )
+    }
+
+    fn write_or_check(
+        api_dir: &Path,
+        modules: &[&str],
+        cfg: &vpp_binapi_gen::Config,
+        out_dir: &Path,
+        check: bool,
+    ) -> Result<String> {
+        let set = vpp_binapi_gen::ApiSet::load(api_dir, modules)
             .with_context(|| format!("loading .api.json files from {}", api_dir.display()))?;
-        let files = vpp_binapi_gen::generate(&set, MODULES, &vpp_binapi_gen::Config::default())
-            .context("generating code")?;
+        let files = vpp_binapi_gen::generate(&set, modules, cfg).context("generating code")?;
         let mut stale = vec![];
         for (name, text) in &files {
             let path = out_dir.join(name);
@@ -197,6 +238,9 @@ mod tests {
             dir.display()
         );
         if let Err(e) = codegen::run(&dir, &workspace_root().join(codegen::OUT_DIR), true) {
+            panic!("{e:#}");
+        }
+        if let Err(e) = codegen::run_fixtures(&workspace_root(), true) {
             panic!("{e:#}");
         }
     }

@@ -25,6 +25,13 @@
 
 pub mod ip;
 
+/// Modules generated from the generator's test fixtures (`vpp-binapi-gen/tests/fixtures`), so
+/// that every `.api.json` shape is compiled and round-tripped here.
+#[cfg(test)]
+#[rustfmt::skip]
+#[allow(dead_code, unreachable_pub, missing_docs)]
+mod fixture;
+
 use std::any::Any;
 use std::fmt;
 
@@ -370,7 +377,17 @@ impl<'a> Reader<'a> {
     pub fn rest_vla<T: Wire>(&mut self, field: &'static str) -> Result<Vec<T>, DecodeError> {
         let mut v = Vec::new();
         while self.remaining() > 0 {
+            let before = self.pos;
             v.push(T::decode(self, field)?);
+            if self.pos == before {
+                // a zero-sized element would loop forever
+                return Err(self.error(
+                    field,
+                    DecodeErrorKind::TrailingBytes {
+                        extra: self.remaining(),
+                    },
+                ));
+            }
         }
         Ok(v)
     }

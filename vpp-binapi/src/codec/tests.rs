@@ -252,3 +252,171 @@ fn address_default_is_ipv4_any() {
     assert_eq!(a.af, AddressFamily::ADDRESS_IP4);
     assert_eq!(a.to_ip().unwrap(), Ipv4Addr::UNSPECIFIED);
 }
+
+mod fixture_shapes {
+    //! Round trips of the generator fixture modules (every `.api.json` shape).
+
+    use super::super::fixture::{base_types, decode_any, shapes};
+    use super::super::*;
+
+    fn round_trip<M: Message>(m: &M, id: u16) -> Vec<u8> {
+        let raw = encode_message_to_vec(m, id, 0x8000_0001, 0xabcd);
+        assert_eq!(
+            raw.len(),
+            M::HEADER.header_len() + m.body_len(),
+            "{}",
+            M::NAME
+        );
+        let (h, back) = decode_message::<M>(&raw).unwrap();
+        assert_eq!(&back, m);
+        assert_eq!(h.msg_id, id);
+        raw
+    }
+
+    fn assert_request<R: Request<Reply = P>, P: Message>() {}
+    fn assert_dump<D: Dump<Details = P>, P: Message>() {}
+    fn assert_cursor<C: CursorGet<Reply = P, Details = Q>, P: Message, Q: Message>() {}
+    fn assert_events<E: EventSubscribe<Event = P>, P: Message>() {}
+    fn assert_one_way<O: OneWay>() {}
+
+    #[test]
+    fn services_map_to_traits() {
+        assert_request::<shapes::ThingAdd, shapes::ThingAddReply>();
+        assert_dump::<shapes::ThingDump, shapes::ThingDetails>();
+        assert_cursor::<shapes::ThingGet, shapes::ThingGetReply, shapes::ThingGetDetails>();
+        assert_events::<shapes::WantThingEvents, shapes::ThingEvent>();
+        assert_request::<shapes::WantThingEvents, shapes::WantThingEventsReply>();
+        assert_one_way::<shapes::ThingPoke>();
+    }
+
+    #[test]
+    fn request_with_every_scalar_shape() {
+        let d = shapes::ThingAdd::default();
+        assert_eq!(d.color, base_types::Color::COLOR_BLUE);
+        assert_eq!((d.protocol, d.enable, d.scale), (255, true, 1.0));
+        let m = shapes::ThingAdd {
+            index: 7,
+            mac: base_types::MacAddress([1, 2, 3, 4, 5, 6]),
+            value: shapes::Value::from_point(base_types::Point { x: -1, y: 2 }),
+            perms: shapes::Perm::PERM_READ | shapes::Perm::PERM_EXEC,
+            origin: base_types::Point { x: 3, y: -4 },
+            name: "thing".into(),
+            r#type: shapes::ThingType::THING_MAX,
+            words: [1, 2, 3, 0xffff_ffff],
+            ..d
+        };
+        let raw = round_trip(&m, 100);
+        assert_eq!(raw.len(), 10 + 75);
+        assert_eq!(read_context(&raw, HeaderKind::Request), Some(0xabcd));
+        assert_eq!(m.value.point(), base_types::Point { x: -1, y: 2 });
+        assert_eq!(
+            m.value.number(),
+            0xffff_ffff,
+            "first 4 bytes of the point arm"
+        );
+        assert_eq!(shapes::Value::from_number(5).0, [0, 0, 0, 5, 0, 0, 0, 0]);
+        assert!(m.perms.contains(shapes::Perm::PERM_EXEC));
+        assert!(!m.perms.contains(shapes::Perm::PERM_WRITE));
+        assert_eq!(format!("{:?}", m.perms), "Perm(PERM_READ | PERM_EXEC)");
+        assert_eq!(
+            format!("{:?}", shapes::Perm(8 | 2)),
+            "Perm(PERM_WRITE | 0x8)"
+        );
+    }
+
+    #[test]
+    fn details_with_var_string_and_nested_vla() {
+        let hop = |x, label: &str| shapes::Labelled {
+            at: base_types::Point { x, y: 0 },
+            label: label.into(),
+            weight: 0.5,
+        };
+        let m = shapes::ThingDetails {
+            index: 3,
+            description: "a longer description ✓".into(),
+            route: shapes::Route {
+                table_id: 9,
+                corners: [
+                    base_types::Point { x: 1, y: 1 },
+                    base_types::Point { x: 2, y: 2 },
+                ],
+                hops: vec![hop(1, "a"), hop(2, "bb"), hop(3, "ccc")],
+            },
+        };
+        round_trip(&m, 5);
+        // the u16 count of hops sits right before the hops
+        let body = encode_body_to_vec(&m);
+        let count_at = 4 + 4 + m.description.len() + 4 + 16;
+        assert_eq!(&body[count_at..count_at + 2], &[0, 3]);
+    }
+
+    #[test]
+    fn u8_vla_is_truncated_to_the_count_type() {
+        let m = shapes::ThingGetDetails {
+            blobs: vec![
+                shapes::Blob { data: vec![7; 300] },
+                shapes::Blob { data: vec![] },
+            ],
+        };
+        let body = encode_body_to_vec(&m);
+        assert_eq!(body.len(), m.body_len());
+        assert_eq!(body.len(), 4 + 1 + 255 + 1);
+        let back: shapes::ThingGetDetails = decode_body(&body).unwrap();
+        assert_eq!(back.blobs[0].data, vec![7; 255]);
+        assert_eq!(back.blobs[1].data, Vec::<u8>::new());
+
+        let err = decode_body::<shapes::ThingGetDetails>(&[0, 0, 0, 9, 0]).unwrap_err();
+        assert_eq!(err.field, "blobs");
+        assert!(matches!(
+            err.kind,
+            DecodeErrorKind::CountTooLarge { count: 9, .. }
+        ));
+    }
+
+    #[test]
+    fn event_other_and_request_shaped_headers() {
+        let ev = shapes::ThingEvent {
+            pid: 42,
+            index: 1,
+            stamps: vec![1, u64::MAX],
+        };
+        let raw = round_trip(&ev, 77);
+        assert_eq!(raw.len(), 6 + 8 + 16);
+        let (h, _) = decode_message::<shapes::ThingEvent>(&raw).unwrap();
+        assert_eq!((h.client_index, h.context), (Some(0x8000_0001), None));
+        assert_eq!(read_context(&raw, shapes::ThingEvent::HEADER), None);
+        assert_eq!(
+            read_client_index(&raw, HeaderKind::Event),
+            Some(0x8000_0001)
+        );
+        // the legacy rest-of-message vla must consume whole elements
+        let err = decode_message::<shapes::ThingEvent>(&raw[..raw.len() - 1]).unwrap_err();
+        assert_eq!(err.field, "stamps");
+
+        let poke = shapes::ThingPoke { dummy: 3 };
+        assert_eq!(round_trip(&poke, 9), vec![0, 9, 3]);
+
+        let shaped = shapes::ThingShapedReply { retval: -1 };
+        let raw = round_trip(&shaped, 10);
+        assert_eq!(shapes::ThingShapedReply::HEADER, HeaderKind::Request);
+        assert_eq!(read_context(&raw, HeaderKind::Request), Some(0xabcd));
+    }
+
+    #[test]
+    fn fixture_registry_decodes_by_name_crc() {
+        let body = encode_body_to_vec(&shapes::ThingGetReply {
+            retval: -165,
+            cursor: 4,
+        });
+        let m = decode_any("thing_get_reply_53b48f5d", &body).unwrap();
+        assert!(m.eq_dyn(&shapes::ThingGetReply {
+            retval: -165,
+            cursor: 4
+        }));
+        let mut again = Vec::new();
+        m.encode_body_dyn(&mut again);
+        assert_eq!(again, body);
+        let err = decode_any("thing_get_reply_53b48f5d", &body[..3]).unwrap_err();
+        assert!(matches!(err, DecodeAnyError::Decode(_)));
+    }
+}

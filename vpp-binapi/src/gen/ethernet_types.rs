@@ -7,7 +7,7 @@
 pub const VERSION: &str = "1.0.0";
 /// The module's `vl_api_version` (file CRC).
 pub const API_CRC: u32 = 0xf24103d6;
-/// VPP alias `mac\_address`: `u8[6]`.
+/// VPP alias `mac_address`: `u8[6]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MacAddress(pub [u8; 6]);
 impl Default for MacAddress {

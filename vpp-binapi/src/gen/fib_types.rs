@@ -7,17 +7,17 @@
 pub const VERSION: &str = "2.0.1";
 /// The module's `vl_api_version` (file CRC).
 pub const API_CRC: u32 = 0x21fd785b;
-/// VPP enum `fib\_path\_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `fib_path_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FibPathFlags(pub u32);
 impl FibPathFlags {
-    /// `FIB\_API\_PATH\_FLAG\_NONE` = 0.
+    /// `FIB_API_PATH_FLAG_NONE` = 0.
     pub const FIB_API_PATH_FLAG_NONE: Self = Self(0);
-    /// `FIB\_API\_PATH\_FLAG\_RESOLVE\_VIA\_ATTACHED` = 1.
+    /// `FIB_API_PATH_FLAG_RESOLVE_VIA_ATTACHED` = 1.
     pub const FIB_API_PATH_FLAG_RESOLVE_VIA_ATTACHED: Self = Self(1);
-    /// `FIB\_API\_PATH\_FLAG\_RESOLVE\_VIA\_HOST` = 2.
+    /// `FIB_API_PATH_FLAG_RESOLVE_VIA_HOST` = 2.
     pub const FIB_API_PATH_FLAG_RESOLVE_VIA_HOST: Self = Self(2);
-    /// `FIB\_API\_PATH\_FLAG\_POP\_PW\_CW` = 4.
+    /// `FIB_API_PATH_FLAG_POP_PW_CW` = 4.
     pub const FIB_API_PATH_FLAG_POP_PW_CW: Self = Self(4);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -76,19 +76,19 @@ impl crate::codec::Wire for FibPathFlags {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `fib\_path\_nh\_proto` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `fib_path_nh_proto` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FibPathNhProto(pub u32);
 impl FibPathNhProto {
-    /// `FIB\_API\_PATH\_NH\_PROTO\_IP4` = 0.
+    /// `FIB_API_PATH_NH_PROTO_IP4` = 0.
     pub const FIB_API_PATH_NH_PROTO_IP4: Self = Self(0);
-    /// `FIB\_API\_PATH\_NH\_PROTO\_IP6` = 1.
+    /// `FIB_API_PATH_NH_PROTO_IP6` = 1.
     pub const FIB_API_PATH_NH_PROTO_IP6: Self = Self(1);
-    /// `FIB\_API\_PATH\_NH\_PROTO\_MPLS` = 2.
+    /// `FIB_API_PATH_NH_PROTO_MPLS` = 2.
     pub const FIB_API_PATH_NH_PROTO_MPLS: Self = Self(2);
-    /// `FIB\_API\_PATH\_NH\_PROTO\_ETHERNET` = 3.
+    /// `FIB_API_PATH_NH_PROTO_ETHERNET` = 3.
     pub const FIB_API_PATH_NH_PROTO_ETHERNET: Self = Self(3);
-    /// `FIB\_API\_PATH\_NH\_PROTO\_BIER` = 4.
+    /// `FIB_API_PATH_NH_PROTO_BIER` = 4.
     pub const FIB_API_PATH_NH_PROTO_BIER: Self = Self(4);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -146,31 +146,31 @@ impl crate::codec::Wire for FibPathNhProto {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `fib\_path\_type` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `fib_path_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FibPathType(pub u32);
 impl FibPathType {
-    /// `FIB\_API\_PATH\_TYPE\_NORMAL` = 0.
+    /// `FIB_API_PATH_TYPE_NORMAL` = 0.
     pub const FIB_API_PATH_TYPE_NORMAL: Self = Self(0);
-    /// `FIB\_API\_PATH\_TYPE\_LOCAL` = 1.
+    /// `FIB_API_PATH_TYPE_LOCAL` = 1.
     pub const FIB_API_PATH_TYPE_LOCAL: Self = Self(1);
-    /// `FIB\_API\_PATH\_TYPE\_DROP` = 2.
+    /// `FIB_API_PATH_TYPE_DROP` = 2.
     pub const FIB_API_PATH_TYPE_DROP: Self = Self(2);
-    /// `FIB\_API\_PATH\_TYPE\_UDP\_ENCAP` = 3.
+    /// `FIB_API_PATH_TYPE_UDP_ENCAP` = 3.
     pub const FIB_API_PATH_TYPE_UDP_ENCAP: Self = Self(3);
-    /// `FIB\_API\_PATH\_TYPE\_BIER\_IMP` = 4.
+    /// `FIB_API_PATH_TYPE_BIER_IMP` = 4.
     pub const FIB_API_PATH_TYPE_BIER_IMP: Self = Self(4);
-    /// `FIB\_API\_PATH\_TYPE\_ICMP\_UNREACH` = 5.
+    /// `FIB_API_PATH_TYPE_ICMP_UNREACH` = 5.
     pub const FIB_API_PATH_TYPE_ICMP_UNREACH: Self = Self(5);
-    /// `FIB\_API\_PATH\_TYPE\_ICMP\_PROHIBIT` = 6.
+    /// `FIB_API_PATH_TYPE_ICMP_PROHIBIT` = 6.
     pub const FIB_API_PATH_TYPE_ICMP_PROHIBIT: Self = Self(6);
-    /// `FIB\_API\_PATH\_TYPE\_SOURCE\_LOOKUP` = 7.
+    /// `FIB_API_PATH_TYPE_SOURCE_LOOKUP` = 7.
     pub const FIB_API_PATH_TYPE_SOURCE_LOOKUP: Self = Self(7);
-    /// `FIB\_API\_PATH\_TYPE\_DVR` = 8.
+    /// `FIB_API_PATH_TYPE_DVR` = 8.
     pub const FIB_API_PATH_TYPE_DVR: Self = Self(8);
-    /// `FIB\_API\_PATH\_TYPE\_INTERFACE\_RX` = 9.
+    /// `FIB_API_PATH_TYPE_INTERFACE_RX` = 9.
     pub const FIB_API_PATH_TYPE_INTERFACE_RX: Self = Self(9);
-    /// `FIB\_API\_PATH\_TYPE\_CLASSIFY` = 10.
+    /// `FIB_API_PATH_TYPE_CLASSIFY` = 10.
     pub const FIB_API_PATH_TYPE_CLASSIFY: Self = Self(10);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -243,7 +243,7 @@ impl crate::codec::Wire for FibPathType {
 /// MPLS label
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FibMplsLabel {
-    /// The `is\_uniform` field.
+    /// The `is_uniform` field.
     pub is_uniform: u8,
     /// The `label` field.
     pub label: u32,
@@ -372,11 +372,11 @@ impl crate::codec::Wire for FibPath {
 pub struct FibPathNh {
     /// The `address` field.
     pub address: crate::r#gen::ip_types::AddressUnion,
-    /// The `via\_label` field.
+    /// The `via_label` field.
     pub via_label: u32,
-    /// The `obj\_id` field.
+    /// The `obj_id` field.
     pub obj_id: u32,
-    /// The `classify\_table\_index` field.
+    /// The `classify_table_index` field.
     pub classify_table_index: u32,
 }
 impl crate::codec::Wire for FibPathNh {

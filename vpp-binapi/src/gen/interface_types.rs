@@ -65,13 +65,13 @@ impl crate::codec::Wire for Direction {
         Ok(Self(<u8 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `if\_status\_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `if_status_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IfStatusFlags(pub u32);
 impl IfStatusFlags {
-    /// `IF\_STATUS\_API\_FLAG\_ADMIN\_UP` = 1.
+    /// `IF_STATUS_API_FLAG_ADMIN_UP` = 1.
     pub const IF_STATUS_API_FLAG_ADMIN_UP: Self = Self(1);
-    /// `IF\_STATUS\_API\_FLAG\_LINK\_UP` = 2.
+    /// `IF_STATUS_API_FLAG_LINK_UP` = 2.
     pub const IF_STATUS_API_FLAG_LINK_UP: Self = Self(2);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -123,17 +123,17 @@ impl crate::codec::Wire for IfStatusFlags {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `if\_type` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `if_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IfType(pub u32);
 impl IfType {
-    /// `IF\_API\_TYPE\_HARDWARE` = 0.
+    /// `IF_API_TYPE_HARDWARE` = 0.
     pub const IF_API_TYPE_HARDWARE: Self = Self(0);
-    /// `IF\_API\_TYPE\_SUB` = 1.
+    /// `IF_API_TYPE_SUB` = 1.
     pub const IF_API_TYPE_SUB: Self = Self(1);
-    /// `IF\_API\_TYPE\_P2P` = 2.
+    /// `IF_API_TYPE_P2P` = 2.
     pub const IF_API_TYPE_P2P: Self = Self(2);
-    /// `IF\_API\_TYPE\_PIPE` = 3.
+    /// `IF_API_TYPE_PIPE` = 3.
     pub const IF_API_TYPE_PIPE: Self = Self(3);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -189,15 +189,15 @@ impl crate::codec::Wire for IfType {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `link\_duplex` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `link_duplex` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LinkDuplex(pub u32);
 impl LinkDuplex {
-    /// `LINK\_DUPLEX\_API\_UNKNOWN` = 0.
+    /// `LINK_DUPLEX_API_UNKNOWN` = 0.
     pub const LINK_DUPLEX_API_UNKNOWN: Self = Self(0);
-    /// `LINK\_DUPLEX\_API\_HALF` = 1.
+    /// `LINK_DUPLEX_API_HALF` = 1.
     pub const LINK_DUPLEX_API_HALF: Self = Self(1);
-    /// `LINK\_DUPLEX\_API\_FULL` = 2.
+    /// `LINK_DUPLEX_API_FULL` = 2.
     pub const LINK_DUPLEX_API_FULL: Self = Self(2);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -251,17 +251,17 @@ impl crate::codec::Wire for LinkDuplex {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `mtu\_proto` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `mtu_proto` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MtuProto(pub u32);
 impl MtuProto {
-    /// `MTU\_PROTO\_API\_L3` = 0.
+    /// `MTU_PROTO_API_L3` = 0.
     pub const MTU_PROTO_API_L3: Self = Self(0);
-    /// `MTU\_PROTO\_API\_IP4` = 1.
+    /// `MTU_PROTO_API_IP4` = 1.
     pub const MTU_PROTO_API_IP4: Self = Self(1);
-    /// `MTU\_PROTO\_API\_IP6` = 2.
+    /// `MTU_PROTO_API_IP6` = 2.
     pub const MTU_PROTO_API_IP6: Self = Self(2);
-    /// `MTU\_PROTO\_API\_MPLS` = 3.
+    /// `MTU_PROTO_API_MPLS` = 3.
     pub const MTU_PROTO_API_MPLS: Self = Self(3);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -317,19 +317,19 @@ impl crate::codec::Wire for MtuProto {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `rx\_mode` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `rx_mode` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RxMode(pub u32);
 impl RxMode {
-    /// `RX\_MODE\_API\_UNKNOWN` = 0.
+    /// `RX_MODE_API_UNKNOWN` = 0.
     pub const RX_MODE_API_UNKNOWN: Self = Self(0);
-    /// `RX\_MODE\_API\_POLLING` = 1.
+    /// `RX_MODE_API_POLLING` = 1.
     pub const RX_MODE_API_POLLING: Self = Self(1);
-    /// `RX\_MODE\_API\_INTERRUPT` = 2.
+    /// `RX_MODE_API_INTERRUPT` = 2.
     pub const RX_MODE_API_INTERRUPT: Self = Self(2);
-    /// `RX\_MODE\_API\_ADAPTIVE` = 3.
+    /// `RX_MODE_API_ADAPTIVE` = 3.
     pub const RX_MODE_API_ADAPTIVE: Self = Self(3);
-    /// `RX\_MODE\_API\_DEFAULT` = 4.
+    /// `RX_MODE_API_DEFAULT` = 4.
     pub const RX_MODE_API_DEFAULT: Self = Self(4);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -387,29 +387,29 @@ impl crate::codec::Wire for RxMode {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `sub\_if\_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `sub_if_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SubIfFlags(pub u32);
 impl SubIfFlags {
-    /// `SUB\_IF\_API\_FLAG\_NO\_TAGS` = 1.
+    /// `SUB_IF_API_FLAG_NO_TAGS` = 1.
     pub const SUB_IF_API_FLAG_NO_TAGS: Self = Self(1);
-    /// `SUB\_IF\_API\_FLAG\_ONE\_TAG` = 2.
+    /// `SUB_IF_API_FLAG_ONE_TAG` = 2.
     pub const SUB_IF_API_FLAG_ONE_TAG: Self = Self(2);
-    /// `SUB\_IF\_API\_FLAG\_TWO\_TAGS` = 4.
+    /// `SUB_IF_API_FLAG_TWO_TAGS` = 4.
     pub const SUB_IF_API_FLAG_TWO_TAGS: Self = Self(4);
-    /// `SUB\_IF\_API\_FLAG\_DOT1AD` = 8.
+    /// `SUB_IF_API_FLAG_DOT1AD` = 8.
     pub const SUB_IF_API_FLAG_DOT1AD: Self = Self(8);
-    /// `SUB\_IF\_API\_FLAG\_EXACT\_MATCH` = 16.
+    /// `SUB_IF_API_FLAG_EXACT_MATCH` = 16.
     pub const SUB_IF_API_FLAG_EXACT_MATCH: Self = Self(16);
-    /// `SUB\_IF\_API\_FLAG\_DEFAULT` = 32.
+    /// `SUB_IF_API_FLAG_DEFAULT` = 32.
     pub const SUB_IF_API_FLAG_DEFAULT: Self = Self(32);
-    /// `SUB\_IF\_API\_FLAG\_OUTER\_VLAN\_ID\_ANY` = 64.
+    /// `SUB_IF_API_FLAG_OUTER_VLAN_ID_ANY` = 64.
     pub const SUB_IF_API_FLAG_OUTER_VLAN_ID_ANY: Self = Self(64);
-    /// `SUB\_IF\_API\_FLAG\_INNER\_VLAN\_ID\_ANY` = 128.
+    /// `SUB_IF_API_FLAG_INNER_VLAN_ID_ANY` = 128.
     pub const SUB_IF_API_FLAG_INNER_VLAN_ID_ANY: Self = Self(128);
-    /// `SUB\_IF\_API\_FLAG\_MASK\_VNET` = 254.
+    /// `SUB_IF_API_FLAG_MASK_VNET` = 254.
     pub const SUB_IF_API_FLAG_MASK_VNET: Self = Self(254);
-    /// `SUB\_IF\_API\_FLAG\_DOT1AH` = 256.
+    /// `SUB_IF_API_FLAG_DOT1AH` = 256.
     pub const SUB_IF_API_FLAG_DOT1AH: Self = Self(256);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -477,7 +477,7 @@ impl crate::codec::Wire for SubIfFlags {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP alias `interface\_index` of `u32`.
+/// VPP alias `interface_index` of `u32`.
 pub type InterfaceIndex = u32;
 /// Every message of `interface_types`, sorted by name.
 pub static MESSAGES: &[crate::codec::MessageInfo] = &[];

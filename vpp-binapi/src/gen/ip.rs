@@ -7,25 +7,25 @@
 pub const VERSION: &str = "3.2.0";
 /// The module's `vl_api_version` (file CRC).
 pub const API_CRC: u32 = 0xc55aec44;
-/// VPP enumflag `ip\_flow\_hash\_config` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enumflag `ip_flow_hash_config` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpFlowHashConfig(pub u32);
 impl IpFlowHashConfig {
-    /// `IP\_API\_FLOW\_HASH\_SRC\_IP` = 1.
+    /// `IP_API_FLOW_HASH_SRC_IP` = 1.
     pub const IP_API_FLOW_HASH_SRC_IP: Self = Self(1);
-    /// `IP\_API\_FLOW\_HASH\_DST\_IP` = 2.
+    /// `IP_API_FLOW_HASH_DST_IP` = 2.
     pub const IP_API_FLOW_HASH_DST_IP: Self = Self(2);
-    /// `IP\_API\_FLOW\_HASH\_SRC\_PORT` = 4.
+    /// `IP_API_FLOW_HASH_SRC_PORT` = 4.
     pub const IP_API_FLOW_HASH_SRC_PORT: Self = Self(4);
-    /// `IP\_API\_FLOW\_HASH\_DST\_PORT` = 8.
+    /// `IP_API_FLOW_HASH_DST_PORT` = 8.
     pub const IP_API_FLOW_HASH_DST_PORT: Self = Self(8);
-    /// `IP\_API\_FLOW\_HASH\_PROTO` = 16.
+    /// `IP_API_FLOW_HASH_PROTO` = 16.
     pub const IP_API_FLOW_HASH_PROTO: Self = Self(16);
-    /// `IP\_API\_FLOW\_HASH\_REVERSE` = 32.
+    /// `IP_API_FLOW_HASH_REVERSE` = 32.
     pub const IP_API_FLOW_HASH_REVERSE: Self = Self(32);
-    /// `IP\_API\_FLOW\_HASH\_SYMETRIC` = 64.
+    /// `IP_API_FLOW_HASH_SYMETRIC` = 64.
     pub const IP_API_FLOW_HASH_SYMETRIC: Self = Self(64);
-    /// `IP\_API\_FLOW\_HASH\_FLOW\_LABEL` = 128.
+    /// `IP_API_FLOW_HASH_FLOW_LABEL` = 128.
     pub const IP_API_FLOW_HASH_FLOW_LABEL: Self = Self(128);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -154,27 +154,27 @@ impl crate::codec::Wire for IpFlowHashConfig {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enumflag `ip\_flow\_hash\_config\_v2` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enumflag `ip_flow_hash_config_v2` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpFlowHashConfigV2(pub u32);
 impl IpFlowHashConfigV2 {
-    /// `IP\_API\_V2\_FLOW\_HASH\_SRC\_IP` = 1.
+    /// `IP_API_V2_FLOW_HASH_SRC_IP` = 1.
     pub const IP_API_V2_FLOW_HASH_SRC_IP: Self = Self(1);
-    /// `IP\_API\_V2\_FLOW\_HASH\_DST\_IP` = 2.
+    /// `IP_API_V2_FLOW_HASH_DST_IP` = 2.
     pub const IP_API_V2_FLOW_HASH_DST_IP: Self = Self(2);
-    /// `IP\_API\_V2\_FLOW\_HASH\_SRC\_PORT` = 4.
+    /// `IP_API_V2_FLOW_HASH_SRC_PORT` = 4.
     pub const IP_API_V2_FLOW_HASH_SRC_PORT: Self = Self(4);
-    /// `IP\_API\_V2\_FLOW\_HASH\_DST\_PORT` = 8.
+    /// `IP_API_V2_FLOW_HASH_DST_PORT` = 8.
     pub const IP_API_V2_FLOW_HASH_DST_PORT: Self = Self(8);
-    /// `IP\_API\_V2\_FLOW\_HASH\_PROTO` = 16.
+    /// `IP_API_V2_FLOW_HASH_PROTO` = 16.
     pub const IP_API_V2_FLOW_HASH_PROTO: Self = Self(16);
-    /// `IP\_API\_V2\_FLOW\_HASH\_REVERSE` = 32.
+    /// `IP_API_V2_FLOW_HASH_REVERSE` = 32.
     pub const IP_API_V2_FLOW_HASH_REVERSE: Self = Self(32);
-    /// `IP\_API\_V2\_FLOW\_HASH\_SYMETRIC` = 64.
+    /// `IP_API_V2_FLOW_HASH_SYMETRIC` = 64.
     pub const IP_API_V2_FLOW_HASH_SYMETRIC: Self = Self(64);
-    /// `IP\_API\_V2\_FLOW\_HASH\_FLOW\_LABEL` = 128.
+    /// `IP_API_V2_FLOW_HASH_FLOW_LABEL` = 128.
     pub const IP_API_V2_FLOW_HASH_FLOW_LABEL: Self = Self(128);
-    /// `IP\_API\_V2\_FLOW\_HASH\_GTPV1\_TEID` = 256.
+    /// `IP_API_V2_FLOW_HASH_GTPV1_TEID` = 256.
     pub const IP_API_V2_FLOW_HASH_GTPV1_TEID: Self = Self(256);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -305,13 +305,13 @@ impl crate::codec::Wire for IpFlowHashConfigV2 {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `ip\_reass\_type` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `ip_reass_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpReassType(pub u32);
 impl IpReassType {
-    /// `IP\_REASS\_TYPE\_FULL` = 0.
+    /// `IP_REASS_TYPE_FULL` = 0.
     pub const IP_REASS_TYPE_FULL: Self = Self(0);
-    /// `IP\_REASS\_TYPE\_SHALLOW\_VIRTUAL` = 1.
+    /// `IP_REASS_TYPE_SHALLOW_VIRTUAL` = 1.
     pub const IP_REASS_TYPE_SHALLOW_VIRTUAL: Self = Self(1);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -378,7 +378,7 @@ pub struct IpMroute {
     pub table_id: u32,
     /// see fib\_entry\_flag\_t
     pub entry_flags: crate::r#gen::mfib_types::MfibEntryFlags,
-    /// The `rpf\_id` field.
+    /// The `rpf_id` field.
     pub rpf_id: u32,
     /// The `prefix` field.
     pub prefix: crate::r#gen::ip_types::Mprefix,
@@ -545,12 +545,12 @@ impl crate::codec::Wire for IpRoute {
         })
     }
 }
-/// VPP type `ip\_route\_v2`.
+/// VPP type `ip_route_v2`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpRouteV2 {
-    /// The `table\_id` field.
+    /// The `table_id` field.
     pub table_id: u32,
-    /// The `stats\_index` field.
+    /// The `stats_index` field.
     pub stats_index: u32,
     /// The `prefix` field.
     pub prefix: crate::r#gen::ip_types::Prefix,
@@ -613,7 +613,7 @@ impl crate::codec::Wire for IpRouteV2 {
 pub struct IpTable {
     /// table ID associated with the route This table ID will apply to both the unicast and multicast FIBs
     pub table_id: u32,
-    /// The `is\_ip6` field.
+    /// The `is_ip6` field.
     pub is_ip6: bool,
     /// A client provided name/tag for the table. If this is not set by the client, then VPP will generate something meaningful.
     ///
@@ -694,7 +694,7 @@ impl crate::codec::Wire for PuntRedirect {
 pub struct PuntRedirectV2 {
     /// specify the original RX interface of traffic that should be redirected. ~0 means any interface.
     ///
-    /// Default: `4294967295`.
+    /// Default (applied by `Default::default()`): `4294967295`.
     pub rx_sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
     /// Address family (ip4 or ip6)
     pub af: crate::r#gen::ip_types::AddressFamily,
@@ -759,7 +759,7 @@ impl crate::codec::Wire for PuntRedirectV2 {
 pub struct AddDelIpPuntRedirectV2 {
     /// 1 to add punt\_redirect rule, 0 to delete
     ///
-    /// Default: `true`.
+    /// Default (applied by `Default::default()`): `true`.
     pub is_add: bool,
     /// punt definition
     pub punt: PuntRedirectV2,
@@ -795,12 +795,12 @@ impl crate::codec::Message for AddDelIpPuntRedirectV2 {
         Ok(Self { is_add, punt })
     }
 }
-/// VPP message `add\_del\_ip\_punt\_redirect\_v2\_reply`.
+/// VPP message `add_del_ip_punt_redirect_v2_reply`.
 ///
 /// Wire name `add_del_ip_punt_redirect_v2_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct AddDelIpPuntRedirectV2Reply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for AddDelIpPuntRedirectV2Reply {
@@ -853,12 +853,12 @@ impl crate::codec::Message for IoamDisable {
         Ok(Self { id })
     }
 }
-/// VPP message `ioam\_disable\_reply`.
+/// VPP message `ioam_disable_reply`.
 ///
 /// Wire name `ioam_disable_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IoamDisableReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IoamDisableReply {
@@ -893,11 +893,11 @@ pub struct IoamEnable {
     pub seqno: bool,
     /// Enabling analysis of iOAM at decap node
     pub analyse: bool,
-    /// The `pot\_enable` field.
+    /// The `pot_enable` field.
     pub pot_enable: bool,
     /// iOAM Trace enabled or not flag
     pub trace_enable: bool,
-    /// The `node\_id` field.
+    /// The `node_id` field.
     pub node_id: u32,
 }
 impl crate::codec::Message for IoamEnable {
@@ -938,12 +938,12 @@ impl crate::codec::Message for IoamEnable {
         })
     }
 }
-/// VPP message `ioam\_enable\_reply`.
+/// VPP message `ioam_enable_reply`.
 ///
 /// Wire name `ioam_enable_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IoamEnableReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IoamEnableReply {
@@ -967,12 +967,12 @@ impl crate::codec::Message for IoamEnableReply {
         Ok(Self { retval })
     }
 }
-/// VPP message `ip\_address\_details`.
+/// VPP message `ip_address_details`.
 ///
 /// Wire name `ip_address_details_ee29b797`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpAddressDetails {
-    /// The `sw\_if\_index` field.
+    /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
     /// The `prefix` field.
     pub prefix: crate::r#gen::ip_types::AddressWithPrefix,
@@ -1006,14 +1006,14 @@ impl crate::codec::Message for IpAddressDetails {
         Ok(Self { sw_if_index, prefix })
     }
 }
-/// VPP message `ip\_address\_dump`.
+/// VPP message `ip_address_dump`.
 ///
 /// Wire name `ip_address_dump_2d033de4`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpAddressDump {
-    /// The `sw\_if\_index` field.
+    /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
-    /// The `is\_ipv6` field.
+    /// The `is_ipv6` field.
     pub is_ipv6: bool,
 }
 impl crate::codec::Message for IpAddressDump {
@@ -1042,18 +1042,18 @@ impl crate::codec::Message for IpAddressDump {
         Ok(Self { sw_if_index, is_ipv6 })
     }
 }
-/// VPP message `ip\_container\_proxy\_add\_del`.
+/// VPP message `ip_container_proxy_add_del`.
 ///
 /// Wire name `ip_container_proxy_add_del_7df1dff1`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct IpContainerProxyAddDel {
     /// The `pfx` field.
     pub pfx: crate::r#gen::ip_types::Prefix,
-    /// The `sw\_if\_index` field.
+    /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
-    /// The `is\_add` field.
+    /// The `is_add` field.
     ///
-    /// Default: `true`.
+    /// Default (applied by `Default::default()`): `true`.
     pub is_add: bool,
 }
 impl Default for IpContainerProxyAddDel {
@@ -1096,12 +1096,12 @@ impl crate::codec::Message for IpContainerProxyAddDel {
         Ok(Self { pfx, sw_if_index, is_add })
     }
 }
-/// VPP message `ip\_container\_proxy\_add\_del\_reply`.
+/// VPP message `ip_container_proxy_add_del_reply`.
 ///
 /// Wire name `ip_container_proxy_add_del_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpContainerProxyAddDelReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpContainerProxyAddDelReply {
@@ -1125,12 +1125,12 @@ impl crate::codec::Message for IpContainerProxyAddDelReply {
         Ok(Self { retval })
     }
 }
-/// VPP message `ip\_container\_proxy\_details`.
+/// VPP message `ip_container_proxy_details`.
 ///
 /// Wire name `ip_container_proxy_details_a8085523`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpContainerProxyDetails {
-    /// The `sw\_if\_index` field.
+    /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
     /// The `prefix` field.
     pub prefix: crate::r#gen::ip_types::Prefix,
@@ -1164,7 +1164,7 @@ impl crate::codec::Message for IpContainerProxyDetails {
         Ok(Self { sw_if_index, prefix })
     }
 }
-/// VPP message `ip\_container\_proxy\_dump`.
+/// VPP message `ip_container_proxy_dump`.
 ///
 /// Wire name `ip_container_proxy_dump_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -1187,14 +1187,14 @@ impl crate::codec::Message for IpContainerProxyDump {
         Ok(Self {})
     }
 }
-/// VPP message `ip\_details`.
+/// VPP message `ip_details`.
 ///
 /// Wire name `ip_details_eb152d07`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpDetails {
-    /// The `sw\_if\_index` field.
+    /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
-    /// The `is\_ipv6` field.
+    /// The `is_ipv6` field.
     pub is_ipv6: bool,
 }
 impl crate::codec::Message for IpDetails {
@@ -1223,12 +1223,12 @@ impl crate::codec::Message for IpDetails {
         Ok(Self { sw_if_index, is_ipv6 })
     }
 }
-/// VPP message `ip\_dump`.
+/// VPP message `ip_dump`.
 ///
 /// Wire name `ip_dump_98d231ca`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpDump {
-    /// The `is\_ipv6` field.
+    /// The `is_ipv6` field.
     pub is_ipv6: bool,
 }
 impl crate::codec::Message for IpDump {
@@ -1257,9 +1257,9 @@ impl crate::codec::Message for IpDump {
 /// Wire name `ip_local_reass_enable_disable_34e2ccc4`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpLocalReassEnableDisable {
-    /// The `enable\_ip4` field.
+    /// The `enable_ip4` field.
     pub enable_ip4: bool,
-    /// The `enable\_ip6` field.
+    /// The `enable_ip6` field.
     pub enable_ip6: bool,
 }
 impl crate::codec::Message for IpLocalReassEnableDisable {
@@ -1285,12 +1285,12 @@ impl crate::codec::Message for IpLocalReassEnableDisable {
         Ok(Self { enable_ip4, enable_ip6 })
     }
 }
-/// VPP message `ip\_local\_reass\_enable\_disable\_reply`.
+/// VPP message `ip_local_reass_enable_disable_reply`.
 ///
 /// Wire name `ip_local_reass_enable_disable_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpLocalReassEnableDisableReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpLocalReassEnableDisableReply {
@@ -1337,16 +1337,16 @@ impl crate::codec::Message for IpLocalReassGet {
         Ok(Self {})
     }
 }
-/// VPP message `ip\_local\_reass\_get\_reply`.
+/// VPP message `ip_local_reass_get_reply`.
 ///
 /// Wire name `ip_local_reass_get_reply_3e93a702`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpLocalReassGetReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
-    /// The `ip4\_is\_enabled` field.
+    /// The `ip4_is_enabled` field.
     pub ip4_is_enabled: bool,
-    /// The `ip6\_is\_enabled` field.
+    /// The `ip6_is_enabled` field.
     pub ip6_is_enabled: bool,
 }
 impl crate::codec::Message for IpLocalReassGetReply {
@@ -1378,16 +1378,16 @@ impl crate::codec::Message for IpLocalReassGetReply {
         })
     }
 }
-/// VPP message `ip\_mroute\_add\_del`.
+/// VPP message `ip_mroute_add_del`.
 ///
 /// Wire name `ip_mroute_add_del_0dd7e790`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct IpMrouteAddDel {
-    /// The `is\_add` field.
+    /// The `is_add` field.
     ///
-    /// Default: `true`.
+    /// Default (applied by `Default::default()`): `true`.
     pub is_add: bool,
-    /// The `is\_multipath` field.
+    /// The `is_multipath` field.
     pub is_multipath: bool,
     /// The `route` field.
     pub route: IpMroute,
@@ -1430,14 +1430,14 @@ impl crate::codec::Message for IpMrouteAddDel {
         })
     }
 }
-/// VPP message `ip\_mroute\_add\_del\_reply`.
+/// VPP message `ip_mroute_add_del_reply`.
 ///
 /// Wire name `ip_mroute_add_del_reply_1992deab`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpMrouteAddDelReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
-    /// The `stats\_index` field.
+    /// The `stats_index` field.
     pub stats_index: u32,
 }
 impl crate::codec::Message for IpMrouteAddDelReply {
@@ -1521,7 +1521,7 @@ impl crate::codec::Message for IpMrouteDump {
         Ok(Self { table })
     }
 }
-/// VPP message `ip\_mtable\_details`.
+/// VPP message `ip_mtable_details`.
 ///
 /// Wire name `ip_mtable_details_b9d2e09e`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -1573,7 +1573,7 @@ impl crate::codec::Message for IpMtableDump {
         Ok(Self {})
     }
 }
-/// VPP message `ip\_path\_mtu\_details`.
+/// VPP message `ip_path_mtu_details`.
 ///
 /// Wire name `ip_path_mtu_details_ac9539a7`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -1602,7 +1602,7 @@ impl crate::codec::Message for IpPathMtuDetails {
         Ok(Self { pmtu })
     }
 }
-/// VPP message `ip\_path\_mtu\_get`.
+/// VPP message `ip_path_mtu_get`.
 ///
 /// Wire name `ip_path_mtu_get_f75ba505`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -1631,12 +1631,12 @@ impl crate::codec::Message for IpPathMtuGet {
         Ok(Self { cursor })
     }
 }
-/// VPP message `ip\_path\_mtu\_get\_reply`.
+/// VPP message `ip_path_mtu_get_reply`.
 ///
 /// Wire name `ip_path_mtu_get_reply_53b48f5d`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpPathMtuGetReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
     /// The `cursor` field.
     pub cursor: u32,
@@ -1664,7 +1664,7 @@ impl crate::codec::Message for IpPathMtuGetReply {
         Ok(Self { retval, cursor })
     }
 }
-/// VPP message `ip\_path\_mtu\_replace\_begin`.
+/// VPP message `ip_path_mtu_replace_begin`.
 ///
 /// Wire name `ip_path_mtu_replace_begin_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -1687,12 +1687,12 @@ impl crate::codec::Message for IpPathMtuReplaceBegin {
         Ok(Self {})
     }
 }
-/// VPP message `ip\_path\_mtu\_replace\_begin\_reply`.
+/// VPP message `ip_path_mtu_replace_begin_reply`.
 ///
 /// Wire name `ip_path_mtu_replace_begin_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpPathMtuReplaceBeginReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpPathMtuReplaceBeginReply {
@@ -1716,7 +1716,7 @@ impl crate::codec::Message for IpPathMtuReplaceBeginReply {
         Ok(Self { retval })
     }
 }
-/// VPP message `ip\_path\_mtu\_replace\_end`.
+/// VPP message `ip_path_mtu_replace_end`.
 ///
 /// Wire name `ip_path_mtu_replace_end_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -1739,12 +1739,12 @@ impl crate::codec::Message for IpPathMtuReplaceEnd {
         Ok(Self {})
     }
 }
-/// VPP message `ip\_path\_mtu\_replace\_end\_reply`.
+/// VPP message `ip_path_mtu_replace_end_reply`.
 ///
 /// Wire name `ip_path_mtu_replace_end_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpPathMtuReplaceEndReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpPathMtuReplaceEndReply {
@@ -1768,7 +1768,7 @@ impl crate::codec::Message for IpPathMtuReplaceEndReply {
         Ok(Self { retval })
     }
 }
-/// VPP message `ip\_path\_mtu\_update`.
+/// VPP message `ip_path_mtu_update`.
 ///
 /// Wire name `ip_path_mtu_update_10bbe5cb`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -1797,12 +1797,12 @@ impl crate::codec::Message for IpPathMtuUpdate {
         Ok(Self { pmtu })
     }
 }
-/// VPP message `ip\_path\_mtu\_update\_reply`.
+/// VPP message `ip_path_mtu_update_reply`.
 ///
 /// Wire name `ip_path_mtu_update_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpPathMtuUpdateReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpPathMtuUpdateReply {
@@ -1837,7 +1837,7 @@ pub struct IpPuntRedirect {
     pub punt: PuntRedirect,
     /// 1 to add neighbor, 0 to delete
     ///
-    /// Default: `true`.
+    /// Default (applied by `Default::default()`): `true`.
     pub is_add: bool,
 }
 impl Default for IpPuntRedirect {
@@ -1871,7 +1871,7 @@ impl crate::codec::Message for IpPuntRedirect {
         Ok(Self { punt, is_add })
     }
 }
-/// VPP message `ip\_punt\_redirect\_details`.
+/// VPP message `ip_punt_redirect_details`.
 ///
 /// Wire name `ip_punt_redirect_details_2cef63e7`, header kind `reply`: the struct holds the body only.
 ///
@@ -1902,16 +1902,16 @@ impl crate::codec::Message for IpPuntRedirectDetails {
         Ok(Self { punt })
     }
 }
-/// VPP message `ip\_punt\_redirect\_dump`.
+/// VPP message `ip_punt_redirect_dump`.
 ///
 /// Wire name `ip_punt_redirect_dump_2d033de4`, header kind `request`: the struct holds the body only.
 ///
 /// Deprecated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpPuntRedirectDump {
-    /// The `sw\_if\_index` field.
+    /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
-    /// The `is\_ipv6` field.
+    /// The `is_ipv6` field.
     pub is_ipv6: bool,
 }
 impl crate::codec::Message for IpPuntRedirectDump {
@@ -1940,14 +1940,14 @@ impl crate::codec::Message for IpPuntRedirectDump {
         Ok(Self { sw_if_index, is_ipv6 })
     }
 }
-/// VPP message `ip\_punt\_redirect\_reply`.
+/// VPP message `ip_punt_redirect_reply`.
 ///
 /// Wire name `ip_punt_redirect_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 ///
 /// Deprecated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpPuntRedirectReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpPuntRedirectReply {
@@ -1971,7 +1971,7 @@ impl crate::codec::Message for IpPuntRedirectReply {
         Ok(Self { retval })
     }
 }
-/// VPP message `ip\_punt\_redirect\_v2\_details`.
+/// VPP message `ip_punt_redirect_v2_details`.
 ///
 /// Wire name `ip_punt_redirect_v2_details_7ba42e1d`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -2000,12 +2000,12 @@ impl crate::codec::Message for IpPuntRedirectV2Details {
         Ok(Self { punt })
     }
 }
-/// VPP message `ip\_punt\_redirect\_v2\_dump`.
+/// VPP message `ip_punt_redirect_v2_dump`.
 ///
 /// Wire name `ip_punt_redirect_v2_dump_d817a484`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpPuntRedirectV2Dump {
-    /// The `sw\_if\_index` field.
+    /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
     /// The `af` field.
     pub af: crate::r#gen::ip_types::AddressFamily,
@@ -2088,12 +2088,12 @@ impl crate::codec::Message for IpReassemblyEnableDisable {
         })
     }
 }
-/// VPP message `ip\_reassembly\_enable\_disable\_reply`.
+/// VPP message `ip_reassembly_enable_disable_reply`.
 ///
 /// Wire name `ip_reassembly_enable_disable_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpReassemblyEnableDisableReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpReassemblyEnableDisableReply {
@@ -2117,12 +2117,12 @@ impl crate::codec::Message for IpReassemblyEnableDisableReply {
         Ok(Self { retval })
     }
 }
-/// VPP message `ip\_reassembly\_get`.
+/// VPP message `ip_reassembly_get`.
 ///
 /// Wire name `ip_reassembly_get_ea13ff63`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpReassemblyGet {
-    /// The `is\_ip6` field.
+    /// The `is_ip6` field.
     pub is_ip6: bool,
     /// The `type` field.
     pub r#type: IpReassType,
@@ -2150,22 +2150,22 @@ impl crate::codec::Message for IpReassemblyGet {
         Ok(Self { is_ip6, r#type })
     }
 }
-/// VPP message `ip\_reassembly\_get\_reply`.
+/// VPP message `ip_reassembly_get_reply`.
 ///
 /// Wire name `ip_reassembly_get_reply_d5eb8d34`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpReassemblyGetReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
-    /// The `timeout\_ms` field.
+    /// The `timeout_ms` field.
     pub timeout_ms: u32,
-    /// The `max\_reassemblies` field.
+    /// The `max_reassemblies` field.
     pub max_reassemblies: u32,
-    /// The `max\_reassembly\_length` field.
+    /// The `max_reassembly_length` field.
     pub max_reassembly_length: u32,
-    /// The `expire\_walk\_interval\_ms` field.
+    /// The `expire_walk_interval_ms` field.
     pub expire_walk_interval_ms: u32,
-    /// The `is\_ip6` field.
+    /// The `is_ip6` field.
     pub is_ip6: bool,
 }
 impl crate::codec::Message for IpReassemblyGetReply {
@@ -2215,20 +2215,20 @@ impl crate::codec::Message for IpReassemblyGetReply {
         })
     }
 }
-/// VPP message `ip\_reassembly\_set`.
+/// VPP message `ip_reassembly_set`.
 ///
 /// Wire name `ip_reassembly_set_16467d25`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpReassemblySet {
-    /// The `timeout\_ms` field.
+    /// The `timeout_ms` field.
     pub timeout_ms: u32,
-    /// The `max\_reassemblies` field.
+    /// The `max_reassemblies` field.
     pub max_reassemblies: u32,
-    /// The `max\_reassembly\_length` field.
+    /// The `max_reassembly_length` field.
     pub max_reassembly_length: u32,
-    /// The `expire\_walk\_interval\_ms` field.
+    /// The `expire_walk_interval_ms` field.
     pub expire_walk_interval_ms: u32,
-    /// The `is\_ip6` field.
+    /// The `is_ip6` field.
     pub is_ip6: bool,
     /// The `type` field.
     pub r#type: IpReassType,
@@ -2280,12 +2280,12 @@ impl crate::codec::Message for IpReassemblySet {
         })
     }
 }
-/// VPP message `ip\_reassembly\_set\_reply`.
+/// VPP message `ip_reassembly_set_reply`.
 ///
 /// Wire name `ip_reassembly_set_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpReassemblySetReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpReassemblySetReply {
@@ -2316,7 +2316,7 @@ impl crate::codec::Message for IpReassemblySetReply {
 pub struct IpRouteAddDel {
     /// Are the paths being added or removed
     ///
-    /// Default: `true`.
+    /// Default (applied by `Default::default()`): `true`.
     pub is_add: bool,
     /// Set to 1 if these paths will be added/removed to/from the existing set, or 0 to replace the existing set. is\_add=0 & is\_multipath=0 implies delete all paths
     pub is_multipath: bool,
@@ -2361,14 +2361,14 @@ impl crate::codec::Message for IpRouteAddDel {
         })
     }
 }
-/// VPP message `ip\_route\_add\_del\_reply`.
+/// VPP message `ip_route_add_del_reply`.
 ///
 /// Wire name `ip_route_add_del_reply_1992deab`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpRouteAddDelReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
-    /// The `stats\_index` field.
+    /// The `stats_index` field.
     pub stats_index: u32,
 }
 impl crate::codec::Message for IpRouteAddDelReply {
@@ -2394,18 +2394,18 @@ impl crate::codec::Message for IpRouteAddDelReply {
         Ok(Self { retval, stats_index })
     }
 }
-/// VPP message `ip\_route\_add\_del\_v2`.
+/// VPP message `ip_route_add_del_v2`.
 ///
 /// Wire name `ip_route_add_del_v2_521ef330`, header kind `request`: the struct holds the body only.
 ///
 /// Marked in progress: may change.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct IpRouteAddDelV2 {
-    /// The `is\_add` field.
+    /// The `is_add` field.
     ///
-    /// Default: `true`.
+    /// Default (applied by `Default::default()`): `true`.
     pub is_add: bool,
-    /// The `is\_multipath` field.
+    /// The `is_multipath` field.
     pub is_multipath: bool,
     /// The `route` field.
     pub route: IpRouteV2,
@@ -2448,16 +2448,16 @@ impl crate::codec::Message for IpRouteAddDelV2 {
         })
     }
 }
-/// VPP message `ip\_route\_add\_del\_v2\_reply`.
+/// VPP message `ip_route_add_del_v2_reply`.
 ///
 /// Wire name `ip_route_add_del_v2_reply_1992deab`, header kind `reply`: the struct holds the body only.
 ///
 /// Marked in progress: may change.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpRouteAddDelV2Reply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
-    /// The `stats\_index` field.
+    /// The `stats_index` field.
     pub stats_index: u32,
 }
 impl crate::codec::Message for IpRouteAddDelV2Reply {
@@ -2614,14 +2614,14 @@ impl crate::codec::Message for IpRouteLookupReply {
         Ok(Self { retval, route })
     }
 }
-/// VPP message `ip\_route\_lookup\_v2`.
+/// VPP message `ip_route_lookup_v2`.
 ///
 /// Wire name `ip_route_lookup_v2_710d6471`, header kind `request`: the struct holds the body only.
 ///
 /// Marked in progress: may change.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpRouteLookupV2 {
-    /// The `table\_id` field.
+    /// The `table_id` field.
     pub table_id: u32,
     /// The `exact` field.
     pub exact: u8,
@@ -2656,14 +2656,14 @@ impl crate::codec::Message for IpRouteLookupV2 {
         Ok(Self { table_id, exact, prefix })
     }
 }
-/// VPP message `ip\_route\_lookup\_v2\_reply`.
+/// VPP message `ip_route_lookup_v2_reply`.
 ///
 /// Wire name `ip_route_lookup_v2_reply_84cc9e03`, header kind `reply`: the struct holds the body only.
 ///
 /// Marked in progress: may change.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpRouteLookupV2Reply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
     /// The `route` field.
     pub route: IpRouteV2,
@@ -2691,7 +2691,7 @@ impl crate::codec::Message for IpRouteLookupV2Reply {
         Ok(Self { retval, route })
     }
 }
-/// VPP message `ip\_route\_v2\_details`.
+/// VPP message `ip_route_v2_details`.
 ///
 /// Wire name `ip_route_v2_details_b09aa6c0`, header kind `reply`: the struct holds the body only.
 ///
@@ -2722,7 +2722,7 @@ impl crate::codec::Message for IpRouteV2Details {
         Ok(Self { route })
     }
 }
-/// VPP message `ip\_route\_v2\_dump`.
+/// VPP message `ip_route_v2_dump`.
 ///
 /// Wire name `ip_route_v2_dump_d16f72e6`, header kind `request`: the struct holds the body only.
 ///
@@ -2764,15 +2764,15 @@ impl crate::codec::Message for IpRouteV2Dump {
 pub struct IpSourceAndPortRangeCheckAddDel {
     /// 1 if add, 0 if delete
     ///
-    /// Default: `true`.
+    /// Default (applied by `Default::default()`): `true`.
     pub is_add: bool,
     /// The `prefix` field.
     pub prefix: crate::r#gen::ip_types::Prefix,
     /// length of low\_port and high\_port arrays (must match)
     pub number_of_ranges: u8,
-    /// The `low\_ports` field.
+    /// The `low_ports` field.
     pub low_ports: [u16; 32],
-    /// The `high\_ports` field.
+    /// The `high_ports` field.
     pub high_ports: [u16; 32],
     /// fib table/vrf id to associate the source and port-range check with @note To specify a single port set low\_port and high\_port entry the same
     pub vrf_id: u32,
@@ -2837,12 +2837,12 @@ impl crate::codec::Message for IpSourceAndPortRangeCheckAddDel {
         })
     }
 }
-/// VPP message `ip\_source\_and\_port\_range\_check\_add\_del\_reply`.
+/// VPP message `ip_source_and_port_range_check_add_del_reply`.
 ///
 /// Wire name `ip_source_and_port_range_check_add_del_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpSourceAndPortRangeCheckAddDelReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpSourceAndPortRangeCheckAddDelReply {
@@ -2871,19 +2871,19 @@ impl crate::codec::Message for IpSourceAndPortRangeCheckAddDelReply {
 /// Wire name `ip_source_and_port_range_check_interface_add_del_e1ba8987`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct IpSourceAndPortRangeCheckInterfaceAddDel {
-    /// The `is\_add` field.
+    /// The `is_add` field.
     ///
-    /// Default: `true`.
+    /// Default (applied by `Default::default()`): `true`.
     pub is_add: bool,
-    /// The `sw\_if\_index` field.
+    /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
-    /// The `tcp\_in\_vrf\_id` field.
+    /// The `tcp_in_vrf_id` field.
     pub tcp_in_vrf_id: u32,
-    /// The `tcp\_out\_vrf\_id` field.
+    /// The `tcp_out_vrf_id` field.
     pub tcp_out_vrf_id: u32,
-    /// The `udp\_in\_vrf\_id` field.
+    /// The `udp_in_vrf_id` field.
     pub udp_in_vrf_id: u32,
-    /// The `udp\_out\_vrf\_id` field.
+    /// The `udp_out_vrf_id` field.
     pub udp_out_vrf_id: u32,
 }
 impl Default for IpSourceAndPortRangeCheckInterfaceAddDel {
@@ -2939,12 +2939,12 @@ impl crate::codec::Message for IpSourceAndPortRangeCheckInterfaceAddDel {
         })
     }
 }
-/// VPP message `ip\_source\_and\_port\_range\_check\_interface\_add\_del\_reply`.
+/// VPP message `ip_source_and_port_range_check_interface_add_del_reply`.
 ///
 /// Wire name `ip_source_and_port_range_check_interface_add_del_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpSourceAndPortRangeCheckInterfaceAddDelReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpSourceAndPortRangeCheckInterfaceAddDelReply {
@@ -2973,9 +2973,9 @@ impl crate::codec::Message for IpSourceAndPortRangeCheckInterfaceAddDelReply {
 /// Wire name `ip_table_add_del_0ffdaec0`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct IpTableAddDel {
-    /// The `is\_add` field.
+    /// The `is_add` field.
     ///
-    /// Default: `true`.
+    /// Default (applied by `Default::default()`): `true`.
     pub is_add: bool,
     /// The `table` field.
     pub table: IpTable,
@@ -3011,12 +3011,12 @@ impl crate::codec::Message for IpTableAddDel {
         Ok(Self { is_add, table })
     }
 }
-/// VPP message `ip\_table\_add\_del\_reply`.
+/// VPP message `ip_table_add_del_reply`.
 ///
 /// Wire name `ip_table_add_del_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpTableAddDelReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpTableAddDelReply {
@@ -3049,11 +3049,11 @@ pub struct IpTableAddDelV2 {
     pub table: IpTable,
     /// whether to create mfib or not
     ///
-    /// Default: `true`.
+    /// Default (applied by `Default::default()`): `true`.
     pub create_mfib: bool,
     /// add or del
     ///
-    /// Default: `true`.
+    /// Default (applied by `Default::default()`): `true`.
     pub is_add: bool,
 }
 impl Default for IpTableAddDelV2 {
@@ -3090,12 +3090,12 @@ impl crate::codec::Message for IpTableAddDelV2 {
         Ok(Self { table, create_mfib, is_add })
     }
 }
-/// VPP message `ip\_table\_add\_del\_v2\_reply`.
+/// VPP message `ip_table_add_del_v2_reply`.
 ///
 /// Wire name `ip_table_add_del_v2_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpTableAddDelV2Reply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpTableAddDelV2Reply {
@@ -3148,12 +3148,12 @@ impl crate::codec::Message for IpTableAllocate {
         Ok(Self { table })
     }
 }
-/// VPP message `ip\_table\_allocate\_reply`.
+/// VPP message `ip_table_allocate_reply`.
 ///
 /// Wire name `ip_table_allocate_reply_1728303a`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpTableAllocateReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
     /// The `table` field.
     pub table: IpTable,
@@ -3262,12 +3262,12 @@ impl crate::codec::Message for IpTableFlush {
         Ok(Self { table })
     }
 }
-/// VPP message `ip\_table\_flush\_reply`.
+/// VPP message `ip_table_flush_reply`.
 ///
 /// Wire name `ip_table_flush_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpTableFlushReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpTableFlushReply {
@@ -3322,12 +3322,12 @@ impl crate::codec::Message for IpTableReplaceBegin {
         Ok(Self { table })
     }
 }
-/// VPP message `ip\_table\_replace\_begin\_reply`.
+/// VPP message `ip_table_replace_begin_reply`.
 ///
 /// Wire name `ip_table_replace_begin_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpTableReplaceBeginReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpTableReplaceBeginReply {
@@ -3382,12 +3382,12 @@ impl crate::codec::Message for IpTableReplaceEnd {
         Ok(Self { table })
     }
 }
-/// VPP message `ip\_table\_replace\_end\_reply`.
+/// VPP message `ip_table_replace_end_reply`.
 ///
 /// Wire name `ip_table_replace_end_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IpTableReplaceEndReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for IpTableReplaceEndReply {
@@ -3460,7 +3460,7 @@ impl crate::codec::Message for IpUnnumberedDetails {
 pub struct IpUnnumberedDump {
     /// ~0 for all interfaces, else the interface desired
     ///
-    /// Default: `4294967295`.
+    /// Default (applied by `Default::default()`): `4294967295`.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
 }
 impl Default for IpUnnumberedDump {
@@ -3492,20 +3492,20 @@ impl crate::codec::Message for IpUnnumberedDump {
         Ok(Self { sw_if_index })
     }
 }
-/// VPP message `mfib\_signal\_details`.
+/// VPP message `mfib_signal_details`.
 ///
 /// Wire name `mfib_signal_details_6f4a4cfb`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MfibSignalDetails {
-    /// The `sw\_if\_index` field.
+    /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
-    /// The `table\_id` field.
+    /// The `table_id` field.
     pub table_id: u32,
     /// The `prefix` field.
     pub prefix: crate::r#gen::ip_types::Mprefix,
-    /// The `ip\_packet\_len` field.
+    /// The `ip_packet_len` field.
     pub ip_packet_len: u16,
-    /// The `ip\_packet\_data` field.
+    /// The `ip_packet_data` field.
     pub ip_packet_data: [u8; 256],
 }
 impl Default for MfibSignalDetails {
@@ -3560,7 +3560,7 @@ impl crate::codec::Message for MfibSignalDetails {
         })
     }
 }
-/// VPP message `mfib\_signal\_dump`.
+/// VPP message `mfib_signal_dump`.
 ///
 /// Wire name `mfib_signal_dump_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -3656,14 +3656,14 @@ impl crate::codec::Message for SetIpFlowHash {
         })
     }
 }
-/// VPP message `set\_ip\_flow\_hash\_reply`.
+/// VPP message `set_ip_flow_hash_reply`.
 ///
 /// Wire name `set_ip_flow_hash_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 ///
 /// Deprecated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SetIpFlowHashReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for SetIpFlowHashReply {
@@ -3716,12 +3716,12 @@ impl crate::codec::Message for SetIpFlowHashRouterId {
         Ok(Self { router_id })
     }
 }
-/// VPP message `set\_ip\_flow\_hash\_router\_id\_reply`.
+/// VPP message `set_ip_flow_hash_router_id_reply`.
 ///
 /// Wire name `set_ip_flow_hash_router_id_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SetIpFlowHashRouterIdReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for SetIpFlowHashRouterIdReply {
@@ -3745,16 +3745,16 @@ impl crate::codec::Message for SetIpFlowHashRouterIdReply {
         Ok(Self { retval })
     }
 }
-/// VPP message `set\_ip\_flow\_hash\_v2`.
+/// VPP message `set_ip_flow_hash_v2`.
 ///
 /// Wire name `set_ip_flow_hash_v2_6d132100`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SetIpFlowHashV2 {
-    /// The `table\_id` field.
+    /// The `table_id` field.
     pub table_id: u32,
     /// The `af` field.
     pub af: crate::r#gen::ip_types::AddressFamily,
-    /// The `flow\_hash\_config` field.
+    /// The `flow_hash_config` field.
     pub flow_hash_config: IpFlowHashConfig,
 }
 impl crate::codec::Message for SetIpFlowHashV2 {
@@ -3792,12 +3792,12 @@ impl crate::codec::Message for SetIpFlowHashV2 {
         })
     }
 }
-/// VPP message `set\_ip\_flow\_hash\_v2\_reply`.
+/// VPP message `set_ip_flow_hash_v2_reply`.
 ///
 /// Wire name `set_ip_flow_hash_v2_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SetIpFlowHashV2Reply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for SetIpFlowHashV2Reply {
@@ -3821,18 +3821,18 @@ impl crate::codec::Message for SetIpFlowHashV2Reply {
         Ok(Self { retval })
     }
 }
-/// VPP message `set\_ip\_flow\_hash\_v3`.
+/// VPP message `set_ip_flow_hash_v3`.
 ///
 /// Wire name `set_ip_flow_hash_v3_b7876e07`, header kind `request`: the struct holds the body only.
 ///
 /// Status: in\_progress.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SetIpFlowHashV3 {
-    /// The `table\_id` field.
+    /// The `table_id` field.
     pub table_id: u32,
     /// The `af` field.
     pub af: crate::r#gen::ip_types::AddressFamily,
-    /// The `flow\_hash\_config` field.
+    /// The `flow_hash_config` field.
     pub flow_hash_config: IpFlowHashConfigV2,
 }
 impl crate::codec::Message for SetIpFlowHashV3 {
@@ -3870,14 +3870,14 @@ impl crate::codec::Message for SetIpFlowHashV3 {
         })
     }
 }
-/// VPP message `set\_ip\_flow\_hash\_v3\_reply`.
+/// VPP message `set_ip_flow_hash_v3_reply`.
 ///
 /// Wire name `set_ip_flow_hash_v3_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 ///
 /// Status: in\_progress.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SetIpFlowHashV3Reply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for SetIpFlowHashV3Reply {
@@ -3937,12 +3937,12 @@ impl crate::codec::Message for SwInterfaceIp4EnableDisable {
         Ok(Self { sw_if_index, enable })
     }
 }
-/// VPP message `sw\_interface\_ip4\_enable\_disable\_reply`.
+/// VPP message `sw_interface_ip4_enable_disable_reply`.
 ///
 /// Wire name `sw_interface_ip4_enable_disable_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SwInterfaceIp4EnableDisableReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for SwInterfaceIp4EnableDisableReply {
@@ -4002,12 +4002,12 @@ impl crate::codec::Message for SwInterfaceIp6EnableDisable {
         Ok(Self { sw_if_index, enable })
     }
 }
-/// VPP message `sw\_interface\_ip6\_enable\_disable\_reply`.
+/// VPP message `sw_interface_ip6_enable_disable_reply`.
 ///
 /// Wire name `sw_interface_ip6_enable_disable_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SwInterfaceIp6EnableDisableReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for SwInterfaceIp6EnableDisableReply {
@@ -4068,7 +4068,7 @@ impl crate::codec::Message for SwInterfaceIp6GetLinkLocalAddress {
 /// Wire name `sw_interface_ip6_get_link_local_address_reply_d16b7130`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SwInterfaceIp6GetLinkLocalAddressReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
     /// the link local address
     pub ip: crate::r#gen::ip_types::Ip6Address,
@@ -4138,12 +4138,12 @@ impl crate::codec::Message for SwInterfaceIp6SetLinkLocalAddress {
         Ok(Self { sw_if_index, ip })
     }
 }
-/// VPP message `sw\_interface\_ip6\_set\_link\_local\_address\_reply`.
+/// VPP message `sw_interface_ip6_set_link_local_address_reply`.
 ///
 /// Wire name `sw_interface_ip6_set_link_local_address_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SwInterfaceIp6SetLinkLocalAddressReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for SwInterfaceIp6SetLinkLocalAddressReply {

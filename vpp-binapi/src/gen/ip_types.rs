@@ -7,13 +7,13 @@
 pub const VERSION: &str = "3.0.0";
 /// The module's `vl_api_version` (file CRC).
 pub const API_CRC: u32 = 0xfee023ed;
-/// VPP enum `address\_family` (u8 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `address_family` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AddressFamily(pub u8);
 impl AddressFamily {
-    /// `ADDRESS\_IP4` = 0.
+    /// `ADDRESS_IP4` = 0.
     pub const ADDRESS_IP4: Self = Self(0);
-    /// `ADDRESS\_IP6` = 1.
+    /// `ADDRESS_IP6` = 1.
     pub const ADDRESS_IP6: Self = Self(1);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -65,51 +65,51 @@ impl crate::codec::Wire for AddressFamily {
         Ok(Self(<u8 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `ip\_dscp` (u8 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `ip_dscp` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpDscp(pub u8);
 impl IpDscp {
-    /// `IP\_API\_DSCP\_CS0` = 0.
+    /// `IP_API_DSCP_CS0` = 0.
     pub const IP_API_DSCP_CS0: Self = Self(0);
-    /// `IP\_API\_DSCP\_CS1` = 8.
+    /// `IP_API_DSCP_CS1` = 8.
     pub const IP_API_DSCP_CS1: Self = Self(8);
-    /// `IP\_API\_DSCP\_AF11` = 10.
+    /// `IP_API_DSCP_AF11` = 10.
     pub const IP_API_DSCP_AF11: Self = Self(10);
-    /// `IP\_API\_DSCP\_AF12` = 12.
+    /// `IP_API_DSCP_AF12` = 12.
     pub const IP_API_DSCP_AF12: Self = Self(12);
-    /// `IP\_API\_DSCP\_AF13` = 14.
+    /// `IP_API_DSCP_AF13` = 14.
     pub const IP_API_DSCP_AF13: Self = Self(14);
-    /// `IP\_API\_DSCP\_CS2` = 16.
+    /// `IP_API_DSCP_CS2` = 16.
     pub const IP_API_DSCP_CS2: Self = Self(16);
-    /// `IP\_API\_DSCP\_AF21` = 18.
+    /// `IP_API_DSCP_AF21` = 18.
     pub const IP_API_DSCP_AF21: Self = Self(18);
-    /// `IP\_API\_DSCP\_AF22` = 20.
+    /// `IP_API_DSCP_AF22` = 20.
     pub const IP_API_DSCP_AF22: Self = Self(20);
-    /// `IP\_API\_DSCP\_AF23` = 22.
+    /// `IP_API_DSCP_AF23` = 22.
     pub const IP_API_DSCP_AF23: Self = Self(22);
-    /// `IP\_API\_DSCP\_CS3` = 24.
+    /// `IP_API_DSCP_CS3` = 24.
     pub const IP_API_DSCP_CS3: Self = Self(24);
-    /// `IP\_API\_DSCP\_AF31` = 26.
+    /// `IP_API_DSCP_AF31` = 26.
     pub const IP_API_DSCP_AF31: Self = Self(26);
-    /// `IP\_API\_DSCP\_AF32` = 28.
+    /// `IP_API_DSCP_AF32` = 28.
     pub const IP_API_DSCP_AF32: Self = Self(28);
-    /// `IP\_API\_DSCP\_AF33` = 30.
+    /// `IP_API_DSCP_AF33` = 30.
     pub const IP_API_DSCP_AF33: Self = Self(30);
-    /// `IP\_API\_DSCP\_CS4` = 32.
+    /// `IP_API_DSCP_CS4` = 32.
     pub const IP_API_DSCP_CS4: Self = Self(32);
-    /// `IP\_API\_DSCP\_AF41` = 34.
+    /// `IP_API_DSCP_AF41` = 34.
     pub const IP_API_DSCP_AF41: Self = Self(34);
-    /// `IP\_API\_DSCP\_AF42` = 36.
+    /// `IP_API_DSCP_AF42` = 36.
     pub const IP_API_DSCP_AF42: Self = Self(36);
-    /// `IP\_API\_DSCP\_AF43` = 38.
+    /// `IP_API_DSCP_AF43` = 38.
     pub const IP_API_DSCP_AF43: Self = Self(38);
-    /// `IP\_API\_DSCP\_CS5` = 40.
+    /// `IP_API_DSCP_CS5` = 40.
     pub const IP_API_DSCP_CS5: Self = Self(40);
-    /// `IP\_API\_DSCP\_EF` = 46.
+    /// `IP_API_DSCP_EF` = 46.
     pub const IP_API_DSCP_EF: Self = Self(46);
-    /// `IP\_API\_DSCP\_CS6` = 48.
+    /// `IP_API_DSCP_CS6` = 48.
     pub const IP_API_DSCP_CS6: Self = Self(48);
-    /// `IP\_API\_DSCP\_CS7` = 50.
+    /// `IP_API_DSCP_CS7` = 50.
     pub const IP_API_DSCP_CS7: Self = Self(50);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -199,17 +199,17 @@ impl crate::codec::Wire for IpDscp {
         Ok(Self(<u8 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `ip\_ecn` (u8 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `ip_ecn` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpEcn(pub u8);
 impl IpEcn {
-    /// `IP\_API\_ECN\_NONE` = 0.
+    /// `IP_API_ECN_NONE` = 0.
     pub const IP_API_ECN_NONE: Self = Self(0);
-    /// `IP\_API\_ECN\_ECT0` = 1.
+    /// `IP_API_ECN_ECT0` = 1.
     pub const IP_API_ECN_ECT0: Self = Self(1);
-    /// `IP\_API\_ECN\_ECT1` = 2.
+    /// `IP_API_ECN_ECT1` = 2.
     pub const IP_API_ECN_ECT1: Self = Self(2);
-    /// `IP\_API\_ECN\_CE` = 3.
+    /// `IP_API_ECN_CE` = 3.
     pub const IP_API_ECN_CE: Self = Self(3);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -265,19 +265,19 @@ impl crate::codec::Wire for IpEcn {
         Ok(Self(<u8 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `ip\_feature\_location` (u8 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `ip_feature_location` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpFeatureLocation(pub u8);
 impl IpFeatureLocation {
-    /// `IP\_API\_FEATURE\_INPUT` = 0.
+    /// `IP_API_FEATURE_INPUT` = 0.
     pub const IP_API_FEATURE_INPUT: Self = Self(0);
-    /// `IP\_API\_FEATURE\_OUTPUT` = 1.
+    /// `IP_API_FEATURE_OUTPUT` = 1.
     pub const IP_API_FEATURE_OUTPUT: Self = Self(1);
-    /// `IP\_API\_FEATURE\_LOCAL` = 2.
+    /// `IP_API_FEATURE_LOCAL` = 2.
     pub const IP_API_FEATURE_LOCAL: Self = Self(2);
-    /// `IP\_API\_FEATURE\_PUNT` = 3.
+    /// `IP_API_FEATURE_PUNT` = 3.
     pub const IP_API_FEATURE_PUNT: Self = Self(3);
-    /// `IP\_API\_FEATURE\_DROP` = 4.
+    /// `IP_API_FEATURE_DROP` = 4.
     pub const IP_API_FEATURE_DROP: Self = Self(4);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -335,35 +335,35 @@ impl crate::codec::Wire for IpFeatureLocation {
         Ok(Self(<u8 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `ip\_proto` (u8 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `ip_proto` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpProto(pub u8);
 impl IpProto {
-    /// `IP\_API\_PROTO\_HOPOPT` = 0.
+    /// `IP_API_PROTO_HOPOPT` = 0.
     pub const IP_API_PROTO_HOPOPT: Self = Self(0);
-    /// `IP\_API\_PROTO\_ICMP` = 1.
+    /// `IP_API_PROTO_ICMP` = 1.
     pub const IP_API_PROTO_ICMP: Self = Self(1);
-    /// `IP\_API\_PROTO\_IGMP` = 2.
+    /// `IP_API_PROTO_IGMP` = 2.
     pub const IP_API_PROTO_IGMP: Self = Self(2);
-    /// `IP\_API\_PROTO\_TCP` = 6.
+    /// `IP_API_PROTO_TCP` = 6.
     pub const IP_API_PROTO_TCP: Self = Self(6);
-    /// `IP\_API\_PROTO\_UDP` = 17.
+    /// `IP_API_PROTO_UDP` = 17.
     pub const IP_API_PROTO_UDP: Self = Self(17);
-    /// `IP\_API\_PROTO\_GRE` = 47.
+    /// `IP_API_PROTO_GRE` = 47.
     pub const IP_API_PROTO_GRE: Self = Self(47);
-    /// `IP\_API\_PROTO\_ESP` = 50.
+    /// `IP_API_PROTO_ESP` = 50.
     pub const IP_API_PROTO_ESP: Self = Self(50);
-    /// `IP\_API\_PROTO\_AH` = 51.
+    /// `IP_API_PROTO_AH` = 51.
     pub const IP_API_PROTO_AH: Self = Self(51);
-    /// `IP\_API\_PROTO\_ICMP6` = 58.
+    /// `IP_API_PROTO_ICMP6` = 58.
     pub const IP_API_PROTO_ICMP6: Self = Self(58);
-    /// `IP\_API\_PROTO\_EIGRP` = 88.
+    /// `IP_API_PROTO_EIGRP` = 88.
     pub const IP_API_PROTO_EIGRP: Self = Self(88);
-    /// `IP\_API\_PROTO\_OSPF` = 89.
+    /// `IP_API_PROTO_OSPF` = 89.
     pub const IP_API_PROTO_OSPF: Self = Self(89);
-    /// `IP\_API\_PROTO\_SCTP` = 132.
+    /// `IP_API_PROTO_SCTP` = 132.
     pub const IP_API_PROTO_SCTP: Self = Self(132);
-    /// `IP\_API\_PROTO\_RESERVED` = 255.
+    /// `IP_API_PROTO_RESERVED` = 255.
     pub const IP_API_PROTO_RESERVED: Self = Self(255);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -437,9 +437,9 @@ impl crate::codec::Wire for IpProto {
         Ok(Self(<u8 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP alias `address\_with\_prefix` of `vl\_api\_prefix\_t`.
+/// VPP alias `address_with_prefix` of `vl_api_prefix_t`.
 pub type AddressWithPrefix = Prefix;
-/// VPP alias `ip4\_address`: `u8[4]`.
+/// VPP alias `ip4_address`: `u8[4]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ip4Address(pub [u8; 4]);
 impl Default for Ip4Address {
@@ -465,9 +465,9 @@ impl crate::codec::Wire for Ip4Address {
         Ok(Self(r.array::<4>(field)?))
     }
 }
-/// VPP alias `ip4\_address\_with\_prefix` of `vl\_api\_ip4\_prefix\_t`.
+/// VPP alias `ip4_address_with_prefix` of `vl_api_ip4_prefix_t`.
 pub type Ip4AddressWithPrefix = Ip4Prefix;
-/// VPP alias `ip6\_address`: `u8[16]`.
+/// VPP alias `ip6_address`: `u8[16]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ip6Address(pub [u8; 16]);
 impl Default for Ip6Address {
@@ -493,9 +493,9 @@ impl crate::codec::Wire for Ip6Address {
         Ok(Self(r.array::<16>(field)?))
     }
 }
-/// VPP alias `ip6\_address\_with\_prefix` of `vl\_api\_ip6\_prefix\_t`.
+/// VPP alias `ip6_address_with_prefix` of `vl_api_ip6_prefix_t`.
 pub type Ip6AddressWithPrefix = Ip6Prefix;
-/// VPP union `address\_union`.
+/// VPP union `address_union`.
 ///
 /// Held as its 16 raw wire bytes; use the per-arm accessors and constructors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -578,7 +578,7 @@ impl crate::codec::Wire for Address {
         Ok(Self { af, un })
     }
 }
-/// VPP type `ip4\_address\_and\_mask`.
+/// VPP type `ip4_address_and_mask`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Ip4AddressAndMask {
     /// The `addr` field.
@@ -613,7 +613,7 @@ impl crate::codec::Wire for Ip4AddressAndMask {
         Ok(Self { addr, mask })
     }
 }
-/// VPP type `ip4\_prefix`.
+/// VPP type `ip4_prefix`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Ip4Prefix {
     /// The `address` field.
@@ -645,7 +645,7 @@ impl crate::codec::Wire for Ip4Prefix {
         Ok(Self { address, len })
     }
 }
-/// VPP type `ip6\_address\_and\_mask`.
+/// VPP type `ip6_address_and_mask`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Ip6AddressAndMask {
     /// The `addr` field.
@@ -680,7 +680,7 @@ impl crate::codec::Wire for Ip6AddressAndMask {
         Ok(Self { addr, mask })
     }
 }
-/// VPP type `ip6\_prefix`.
+/// VPP type `ip6_prefix`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Ip6Prefix {
     /// The `address` field.
@@ -717,11 +717,11 @@ impl crate::codec::Wire for Ip6Prefix {
 pub struct Mprefix {
     /// The `af` field.
     pub af: AddressFamily,
-    /// The `grp\_address\_length` field.
+    /// The `grp_address_length` field.
     pub grp_address_length: u16,
-    /// The `grp\_address` field.
+    /// The `grp_address` field.
     pub grp_address: AddressUnion,
-    /// The `src\_address` field.
+    /// The `src_address` field.
     pub src_address: AddressUnion,
 }
 impl crate::codec::Wire for Mprefix {

@@ -18,7 +18,7 @@ pub struct LbAddDelAs {
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
     /// tcp or udp.
     ///
-    /// Default: `255`.
+    /// Default (applied by `Default::default()`): `255`.
     pub protocol: u8,
     /// destination port.
     pub port: u16,
@@ -85,14 +85,14 @@ impl crate::codec::Message for LbAddDelAs {
         })
     }
 }
-/// VPP message `lb\_add\_del\_as\_reply`.
+/// VPP message `lb_add_del_as_reply`.
 ///
 /// Wire name `lb_add_del_as_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 ///
 /// VAT help: `<vip-prefix> [protocol (tcp|udp) port <n>] [<address>] [del] [flush]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LbAddDelAsReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for LbAddDelAsReply {
@@ -127,7 +127,7 @@ pub struct LbAddDelAsV2 {
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
     /// tcp or udp.
     ///
-    /// Default: `255`.
+    /// Default (applied by `Default::default()`): `255`.
     pub protocol: u8,
     /// destination port.
     pub port: u16,
@@ -135,7 +135,7 @@ pub struct LbAddDelAsV2 {
     pub as_address: crate::r#gen::ip_types::Address,
     /// bucket weight 0-100 (default 100).
     ///
-    /// Default: `100`.
+    /// Default (applied by `Default::default()`): `100`.
     pub weight: u8,
     /// The AS should be removed.
     pub is_del: bool,
@@ -202,14 +202,14 @@ impl crate::codec::Message for LbAddDelAsV2 {
         })
     }
 }
-/// VPP message `lb\_add\_del\_as\_v2\_reply`.
+/// VPP message `lb_add_del_as_v2_reply`.
 ///
 /// Wire name `lb_add_del_as_v2_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 ///
 /// VAT help: `<vip-prefix> [protocol (tcp|udp) port <n>] [<address>] [weight <0-100>] [del] [flush]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LbAddDelAsV2Reply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for LbAddDelAsV2Reply {
@@ -269,12 +269,12 @@ impl crate::codec::Message for LbAddDelIntfNat4 {
         Ok(Self { is_add, sw_if_index })
     }
 }
-/// VPP message `lb\_add\_del\_intf\_nat4\_reply`.
+/// VPP message `lb_add_del_intf_nat4_reply`.
 ///
 /// Wire name `lb_add_del_intf_nat4_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LbAddDelIntfNat4Reply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for LbAddDelIntfNat4Reply {
@@ -334,12 +334,12 @@ impl crate::codec::Message for LbAddDelIntfNat6 {
         Ok(Self { is_add, sw_if_index })
     }
 }
-/// VPP message `lb\_add\_del\_intf\_nat6\_reply`.
+/// VPP message `lb_add_del_intf_nat6_reply`.
 ///
 /// Wire name `lb_add_del_intf_nat6_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LbAddDelIntfNat6Reply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for LbAddDelIntfNat6Reply {
@@ -374,7 +374,7 @@ pub struct LbAddDelVip {
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
     /// tcp or udp.
     ///
-    /// Default: `255`.
+    /// Default (applied by `Default::default()`): `255`.
     pub protocol: u8,
     /// destination port. (0) means 'all-port VIP'
     pub port: u16,
@@ -390,7 +390,7 @@ pub struct LbAddDelVip {
     pub node_port: u16,
     /// Size of the new connections flow table used for this VIP (must be power of 2).
     ///
-    /// Default: `1024`.
+    /// Default (applied by `Default::default()`): `1024`.
     pub new_flows_table_length: u32,
     /// The VIP should be removed.
     pub is_del: bool,
@@ -473,14 +473,14 @@ impl crate::codec::Message for LbAddDelVip {
         })
     }
 }
-/// VPP message `lb\_add\_del\_vip\_reply`.
+/// VPP message `lb_add_del_vip_reply`.
 ///
 /// Wire name `lb_add_del_vip_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 ///
 /// VAT help: `<prefix> [protocol (tcp|udp) port <n>] [encap (gre6|gre4|l3dsr|nat4|nat6)] [dscp <n>] [type (nodeport|clusterip) target_port <n>] [new_len <n>] [del]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LbAddDelVipReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for LbAddDelVipReply {
@@ -515,7 +515,7 @@ pub struct LbAddDelVipV2 {
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
     /// tcp or udp.
     ///
-    /// Default: `255`.
+    /// Default (applied by `Default::default()`): `255`.
     pub protocol: u8,
     /// destination port. (0) means 'all-port VIP'
     pub port: u16,
@@ -531,7 +531,7 @@ pub struct LbAddDelVipV2 {
     pub node_port: u16,
     /// Size of the new connections flow table used for this VIP (must be power of 2).
     ///
-    /// Default: `1024`.
+    /// Default (applied by `Default::default()`): `1024`.
     pub new_flows_table_length: u32,
     /// source ip based sticky session.
     pub src_ip_sticky: bool,
@@ -620,14 +620,14 @@ impl crate::codec::Message for LbAddDelVipV2 {
         })
     }
 }
-/// VPP message `lb\_add\_del\_vip\_v2\_reply`.
+/// VPP message `lb_add_del_vip_v2_reply`.
 ///
 /// Wire name `lb_add_del_vip_v2_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 ///
 /// VAT help: `<prefix> [protocol (tcp|udp) port <n>] [encap (gre6|gre4|l3dsr|nat4|nat6)] [dscp <n>] [type (nodeport|clusterip) target_port <n>] [new_len <n>] [src_ip_sticky] [del]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LbAddDelVipV2Reply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for LbAddDelVipV2Reply {
@@ -658,11 +658,11 @@ impl crate::codec::Message for LbAddDelVipV2Reply {
 pub struct LbAsDetails {
     /// The `vip` field.
     pub vip: crate::r#gen::lb_types::LbVip,
-    /// The `app\_srv` field.
+    /// The `app_srv` field.
     pub app_srv: crate::r#gen::ip_types::Address,
     /// The `flags` field.
     pub flags: u8,
-    /// The `in\_use\_since` field.
+    /// The `in_use_since` field.
     pub in_use_since: u32,
 }
 impl crate::codec::Message for LbAsDetails {
@@ -756,7 +756,7 @@ pub struct LbAsSetWeight {
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
     /// tcp or udp.
     ///
-    /// Default: `255`.
+    /// Default (applied by `Default::default()`): `255`.
     pub protocol: u8,
     /// destination port.
     pub port: u16,
@@ -823,14 +823,14 @@ impl crate::codec::Message for LbAsSetWeight {
         })
     }
 }
-/// VPP message `lb\_as\_set\_weight\_reply`.
+/// VPP message `lb_as_set_weight_reply`.
 ///
 /// Wire name `lb_as_set_weight_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 ///
 /// VAT help: `<vip-prefix> [protocol (tcp|udp) port <n>] <address> weight <0-100> [flush]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LbAsSetWeightReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for LbAsSetWeightReply {
@@ -869,7 +869,7 @@ pub struct LbAsV2Details {
     pub in_use_since: u32,
     /// bucket weight (0-100)
     pub weight: u8,
-    /// The `num\_buckets` field.
+    /// The `num_buckets` field.
     pub num_buckets: u32,
 }
 impl crate::codec::Message for LbAsV2Details {
@@ -971,11 +971,11 @@ pub struct LbConf {
     pub ip6_src_address: crate::r#gen::ip_types::Ip6Address,
     /// Number of buckets \*per worker thread\* in the established flow table (must be power of 2).
     ///
-    /// Default: `4294967295`.
+    /// Default (applied by `Default::default()`): `4294967295`.
     pub sticky_buckets_per_core: u32,
     /// Time in seconds after which, if no packet is received for a given flow, the flow is removed from the established flow table.
     ///
-    /// Default: `4294967295`.
+    /// Default (applied by `Default::default()`): `4294967295`.
     pub flow_timeout: u32,
 }
 impl Default for LbConf {
@@ -1112,14 +1112,14 @@ impl crate::codec::Message for LbConfGetReply {
         })
     }
 }
-/// VPP message `lb\_conf\_reply`.
+/// VPP message `lb_conf_reply`.
 ///
 /// Wire name `lb_conf_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 ///
 /// VAT help: `[ip4-src-address <addr>] [ip6-src-address <addr>] [buckets <n>] [timeout <s>]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LbConfReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for LbConfReply {
@@ -1183,12 +1183,12 @@ impl crate::codec::Message for LbFlushVip {
         Ok(Self { pfx, protocol, port })
     }
 }
-/// VPP message `lb\_flush\_vip\_reply`.
+/// VPP message `lb_flush_vip_reply`.
 ///
 /// Wire name `lb_flush_vip_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LbFlushVipReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for LbFlushVipReply {
@@ -1223,11 +1223,11 @@ pub struct LbVipDetails {
     pub encap: crate::r#gen::lb_types::LbEncapType,
     /// The `dscp` field.
     pub dscp: crate::r#gen::ip_types::IpDscp,
-    /// The `srv\_type` field.
+    /// The `srv_type` field.
     pub srv_type: crate::r#gen::lb_types::LbSrvType,
-    /// The `target\_port` field.
+    /// The `target_port` field.
     pub target_port: u16,
-    /// The `flow\_table\_length` field.
+    /// The `flow_table_length` field.
     pub flow_table_length: u16,
 }
 impl crate::codec::Message for LbVipDetails {
@@ -1290,11 +1290,11 @@ impl crate::codec::Message for LbVipDetails {
 pub struct LbVipDump {
     /// The `pfx` field.
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
-    /// The `pfx\_matcher` field.
+    /// The `pfx_matcher` field.
     pub pfx_matcher: crate::r#gen::ip_types::PrefixMatcher,
     /// The `protocol` field.
     ///
-    /// Default: `255`.
+    /// Default (applied by `Default::default()`): `255`.
     pub protocol: u8,
     /// The `port` field.
     pub port: u16,

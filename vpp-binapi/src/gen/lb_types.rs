@@ -7,21 +7,21 @@
 pub const VERSION: &str = "1.0.0";
 /// The module's `vl_api_version` (file CRC).
 pub const API_CRC: u32 = 0xba19340c;
-/// VPP enum `lb\_encap\_type` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `lb_encap_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LbEncapType(pub u32);
 impl LbEncapType {
-    /// `LB\_API\_ENCAP\_TYPE\_GRE4` = 0.
+    /// `LB_API_ENCAP_TYPE_GRE4` = 0.
     pub const LB_API_ENCAP_TYPE_GRE4: Self = Self(0);
-    /// `LB\_API\_ENCAP\_TYPE\_GRE6` = 1.
+    /// `LB_API_ENCAP_TYPE_GRE6` = 1.
     pub const LB_API_ENCAP_TYPE_GRE6: Self = Self(1);
-    /// `LB\_API\_ENCAP\_TYPE\_L3DSR` = 2.
+    /// `LB_API_ENCAP_TYPE_L3DSR` = 2.
     pub const LB_API_ENCAP_TYPE_L3DSR: Self = Self(2);
-    /// `LB\_API\_ENCAP\_TYPE\_NAT4` = 3.
+    /// `LB_API_ENCAP_TYPE_NAT4` = 3.
     pub const LB_API_ENCAP_TYPE_NAT4: Self = Self(3);
-    /// `LB\_API\_ENCAP\_TYPE\_NAT6` = 4.
+    /// `LB_API_ENCAP_TYPE_NAT6` = 4.
     pub const LB_API_ENCAP_TYPE_NAT6: Self = Self(4);
-    /// `LB\_API\_ENCAP\_N\_TYPES` = 5.
+    /// `LB_API_ENCAP_N_TYPES` = 5.
     pub const LB_API_ENCAP_N_TYPES: Self = Self(5);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -81,17 +81,17 @@ impl crate::codec::Wire for LbEncapType {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `lb\_lkp\_type\_t` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `lb_lkp_type_t` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LbLkpTypeT(pub u32);
 impl LbLkpTypeT {
-    /// `LB\_API\_LKP\_SAME\_IP\_PORT` = 0.
+    /// `LB_API_LKP_SAME_IP_PORT` = 0.
     pub const LB_API_LKP_SAME_IP_PORT: Self = Self(0);
-    /// `LB\_API\_LKP\_DIFF\_IP\_PORT` = 1.
+    /// `LB_API_LKP_DIFF_IP_PORT` = 1.
     pub const LB_API_LKP_DIFF_IP_PORT: Self = Self(1);
-    /// `LB\_API\_LKP\_ALL\_PORT\_IP` = 2.
+    /// `LB_API_LKP_ALL_PORT_IP` = 2.
     pub const LB_API_LKP_ALL_PORT_IP: Self = Self(2);
-    /// `LB\_API\_LKP\_N\_TYPES` = 3.
+    /// `LB_API_LKP_N_TYPES` = 3.
     pub const LB_API_LKP_N_TYPES: Self = Self(3);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -147,15 +147,15 @@ impl crate::codec::Wire for LbLkpTypeT {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `lb\_nat\_protocol` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `lb_nat_protocol` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LbNatProtocol(pub u32);
 impl LbNatProtocol {
-    /// `LB\_API\_NAT\_PROTOCOL\_UDP` = 6.
+    /// `LB_API_NAT_PROTOCOL_UDP` = 6.
     pub const LB_API_NAT_PROTOCOL_UDP: Self = Self(6);
-    /// `LB\_API\_NAT\_PROTOCOL\_TCP` = 23.
+    /// `LB_API_NAT_PROTOCOL_TCP` = 23.
     pub const LB_API_NAT_PROTOCOL_TCP: Self = Self(23);
-    /// `LB\_API\_NAT\_PROTOCOL\_ANY` = 4294967295.
+    /// `LB_API_NAT_PROTOCOL_ANY` = 4294967295.
     pub const LB_API_NAT_PROTOCOL_ANY: Self = Self(4294967295);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -209,15 +209,15 @@ impl crate::codec::Wire for LbNatProtocol {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `lb\_srv\_type` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `lb_srv_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LbSrvType(pub u32);
 impl LbSrvType {
-    /// `LB\_API\_SRV\_TYPE\_CLUSTERIP` = 0.
+    /// `LB_API_SRV_TYPE_CLUSTERIP` = 0.
     pub const LB_API_SRV_TYPE_CLUSTERIP: Self = Self(0);
-    /// `LB\_API\_SRV\_TYPE\_NODEPORT` = 1.
+    /// `LB_API_SRV_TYPE_NODEPORT` = 1.
     pub const LB_API_SRV_TYPE_NODEPORT: Self = Self(1);
-    /// `LB\_API\_SRV\_N\_TYPES` = 2.
+    /// `LB_API_SRV_N_TYPES` = 2.
     pub const LB_API_SRV_N_TYPES: Self = Self(2);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -271,25 +271,25 @@ impl crate::codec::Wire for LbSrvType {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `lb\_vip\_type` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `lb_vip_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LbVipType(pub u32);
 impl LbVipType {
-    /// `LB\_API\_VIP\_TYPE\_IP6\_GRE6` = 0.
+    /// `LB_API_VIP_TYPE_IP6_GRE6` = 0.
     pub const LB_API_VIP_TYPE_IP6_GRE6: Self = Self(0);
-    /// `LB\_API\_VIP\_TYPE\_IP6\_GRE4` = 1.
+    /// `LB_API_VIP_TYPE_IP6_GRE4` = 1.
     pub const LB_API_VIP_TYPE_IP6_GRE4: Self = Self(1);
-    /// `LB\_API\_VIP\_TYPE\_IP4\_GRE6` = 2.
+    /// `LB_API_VIP_TYPE_IP4_GRE6` = 2.
     pub const LB_API_VIP_TYPE_IP4_GRE6: Self = Self(2);
-    /// `LB\_API\_VIP\_TYPE\_IP4\_GRE4` = 3.
+    /// `LB_API_VIP_TYPE_IP4_GRE4` = 3.
     pub const LB_API_VIP_TYPE_IP4_GRE4: Self = Self(3);
-    /// `LB\_API\_VIP\_TYPE\_IP4\_L3DSR` = 4.
+    /// `LB_API_VIP_TYPE_IP4_L3DSR` = 4.
     pub const LB_API_VIP_TYPE_IP4_L3DSR: Self = Self(4);
-    /// `LB\_API\_VIP\_TYPE\_IP4\_NAT4` = 5.
+    /// `LB_API_VIP_TYPE_IP4_NAT4` = 5.
     pub const LB_API_VIP_TYPE_IP4_NAT4: Self = Self(5);
-    /// `LB\_API\_VIP\_TYPE\_IP6\_NAT6` = 6.
+    /// `LB_API_VIP_TYPE_IP6_NAT6` = 6.
     pub const LB_API_VIP_TYPE_IP6_NAT6: Self = Self(6);
-    /// `LB\_API\_VIP\_N\_TYPES` = 7.
+    /// `LB_API_VIP_N_TYPES` = 7.
     pub const LB_API_VIP_N_TYPES: Self = Self(7);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[

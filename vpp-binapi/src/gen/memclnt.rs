@@ -7,7 +7,7 @@
 pub const VERSION: &str = "2.1.0";
 /// The module's `vl_api_version` (file CRC).
 pub const API_CRC: u32 = 0xb197c551;
-/// VPP type `message\_table\_entry`.
+/// VPP type `message_table_entry`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MessageTableEntry {
     /// The `index` field.
@@ -77,7 +77,7 @@ impl crate::codec::Wire for ModuleVersion {
         Ok(Self { major, minor, patch, name })
     }
 }
-/// VPP message `api\_versions`.
+/// VPP message `api_versions`.
 ///
 /// Wire name `api_versions_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -100,14 +100,14 @@ impl crate::codec::Message for ApiVersions {
         Ok(Self {})
     }
 }
-/// VPP message `api\_versions\_reply`.
+/// VPP message `api_versions_reply`.
 ///
 /// Wire name `api_versions_reply_5f0d99d6`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ApiVersionsReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
-    /// The `api\_versions` field.
+    /// The `api_versions` field.
     ///
     /// Variable-length array: its count field `count` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
     pub api_versions: Vec<ModuleVersion>,
@@ -204,7 +204,7 @@ impl crate::codec::Message for ControlPingReply {
         })
     }
 }
-/// VPP message `get\_api\_json`.
+/// VPP message `get_api_json`.
 ///
 /// Wire name `get_api_json_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -227,12 +227,12 @@ impl crate::codec::Message for GetApiJson {
         Ok(Self {})
     }
 }
-/// VPP message `get\_api\_json\_reply`.
+/// VPP message `get_api_json_reply`.
 ///
 /// Wire name `get_api_json_reply_ea715b59`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct GetApiJsonReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
     /// The `json` field.
     ///
@@ -293,14 +293,14 @@ impl crate::codec::Message for GetFirstMsgId {
         Ok(Self { name })
     }
 }
-/// VPP message `get\_first\_msg\_id\_reply`.
+/// VPP message `get_first_msg_id_reply`.
 ///
 /// Wire name `get_first_msg_id_reply_7d337472`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct GetFirstMsgIdReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
-    /// The `first\_msg\_id` field.
+    /// The `first_msg_id` field.
     pub first_msg_id: u16,
 }
 impl crate::codec::Message for GetFirstMsgIdReply {
@@ -333,15 +333,15 @@ impl crate::codec::Message for GetFirstMsgIdReply {
 /// Deprecated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MemclntCreate {
-    /// The `ctx\_quota` field.
+    /// The `ctx_quota` field.
     pub ctx_quota: i32,
-    /// The `input\_queue` field.
+    /// The `input_queue` field.
     pub input_queue: u64,
     /// The `name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
     pub name: String,
-    /// The `api\_versions` field.
+    /// The `api_versions` field.
     pub api_versions: [u32; 8],
 }
 impl crate::codec::Message for MemclntCreate {
@@ -378,7 +378,7 @@ impl crate::codec::Message for MemclntCreate {
         })
     }
 }
-/// VPP message `memclnt\_create\_reply`.
+/// VPP message `memclnt_create_reply`.
 ///
 /// Wire name `memclnt_create_reply_42ec4560`, header kind `reply`: the struct holds the body only.
 ///
@@ -391,7 +391,7 @@ pub struct MemclntCreateReply {
     pub handle: u64,
     /// The `index` field.
     pub index: u32,
-    /// The `message\_table` field.
+    /// The `message_table` field.
     pub message_table: u64,
 }
 impl crate::codec::Message for MemclntCreateReply {
@@ -426,24 +426,24 @@ impl crate::codec::Message for MemclntCreateReply {
         })
     }
 }
-/// VPP message `memclnt\_create\_v2`.
+/// VPP message `memclnt_create_v2`.
 ///
 /// Wire name `memclnt_create_v2_c4bd4882`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MemclntCreateV2 {
-    /// The `ctx\_quota` field.
+    /// The `ctx_quota` field.
     pub ctx_quota: i32,
-    /// The `input\_queue` field.
+    /// The `input_queue` field.
     pub input_queue: u64,
     /// The `name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
     pub name: String,
-    /// The `api\_versions` field.
+    /// The `api_versions` field.
     pub api_versions: [u32; 8],
     /// The `keepalive` field.
     ///
-    /// Default: `true`.
+    /// Default (applied by `Default::default()`): `true`.
     pub keepalive: bool,
 }
 impl Default for MemclntCreateV2 {
@@ -494,7 +494,7 @@ impl crate::codec::Message for MemclntCreateV2 {
         })
     }
 }
-/// VPP message `memclnt\_create\_v2\_reply`.
+/// VPP message `memclnt_create_v2_reply`.
 ///
 /// Wire name `memclnt_create_v2_reply_42ec4560`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -505,7 +505,7 @@ pub struct MemclntCreateV2Reply {
     pub handle: u64,
     /// The `index` field.
     pub index: u32,
-    /// The `message\_table` field.
+    /// The `message_table` field.
     pub message_table: u64,
 }
 impl crate::codec::Message for MemclntCreateV2Reply {
@@ -549,7 +549,7 @@ pub struct MemclntDelete {
     pub index: u32,
     /// The `handle` field.
     pub handle: u64,
-    /// The `do\_cleanup` field.
+    /// The `do_cleanup` field.
     pub do_cleanup: bool,
 }
 impl crate::codec::Message for MemclntDelete {
@@ -577,7 +577,7 @@ impl crate::codec::Message for MemclntDelete {
         Ok(Self { index, handle, do_cleanup })
     }
 }
-/// VPP message `memclnt\_delete\_reply`.
+/// VPP message `memclnt_delete_reply`.
 ///
 /// Wire name `memclnt_delete_reply_3d3b6312`, header kind `other`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -633,12 +633,12 @@ impl crate::codec::Message for MemclntKeepalive {
         Ok(Self {})
     }
 }
-/// VPP message `memclnt\_keepalive\_reply`.
+/// VPP message `memclnt_keepalive_reply`.
 ///
 /// Wire name `memclnt_keepalive_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MemclntKeepaliveReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for MemclntKeepaliveReply {
@@ -729,9 +729,9 @@ pub struct RpcCall {
     pub function: u64,
     /// The `multicast` field.
     pub multicast: u8,
-    /// The `need\_barrier\_sync` field.
+    /// The `need_barrier_sync` field.
     pub need_barrier_sync: u8,
-    /// The `send\_reply` field.
+    /// The `send_reply` field.
     pub send_reply: u8,
     /// The `data` field.
     ///
@@ -779,12 +779,12 @@ impl crate::codec::Message for RpcCall {
         })
     }
 }
-/// VPP message `rpc\_call\_reply`.
+/// VPP message `rpc_call_reply`.
 ///
 /// Wire name `rpc_call_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RpcCallReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for RpcCallReply {
@@ -842,7 +842,7 @@ impl crate::codec::Message for RxThreadExit {
 /// Wire name `sock_init_shm_51646d92`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SockInitShm {
-    /// The `requested\_size` field.
+    /// The `requested_size` field.
     pub requested_size: u32,
     /// The `configs` field.
     ///
@@ -877,12 +877,12 @@ impl crate::codec::Message for SockInitShm {
         Ok(Self { requested_size, configs })
     }
 }
-/// VPP message `sock\_init\_shm\_reply`.
+/// VPP message `sock_init_shm_reply`.
 ///
 /// Wire name `sock_init_shm_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SockInitShmReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
 impl crate::codec::Message for SockInitShmReply {
@@ -937,7 +937,7 @@ impl crate::codec::Message for SockclntCreate {
         Ok(Self { name })
     }
 }
-/// VPP message `sockclnt\_create\_reply`.
+/// VPP message `sockclnt_create_reply`.
 ///
 /// Wire name `sockclnt_create_reply_35166268`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -946,7 +946,7 @@ pub struct SockclntCreateReply {
     pub response: i32,
     /// The `index` field.
     pub index: u32,
-    /// The `message\_table` field.
+    /// The `message_table` field.
     ///
     /// Variable-length array: its count field `count` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
     pub message_table: Vec<MessageTableEntry>,
@@ -1015,7 +1015,7 @@ impl crate::codec::Message for SockclntDelete {
         Ok(Self { index })
     }
 }
-/// VPP message `sockclnt\_delete\_reply`.
+/// VPP message `sockclnt_delete_reply`.
 ///
 /// Wire name `sockclnt_delete_reply_8f38b1ee`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -1044,18 +1044,18 @@ impl crate::codec::Message for SockclntDeleteReply {
         Ok(Self { response })
     }
 }
-/// VPP message `trace\_plugin\_msg\_ids`.
+/// VPP message `trace_plugin_msg_ids`.
 ///
 /// Wire name `trace_plugin_msg_ids_f476d3ce`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TracePluginMsgIds {
-    /// The `plugin\_name` field.
+    /// The `plugin_name` field.
     ///
     /// Fixed string of 128 bytes on the wire: at most 127 bytes are sent, longer values are truncated.
     pub plugin_name: String,
-    /// The `first\_msg\_id` field.
+    /// The `first_msg_id` field.
     pub first_msg_id: u16,
-    /// The `last\_msg\_id` field.
+    /// The `last_msg_id` field.
     pub last_msg_id: u16,
 }
 impl crate::codec::Message for TracePluginMsgIds {

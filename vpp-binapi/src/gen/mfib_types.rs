@@ -7,19 +7,19 @@
 pub const VERSION: &str = "1.0.0";
 /// The module's `vl_api_version` (file CRC).
 pub const API_CRC: u32 = 0xd2b57aaf;
-/// VPP enum `mfib\_entry\_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `mfib_entry_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MfibEntryFlags(pub u32);
 impl MfibEntryFlags {
-    /// `MFIB\_API\_ENTRY\_FLAG\_NONE` = 0.
+    /// `MFIB_API_ENTRY_FLAG_NONE` = 0.
     pub const MFIB_API_ENTRY_FLAG_NONE: Self = Self(0);
-    /// `MFIB\_API\_ENTRY\_FLAG\_SIGNAL` = 1.
+    /// `MFIB_API_ENTRY_FLAG_SIGNAL` = 1.
     pub const MFIB_API_ENTRY_FLAG_SIGNAL: Self = Self(1);
-    /// `MFIB\_API\_ENTRY\_FLAG\_DROP` = 2.
+    /// `MFIB_API_ENTRY_FLAG_DROP` = 2.
     pub const MFIB_API_ENTRY_FLAG_DROP: Self = Self(2);
-    /// `MFIB\_API\_ENTRY\_FLAG\_CONNECTED` = 4.
+    /// `MFIB_API_ENTRY_FLAG_CONNECTED` = 4.
     pub const MFIB_API_ENTRY_FLAG_CONNECTED: Self = Self(4);
-    /// `MFIB\_API\_ENTRY\_FLAG\_ACCEPT\_ALL\_ITF` = 8.
+    /// `MFIB_API_ENTRY_FLAG_ACCEPT_ALL_ITF` = 8.
     pub const MFIB_API_ENTRY_FLAG_ACCEPT_ALL_ITF: Self = Self(8);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -77,21 +77,21 @@ impl crate::codec::Wire for MfibEntryFlags {
         Ok(Self(<u32 as crate::codec::Wire>::decode(r, field)?))
     }
 }
-/// VPP enum `mfib\_itf\_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `mfib_itf_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MfibItfFlags(pub u32);
 impl MfibItfFlags {
-    /// `MFIB\_API\_ITF\_FLAG\_NONE` = 0.
+    /// `MFIB_API_ITF_FLAG_NONE` = 0.
     pub const MFIB_API_ITF_FLAG_NONE: Self = Self(0);
-    /// `MFIB\_API\_ITF\_FLAG\_NEGATE\_SIGNAL` = 1.
+    /// `MFIB_API_ITF_FLAG_NEGATE_SIGNAL` = 1.
     pub const MFIB_API_ITF_FLAG_NEGATE_SIGNAL: Self = Self(1);
-    /// `MFIB\_API\_ITF\_FLAG\_ACCEPT` = 2.
+    /// `MFIB_API_ITF_FLAG_ACCEPT` = 2.
     pub const MFIB_API_ITF_FLAG_ACCEPT: Self = Self(2);
-    /// `MFIB\_API\_ITF\_FLAG\_FORWARD` = 4.
+    /// `MFIB_API_ITF_FLAG_FORWARD` = 4.
     pub const MFIB_API_ITF_FLAG_FORWARD: Self = Self(4);
-    /// `MFIB\_API\_ITF\_FLAG\_SIGNAL\_PRESENT` = 8.
+    /// `MFIB_API_ITF_FLAG_SIGNAL_PRESENT` = 8.
     pub const MFIB_API_ITF_FLAG_SIGNAL_PRESENT: Self = Self(8);
-    /// `MFIB\_API\_ITF\_FLAG\_DONT\_PRESERVE` = 16.
+    /// `MFIB_API_ITF_FLAG_DONT_PRESERVE` = 16.
     pub const MFIB_API_ITF_FLAG_DONT_PRESERVE: Self = Self(16);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -154,7 +154,7 @@ impl crate::codec::Wire for MfibItfFlags {
 /// mFIB path
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MfibPath {
-    /// The `itf\_flags` field.
+    /// The `itf_flags` field.
     pub itf_flags: MfibItfFlags,
     /// The `path` field.
     pub path: crate::r#gen::fib_types::FibPath,

@@ -76,11 +76,11 @@ impl crate::codec::Wire for ThreadData {
 /// Wire name `add_node_next_2457116d`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct AddNodeNext {
-    /// The `node\_name` field.
+    /// The `node_name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
     pub node_name: String,
-    /// The `next\_name` field.
+    /// The `next_name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
     pub next_name: String,
@@ -170,7 +170,7 @@ impl crate::codec::Message for Cli {
         Ok(Self { cmd_in_shmem })
     }
 }
-/// VPP message `cli\_inband`.
+/// VPP message `cli_inband`.
 ///
 /// Wire name `cli_inband_f8377302`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -201,12 +201,12 @@ impl crate::codec::Message for CliInband {
         Ok(Self { cmd })
     }
 }
-/// VPP message `cli\_inband\_reply`.
+/// VPP message `cli_inband_reply`.
 ///
 /// Wire name `cli_inband_reply_05879051`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct CliInbandReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
     /// The `reply` field.
     ///
@@ -276,7 +276,7 @@ impl crate::codec::Message for CliReply {
 pub struct GetF64EndianValue {
     /// The constant of 1.0. If you send a different value, expect an rv=VNET\_API\_ERROR\_API\_ENDIAN\_FAILED.
     ///
-    /// Default: `1.0`.
+    /// Default (applied by `Default::default()`): `1.0`.
     pub f64_one: f64,
 }
 impl Default for GetF64EndianValue {
@@ -345,7 +345,7 @@ impl crate::codec::Message for GetF64EndianValueReply {
 pub struct GetF64IncrementByOne {
     /// The value you want to test. Default: 1.0.
     ///
-    /// Default: `1.0`.
+    /// Default (applied by `Default::default()`): `1.0`.
     pub f64_value: f64,
 }
 impl Default for GetF64IncrementByOne {
@@ -477,7 +477,7 @@ impl crate::codec::Message for GetNextIndexReply {
         Ok(Self { retval, next_index })
     }
 }
-/// VPP message `get\_node\_graph`.
+/// VPP message `get_node_graph`.
 ///
 /// Wire name `get_node_graph_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -500,14 +500,14 @@ impl crate::codec::Message for GetNodeGraph {
         Ok(Self {})
     }
 }
-/// VPP message `get\_node\_graph\_reply`.
+/// VPP message `get_node_graph_reply`.
 ///
 /// Wire name `get_node_graph_reply_06d68297`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct GetNodeGraphReply {
-    /// The `retval` field.
+    /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
-    /// The `reply\_in\_shmem` field.
+    /// The `reply_in_shmem` field.
     pub reply_in_shmem: u64,
 }
 impl crate::codec::Message for GetNodeGraphReply {
@@ -538,7 +538,7 @@ impl crate::codec::Message for GetNodeGraphReply {
 /// Wire name `get_node_index_f1984c64`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct GetNodeIndex {
-    /// The `node\_name` field.
+    /// The `node_name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
     pub node_name: String,

@@ -7,7 +7,7 @@
 pub const VERSION: &str = "1.7.0";
 /// The module's `vl_api_version` (file CRC).
 pub const API_CRC: u32 = 0xbbfa7484;
-/// VPP message `log\_details`.
+/// VPP message `log_details`.
 ///
 /// Wire name `log_details_03d61cc0`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -16,7 +16,7 @@ pub struct LogDetails {
     pub timestamp: crate::r#gen::vpe_types::Timestamp,
     /// The `level` field.
     pub level: crate::r#gen::vpe_types::LogLevel,
-    /// The `msg\_class` field.
+    /// The `msg_class` field.
     ///
     /// Fixed string of 32 bytes on the wire: at most 31 bytes are sent, longer values are truncated.
     pub msg_class: String,
@@ -63,12 +63,12 @@ impl crate::codec::Message for LogDetails {
         })
     }
 }
-/// VPP message `log\_dump`.
+/// VPP message `log_dump`.
 ///
 /// Wire name `log_dump_6ab31753`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LogDump {
-    /// The `start\_timestamp` field.
+    /// The `start_timestamp` field.
     pub start_timestamp: crate::r#gen::vpe_types::Timestamp,
 }
 impl crate::codec::Message for LogDump {
@@ -133,7 +133,7 @@ pub struct ShowVersionReply {
     ///
     /// Fixed string of 32 bytes on the wire: at most 31 bytes are sent, longer values are truncated.
     pub version: String,
-    /// The `build\_date` field.
+    /// The `build_date` field.
     ///
     /// Fixed string of 32 bytes on the wire: at most 31 bytes are sent, longer values are truncated.
     pub build_date: String,

@@ -7,27 +7,27 @@
 pub const VERSION: &str = "1.0.0";
 /// The module's `vl_api_version` (file CRC).
 pub const API_CRC: u32 = 0x5f754a1c;
-/// VPP enum `log\_level` (u32 on the wire). A newtype so that unknown values decode without loss.
+/// VPP enum `log_level` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LogLevel(pub u32);
 impl LogLevel {
-    /// `VPE\_API\_LOG\_LEVEL\_EMERG` = 0.
+    /// `VPE_API_LOG_LEVEL_EMERG` = 0.
     pub const VPE_API_LOG_LEVEL_EMERG: Self = Self(0);
-    /// `VPE\_API\_LOG\_LEVEL\_ALERT` = 1.
+    /// `VPE_API_LOG_LEVEL_ALERT` = 1.
     pub const VPE_API_LOG_LEVEL_ALERT: Self = Self(1);
-    /// `VPE\_API\_LOG\_LEVEL\_CRIT` = 2.
+    /// `VPE_API_LOG_LEVEL_CRIT` = 2.
     pub const VPE_API_LOG_LEVEL_CRIT: Self = Self(2);
-    /// `VPE\_API\_LOG\_LEVEL\_ERR` = 3.
+    /// `VPE_API_LOG_LEVEL_ERR` = 3.
     pub const VPE_API_LOG_LEVEL_ERR: Self = Self(3);
-    /// `VPE\_API\_LOG\_LEVEL\_WARNING` = 4.
+    /// `VPE_API_LOG_LEVEL_WARNING` = 4.
     pub const VPE_API_LOG_LEVEL_WARNING: Self = Self(4);
-    /// `VPE\_API\_LOG\_LEVEL\_NOTICE` = 5.
+    /// `VPE_API_LOG_LEVEL_NOTICE` = 5.
     pub const VPE_API_LOG_LEVEL_NOTICE: Self = Self(5);
-    /// `VPE\_API\_LOG\_LEVEL\_INFO` = 6.
+    /// `VPE_API_LOG_LEVEL_INFO` = 6.
     pub const VPE_API_LOG_LEVEL_INFO: Self = Self(6);
-    /// `VPE\_API\_LOG\_LEVEL\_DEBUG` = 7.
+    /// `VPE_API_LOG_LEVEL_DEBUG` = 7.
     pub const VPE_API_LOG_LEVEL_DEBUG: Self = Self(7);
-    /// `VPE\_API\_LOG\_LEVEL\_DISABLED` = 8.
+    /// `VPE_API_LOG_LEVEL_DISABLED` = 8.
     pub const VPE_API_LOG_LEVEL_DISABLED: Self = Self(8);
     /// Every named value, in definition order.
     pub const VALUES: &'static [(&'static str, Self)] = &[
@@ -106,9 +106,9 @@ pub struct Version {
     pub minor: u32,
     /// The `patch` field.
     pub patch: u32,
-    /// The `pre\_release` field.
+    /// The `pre_release` field.
     pub pre_release: [u8; 17],
-    /// The `build\_metadata` field.
+    /// The `build_metadata` field.
     pub build_metadata: [u8; 17],
 }
 impl crate::codec::Wire for Version {
