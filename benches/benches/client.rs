@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use vpp_binapi::client::{Client, ClientOptions};
+use vpp_binapi::r#gen::memclnt::ControlPing;
 
 const CONTROL_PING: u16 = 100;
 const CONTROL_PING_REPLY: u16 = 101;
@@ -146,6 +147,22 @@ fn bench_client(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     client.ping().await.unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+
+    const BATCH: usize = 10_000;
+    let pings = vec![ControlPing {}; BATCH];
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("ping_pipelined_batch_10k", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let replies = client.batch(&pings).await.unwrap();
+                    assert_eq!(replies.len(), BATCH);
                 }
                 start.elapsed()
             })

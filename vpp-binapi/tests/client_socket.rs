@@ -1263,3 +1263,196 @@ mod typed {
         ));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Handshake failures, cancellation, tracing.
+
+/// A listener whose single connection is handled by `f` (raw bytes, no fake VPP logic).
+async fn raw_server<F, Fut>(f: F) -> (tempfile::TempDir, PathBuf)
+where
+    F: FnOnce(UnixStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("api.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        f(sock).await;
+    });
+    (dir, path)
+}
+
+async fn read_one_frame(sock: &mut UnixStream) -> Vec<u8> {
+    let mut hdr = [0u8; 16];
+    sock.read_exact(&mut hdr).await.unwrap();
+    let mut p = vec![0u8; u32::from_be_bytes(hdr[8..12].try_into().unwrap()) as usize];
+    sock.read_exact(&mut p).await.unwrap();
+    p
+}
+
+#[tokio::test]
+async fn handshake_refused_by_vpp_is_handshake_failed() {
+    let (_dir, path) = raw_server(|mut sock| async move {
+        let req = read_one_frame(&mut sock).await;
+        let mut p = 16u16.to_be_bytes().to_vec();
+        p.extend_from_slice(&0u32.to_be_bytes());
+        p.extend_from_slice(&req[2..6]); // context
+        p.extend_from_slice(&(-1i32).to_be_bytes()); // response: failure
+        p.extend_from_slice(&[0; 6]);
+        sock.write_all(&fake::frame(&p)).await.unwrap();
+    })
+    .await;
+    let err = Client::connect(&path, opts()).await.unwrap_err();
+    let ClientError::HandshakeFailed { reason } = &err else {
+        panic!("{err:?}");
+    };
+    assert!(reason.contains("response -1"), "{reason}");
+}
+
+#[tokio::test]
+async fn socket_closed_during_handshake_is_handshake_failed() {
+    let (_dir, path) = raw_server(|mut sock| async move {
+        read_one_frame(&mut sock).await;
+    })
+    .await;
+    let err = Client::connect(&path, opts()).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::HandshakeFailed { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn truncated_message_table_is_handshake_failed() {
+    let (_dir, path) = raw_server(|mut sock| async move {
+        let req = read_one_frame(&mut sock).await;
+        let mut p = 16u16.to_be_bytes().to_vec();
+        p.extend_from_slice(&0u32.to_be_bytes());
+        p.extend_from_slice(&req[2..6]);
+        p.extend_from_slice(&0i32.to_be_bytes());
+        p.extend_from_slice(&fake::CLIENT_INDEX.to_be_bytes());
+        p.extend_from_slice(&1000u16.to_be_bytes()); // 1000 entries announced, one present
+        p.extend_from_slice(&[0; 66]);
+        sock.write_all(&fake::frame(&p)).await.unwrap();
+        let _ = sock.read(&mut [0; 1]).await;
+    })
+    .await;
+    let err = Client::connect(&path, opts()).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::HandshakeFailed { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_server_during_handshake_times_out() {
+    let (_dir, path) = raw_server(|mut sock| async move {
+        read_one_frame(&mut sock).await;
+        let _ = sock.read(&mut [0; 1]).await;
+    })
+    .await;
+    let err = Client::connect(&path, opts().timeout(Duration::from_secs(3)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Timeout {
+                msg: "sockclnt_create",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abandoned_call_returns_its_window_slot() {
+    // The first ping is never answered; later ones are.
+    let first = AtomicUsize::new(0);
+    let vpp = FakeVpp::with_handler(move |req: &Req, out: &mut Vec<Out>| {
+        if first.fetch_add(1, Ordering::SeqCst) > 0 {
+            fake::default_handler(req, out);
+        }
+    })
+    .await;
+    let client = Client::connect(&vpp.path, opts().max_in_flight(1))
+        .await
+        .unwrap();
+    // The caller gives up long before the client's own 5 s timeout.
+    let abandoned = tokio::time::timeout(Duration::from_millis(100), client.ping()).await;
+    assert!(abandoned.is_err());
+    // With a window of one, this only works if the dropped call freed its slot.
+    let start = Instant::now();
+    client.ping().await.unwrap();
+    assert!(start.elapsed() < Duration::from_secs(1));
+}
+
+mod trace_capture {
+    //! A minimal `tracing` subscriber recording event names and their `msg` field.
+
+    use std::sync::{Arc, Mutex};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    #[derive(Clone, Default)]
+    pub(crate) struct Capture(pub(crate) Arc<Mutex<Vec<(String, String)>>>);
+
+    struct MsgField(String);
+
+    impl Visit for MsgField {
+        fn record_str(&mut self, field: &Field, value: &str) {
+            if field.name() == "msg" {
+                self.0 = value.to_owned();
+            }
+        }
+        fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+    }
+
+    impl Subscriber for Capture {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut msg = MsgField(String::new());
+            event.record(&mut msg);
+            self.0
+                .lock()
+                .unwrap()
+                .push((event.metadata().name().to_owned(), msg.0));
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+}
+
+#[tokio::test]
+async fn every_send_and_receive_is_a_tracing_event() {
+    let capture = trace_capture::Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let vpp = FakeVpp::with_handler(fake::default_handler).await;
+    let client = Client::connect(&vpp.path, opts()).await.unwrap();
+    client.ping().await.unwrap();
+    let events = capture.0.lock().unwrap().clone();
+    let io: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|(name, _)| name.starts_with("vpp-api-send") || name.starts_with("vpp-api-recv"))
+        .map(|(n, m)| (n.as_str(), m.as_str()))
+        .collect();
+    assert_eq!(
+        io,
+        [
+            ("vpp-api-send", "sockclnt_create"),
+            ("vpp-api-recv", "sockclnt_create_reply"),
+            ("vpp-api-send", "control_ping_51077d14"),
+            ("vpp-api-recv", "control_ping_reply_f6b0b8ca"),
+        ]
+    );
+}

@@ -365,8 +365,8 @@ impl Shared {
             context,
             armed: true,
         };
-        self.sink().frame(|out| encode(out, context));
         self.note_send(req_id, context, Outcome::Ok);
+        self.sink().frame(|out| encode(out, context));
         match timeout_at(deadline, rx).await {
             Ok(reply) => {
                 guard.armed = false;
@@ -410,13 +410,13 @@ impl Shared {
             context,
             armed: true,
         };
+        self.note_send(req_id, context, Outcome::Ok);
+        self.note_send(ping, context, Outcome::Ok);
         {
             let mut sink = self.sink();
             sink.frame(|out| encode(out, context));
             sink.frame(|out| put_request_header(out, ping, self.client_index, context));
         }
-        self.note_send(req_id, context, Outcome::Ok);
-        self.note_send(ping, context, Outcome::Ok);
         loop {
             match timeout_at(deadline, rx.recv()).await {
                 Ok(Some(StreamItem::Details(frame))) => {
@@ -494,6 +494,9 @@ impl Shared {
                     }
                 }
                 let deadline = Instant::now() + self.cfg.timeout;
+                for (context, _) in &contexts {
+                    self.note_send(req_id, *context, Outcome::Ok);
+                }
                 {
                     let mut sink = self.sink();
                     for (i, (context, _)) in contexts.iter().enumerate() {
@@ -501,7 +504,6 @@ impl Shared {
                     }
                 }
                 for (context, rx) in contexts {
-                    self.note_send(req_id, context, Outcome::Ok);
                     let guard = PendingGuard {
                         shared: self,
                         context,
@@ -627,18 +629,19 @@ impl Shared {
             Pending::Stream { end, .. } if *end == id => {
                 let entry = st.pending.remove(&context);
                 drop(st);
+                self.note_recv(Some(id), Some(context), Outcome::Ok);
                 if let Some(Pending::Stream { tx, .. }) = entry {
                     let _ = tx.send(StreamItem::End);
                 }
-                self.note_recv(Some(id), Some(context), Outcome::Ok);
             }
             Pending::Reply { expect, .. } if *expect == id => {
                 let entry = st.pending.remove(&context);
                 drop(st);
+                // Recorded before the caller can observe the reply.
+                self.note_recv(Some(id), Some(context), Outcome::Ok);
                 if let Some(Pending::Reply { tx, .. }) = entry {
                     let _ = tx.send(Ok(frame));
                 }
-                self.note_recv(Some(id), Some(context), Outcome::Ok);
             }
             _ => {
                 let expected = entry.expected();
@@ -658,10 +661,10 @@ impl Shared {
                         Outcome::Malformed,
                     ),
                 };
+                self.note_recv(Some(id), Some(context), outcome);
                 if let Some(entry) = entry {
                     entry.fail(err);
                 }
-                self.note_recv(Some(id), Some(context), outcome);
             }
         }
     }
