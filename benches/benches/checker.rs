@@ -12,7 +12,9 @@
 //! - `CHECKER_BENCH_BACKENDS`: number of backends (default 10000);
 //! - `CHECKER_BENCH_INTERVAL_MS`: probe interval (default 1000);
 //! - `CHECKER_BENCH_THREADS`: tokio worker threads of the checker (default 2);
-//! - `CHECKER_BENCH_LISTENERS`: listener count, one per address 127.0.1.x (default 100).
+//! - `CHECKER_BENCH_LISTENERS`: listener count, one per address 127.0.1.x (default 100);
+//! - `CHECKER_BENCH_PROBER`: `minimal` swaps the real prober (`maglev_health::probe`) for a
+//!   bench-local connect-and-close prober, to separate prober cost from scheduler cost.
 //!
 //! Run: `cargo bench -p benches --bench checker`.
 
@@ -21,9 +23,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use maglev_health::checker::{BackendSpec, CheckSpec, Checker, CheckerConfig, Prober};
+use maglev_health::checker::{
+    BackendSpec, CheckSpec, Checker, CheckerConfig, DefaultProber, Prober,
+};
 use maglev_health::machine::State;
-use maglev_health::probe::ProbeSpec;
+use maglev_health::probe::{ProbeKind, ProbeSpec};
 use maglev_health::result::{ProbeResult, ResultCode};
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -90,6 +94,9 @@ struct ConnectProber {
     port: u16,
 }
 
+// The port also lives in the spec; the minimal prober keeps its own copy so it never has to
+// look inside `ProbeKind`.
+
 impl Prober for ConnectProber {
     async fn probe(&self, spec: &ProbeSpec, target: IpAddr) -> ProbeResult {
         let start = tokio::time::Instant::now();
@@ -105,8 +112,96 @@ impl Prober for ConnectProber {
     }
 }
 
-fn probe_spec(timeout: Duration) -> ProbeSpec {
-    ProbeSpec { timeout }
+fn probe_spec(port: u16, timeout: Duration) -> ProbeSpec {
+    ProbeSpec::new(ProbeKind::Tcp { port, tls: None }, timeout)
+}
+
+/// Runs the measurement with the given prober and prints the figures.
+async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts) {
+    let Opts {
+        secs,
+        backends,
+        interval,
+        threads,
+        listeners,
+    } = *opts;
+    let checker = Checker::with_prober(CheckerConfig::default(), prober);
+    let check = CheckSpec {
+        probe: probe_spec(port, Duration::from_secs(1)),
+        interval,
+        fast_interval: interval,
+        down_interval: interval,
+        rise: 2,
+        fall: 3,
+    };
+    let specs = (0..backends)
+        .map(|i| BackendSpec {
+            name: format!("be-{i}"),
+            address: IpAddr::V4(listener_addr(i % listeners)),
+            check: Some(check.clone()),
+            enabled: true,
+        })
+        .collect();
+    checker.apply_config(specs).expect("apply config");
+
+    // Warm up: every backend gets its first probe and settles.
+    tokio::time::sleep(interval + Duration::from_secs(2)).await;
+    let up0 = checker
+        .snapshot()
+        .iter()
+        .filter(|s| s.state == State::Up)
+        .count();
+    let cpu0 = cpu_seconds();
+    let stats0 = checker.stats();
+    let t0 = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu1 = cpu_seconds();
+    let stats1 = checker.stats();
+    let snap = checker.snapshot();
+    let up = snap.iter().filter(|s| s.state == State::Up).count();
+    let failed = snap
+        .iter()
+        .filter(|s| s.last_result.as_ref().is_some_and(|r| !r.is_pass()))
+        .count();
+    checker.shutdown().await;
+
+    let probes = stats1.probes_completed - stats0.probes_completed;
+    let cpu = cpu1 - cpu0;
+    let expected = backends as f64 * elapsed / interval.as_secs_f64();
+    println!(
+        "checker bench: {backends} backends, interval {interval:?}, {threads} worker threads, {listeners} listeners"
+    );
+    println!(
+        "window: {elapsed:.1} s, probes completed: {probes} ({:.1}% of expected {expected:.0})",
+        100.0 * probes as f64 / expected
+    );
+    println!("probes/s: {:.0}", probes as f64 / elapsed);
+    println!(
+        "checker CPU: {cpu:.2} s = {:.1}% of one core; {:.3} CPU s per 1,000 probes ({:.1} us per probe)",
+        100.0 * cpu / elapsed,
+        1000.0 * cpu / probes.max(1) as f64,
+        1e6 * cpu / probes.max(1) as f64
+    );
+    println!(
+        "peak RSS (VmHWM): {:.1} MB, RSS now: {:.1} MB",
+        status_kb("VmHWM:") as f64 / 1024.0,
+        status_kb("VmRSS:") as f64 / 1024.0
+    );
+    println!(
+        "start lag (whole run): p50 {:?}, p99 {:?}, max {:?}",
+        stats1.lag_p50, stats1.lag_p99, stats1.lag_max
+    );
+    println!("backends up: {up0} after warm-up, {up} at end; last probe failed: {failed}");
+}
+
+#[derive(Clone, Copy)]
+struct Opts {
+    secs: u64,
+    backends: u64,
+    interval: Duration,
+    threads: usize,
+    listeners: u64,
 }
 
 /// utime + stime of this process, in seconds.
@@ -142,6 +237,7 @@ fn main() {
     let interval = Duration::from_millis(env_u64("CHECKER_BENCH_INTERVAL_MS", 1000));
     let threads = env_u64("CHECKER_BENCH_THREADS", 2).max(1) as usize;
     let listeners = env_u64("CHECKER_BENCH_LISTENERS", 100).clamp(1, 250);
+    let minimal = std::env::var("CHECKER_BENCH_PROBER").as_deref() == Ok("minimal");
 
     let mut child = Command::new(std::env::current_exe().expect("current exe"))
         .env("CHECKER_BENCH_ROLE", "listener")
@@ -161,66 +257,21 @@ fn main() {
         .enable_all()
         .build()
         .expect("checker runtime");
+    let opts = Opts {
+        secs,
+        backends,
+        interval,
+        threads,
+        listeners,
+    };
     rt.block_on(async move {
-        let checker = Checker::with_prober(CheckerConfig::default(), ConnectProber { port });
-        let check = CheckSpec {
-            probe: probe_spec(Duration::from_secs(1)),
-            interval,
-            fast_interval: interval,
-            down_interval: interval,
-            rise: 2,
-            fall: 3,
-        };
-        let specs = (0..backends)
-            .map(|i| BackendSpec {
-                name: format!("be-{i}"),
-                address: IpAddr::V4(listener_addr(i % listeners)),
-                check: Some(check.clone()),
-                enabled: true,
-            })
-            .collect();
-        checker.apply_config(specs).expect("apply config");
-
-        // Warm up: every backend gets its first probe and settles.
-        tokio::time::sleep(interval + Duration::from_secs(2)).await;
-        let up0 = checker.snapshot().iter().filter(|s| s.state == State::Up).count();
-        let cpu0 = cpu_seconds();
-        let stats0 = checker.stats();
-        let t0 = std::time::Instant::now();
-        tokio::time::sleep(Duration::from_secs(secs)).await;
-        let elapsed = t0.elapsed().as_secs_f64();
-        let cpu1 = cpu_seconds();
-        let stats1 = checker.stats();
-        let snap = checker.snapshot();
-        let up = snap.iter().filter(|s| s.state == State::Up).count();
-        let failed = snap
-            .iter()
-            .filter(|s| s.last_result.as_ref().is_some_and(|r| !r.is_pass()))
-            .count();
-        checker.shutdown().await;
-
-        let probes = stats1.probes_completed - stats0.probes_completed;
-        let cpu = cpu1 - cpu0;
-        let expected = backends as f64 * elapsed / interval.as_secs_f64();
-        println!("checker bench: {backends} backends, interval {interval:?}, {threads} worker threads, {listeners} listeners");
-        println!("window: {elapsed:.1} s, probes completed: {probes} ({:.1}% of expected {expected:.0})", 100.0 * probes as f64 / expected);
-        println!("probes/s: {:.0}", probes as f64 / elapsed);
-        println!(
-            "checker CPU: {cpu:.2} s = {:.1}% of one core; {:.3} CPU s per 1,000 probes ({:.1} us per probe)",
-            100.0 * cpu / elapsed,
-            1000.0 * cpu / probes.max(1) as f64,
-            1e6 * cpu / probes.max(1) as f64
-        );
-        println!(
-            "peak RSS (VmHWM): {:.1} MB, RSS now: {:.1} MB",
-            status_kb("VmHWM:") as f64 / 1024.0,
-            status_kb("VmRSS:") as f64 / 1024.0
-        );
-        println!(
-            "start lag (whole run): p50 {:?}, p99 {:?}, max {:?}",
-            stats1.lag_p50, stats1.lag_p99, stats1.lag_max
-        );
-        println!("backends up: {up0} after warm-up, {up} at end; last probe failed: {failed}");
+        if minimal {
+            println!("prober: minimal connect-and-close (bench-local)");
+            measure(ConnectProber { port }, port, &opts).await;
+        } else {
+            println!("prober: maglev_health::probe (real TCP probe)");
+            measure(DefaultProber, port, &opts).await;
+        }
     });
     drop(child.stdin.take());
     let _ = child.kill();

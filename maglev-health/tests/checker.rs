@@ -11,7 +11,7 @@ use maglev_health::checker::{
     BackendSpec, CheckSpec, Checker, CheckerConfig, CheckerError, Prober,
 };
 use maglev_health::machine::{ActionError, State, Transition};
-use maglev_health::probe::ProbeSpec;
+use maglev_health::probe::{ProbeKind, ProbeSpec};
 use maglev_health::result::{ProbeResult, ResultCode};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::{Instant, sleep};
@@ -91,9 +91,8 @@ impl Prober for Fake {
 }
 
 fn probe_spec(timeout_ms: u64) -> ProbeSpec {
-    ProbeSpec {
-        timeout: Duration::from_millis(timeout_ms),
-    }
+    // The fake prober never looks at the spec; any valid one will do.
+    ProbeSpec::new(ProbeKind::Icmp, Duration::from_millis(timeout_ms))
 }
 
 fn check(interval_ms: u64, fast_ms: u64, down_ms: u64, rise: u32, fall: u32) -> CheckSpec {
