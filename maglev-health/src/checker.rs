@@ -708,7 +708,9 @@ async fn run_worker<P: Prober>(
         stats.record_start(started.saturating_duration_since(deadline));
         let address = lock(&shared).address;
         let result = match &check {
-            Some(check) => prober.probe(&check.probe, address).await,
+            // Boxed so that a sleeping task does not reserve room for the largest probe's
+            // state (HTTPS): only in-flight probes cost that memory.
+            Some(check) => Box::pin(prober.probe(&check.probe, address)).await,
             None => Machine::static_result(),
         };
         let done = Instant::now();
