@@ -14,8 +14,9 @@
 //! - `CHECKER_BENCH_THREADS`: tokio worker threads of the checker (default 2);
 //! - `CHECKER_BENCH_LISTENERS`: listener count, one per address 127.0.1.x (default 100);
 //! - `CHECKER_BENCH_PROBER`: `minimal` swaps the real prober (`maglev_health::probe`) for a
-//!   bench-local connect-and-close prober, `noop` for one that does no I/O at all, to separate
-//!   prober cost from scheduler cost.
+//!   bench-local connect-and-close prober, `rst` for the same closing with a reset (as HAProxy
+//!   does; no TIME_WAIT), `noop` for one that does no I/O at all, to separate prober cost from
+//!   scheduler cost.
 //!
 //! Run: `cargo bench -p benches --bench checker`.
 
@@ -90,9 +91,11 @@ fn run_listeners() {
     });
 }
 
-/// A minimal TCP-connect prober: connect within the spec's timeout, then close.
+/// A minimal TCP-connect prober: connect within the spec's timeout, then close (with a reset
+/// when `reset` is set, as HAProxy closes its plain TCP checks).
 struct ConnectProber {
     port: u16,
+    reset: bool,
 }
 
 /// A prober that does no I/O: isolates the scheduler's own cost (`CHECKER_BENCH_PROBER=noop`).
@@ -113,6 +116,10 @@ impl Prober for ConnectProber {
         let addr = SocketAddr::new(target, self.port);
         match tokio::time::timeout(spec.timeout, tokio::net::TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
+                if self.reset {
+                    // Failure only means a normal close.
+                    let _ = stream.set_zero_linger();
+                }
                 drop(stream);
                 ProbeResult::new(ResultCode::L4Ok, "connected", start.elapsed())
             }
@@ -163,12 +170,14 @@ async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts, child: u32) {
         .filter(|s| s.state == State::Up)
         .count();
     let cpu0 = cpu_seconds();
+    let user0 = user_seconds();
     let child0 = cpu_seconds_of(&child);
     let stats0 = checker.stats();
     let t0 = std::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu1 = cpu_seconds();
+    let user = user_seconds() - user0;
     let child_cpu = cpu_seconds_of(&child) - child0;
     let stats1 = checker.stats();
     let snap = checker.snapshot();
@@ -209,6 +218,11 @@ async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts, child: u32) {
         1e6 * cpu / probes.max(1) as f64
     );
     println!(
+        "  of which user {:.0}%, system {:.0}%",
+        100.0 * user / cpu.max(1e-9),
+        100.0 * (cpu - user) / cpu.max(1e-9)
+    );
+    println!(
         "listener process CPU: {child_cpu:.2} s = {:.1}% of one core",
         100.0 * child_cpu / elapsed
     );
@@ -239,19 +253,26 @@ fn cpu_seconds() -> f64 {
     cpu_seconds_of("self")
 }
 
+/// utime of this process, in seconds.
+fn user_seconds() -> f64 {
+    cpu_fields("self").map_or(0.0, |(u, _)| u)
+}
+
 /// utime + stime of process `pid` (`self` for this one), in seconds; 0 when unreadable.
 fn cpu_seconds_of(pid: &str) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
+    cpu_fields(pid).map_or(0.0, |(u, s)| u + s)
+}
+
+/// (utime, stime) of process `pid`, in seconds.
+fn cpu_fields(pid: &str) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start after the last ')'.
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest[0] is field 3 (state); utime is field 14, stime field 15.
-    let utime: u64 = fields[11].parse().expect("utime");
-    let stime: u64 = fields[12].parse().expect("stime");
-    // USER_HZ is 100 on Linux for /proc.
-    (utime + stime) as f64 / 100.0
+    // fields[0] is field 3 (state); utime is field 14, stime field 15, in USER_HZ (100) ticks.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime as f64 / 100.0, stime as f64 / 100.0))
 }
 
 fn status_kb(key: &str) -> u64 {
@@ -303,9 +324,10 @@ fn main() {
         listeners,
     };
     rt.block_on(async move {
-        if prober == "minimal" {
-            println!("prober: minimal connect-and-close (bench-local)");
-            measure(ConnectProber { port }, port, &opts, child_pid).await;
+        if prober == "minimal" || prober == "rst" {
+            let reset = prober == "rst";
+            println!("prober: bench-local connect, then close (reset: {reset})");
+            measure(ConnectProber { port, reset }, port, &opts, child_pid).await;
         } else if prober == "noop" {
             println!("prober: noop (no I/O; scheduler cost only)");
             measure(NoopProber, port, &opts, child_pid).await;
