@@ -6,6 +6,26 @@
 //! flight), and a reader task routes each reply to its caller by context. Every call has a
 //! timeout, because VPP drops bad requests silently.
 //!
+//! ```no_run
+//! use vpp_binapi::client::{Client, ClientOptions};
+//! use vpp_binapi::r#gen::lb::{LbConf, LbVipDump};
+//!
+//! # async fn demo() -> Result<(), vpp_binapi::client::ClientError> {
+//! let client = Client::connect("/run/vpp/api.sock", ClientOptions::default().name("demo")).await?;
+//! // Which of the lb messages does this VPP know, and with which definition?
+//! let report = client.compat_messages(vpp_binapi::r#gen::lb::MESSAGES);
+//! for problem in report.problems() {
+//!     eprintln!("{}: {:?}", problem.name, problem.status);
+//! }
+//! let reply = client.request(&LbConf { flow_timeout: 40, ..Default::default() }).await?;
+//! assert_eq!(reply.retval, 0);
+//! let vips = client.dump(&LbVipDump::default()).await?;
+//! println!("{} vips", vips.len());
+//! client.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Design
 //!
 //! - A **reader task** splits the byte stream into frames with the pure [`FrameDecoder`] and
