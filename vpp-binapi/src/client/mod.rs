@@ -15,7 +15,7 @@
 //! // Which of the lb messages does this VPP know, and with which definition?
 //! let report = client.compat_messages(vpp_binapi::r#gen::lb::MESSAGES);
 //! for problem in report.problems() {
-//!     eprintln!("{}: {:?}", problem.name, problem.status);
+//!     eprintln!("{problem}"); // e.g. "lb_conf_56cd3261: missing"
 //! }
 //! let reply = client.request(&LbConf { flow_timeout: 40, ..Default::default() }).await?;
 //! assert_eq!(reply.retval, 0);
@@ -32,7 +32,8 @@
 //!   routes each frame: by message id to event subscribers, otherwise by context to the
 //!   waiting call. Where the context sits depends on the message class (offset 2 for ordinary
 //!   replies, 6 for request-shaped replies such as `sockclnt_create_reply`, none for events);
-//!   the client learns each id's class from the typed message it expects.
+//!   the client classifies every generated message VPP knows at connect, and any other message
+//!   type when a call first expects it.
 //! - Callers encode their frames straight into one shared outbound buffer; a **writer task**
 //!   flushes it with one `write` per burst, so pipelined requests cost one syscall per burst.
 //! - The **window** (a semaphore, [`ClientOptions::max_in_flight`]) bounds the calls in flight.
