@@ -232,8 +232,9 @@ fn same_ases(current: &Vip, desired: &Vip) -> bool {
 pub enum Scope {
     /// Every VIP: VIPs in VPP but not desired are removed.
     All,
-    /// One VIP (one frontend). It is created or updated, never removed; other VIPs are not
-    /// looked at.
+    /// One VIP (one frontend). It is created, updated or recreated, never left removed; other
+    /// VIPs are not looked at. When `desired` lacks the VIP the plan is empty (the caller
+    /// reports the unknown frontend).
     Vip(VipKey),
 }
 
@@ -568,6 +569,10 @@ fn sync_vip(
         return;
     }
     let flush_set = flush_now.by_vip.get(key);
+    // Fast path, the common case of a periodic sync: nothing to do for this VIP.
+    if flush_set.is_none() && same_ases(current, desired) {
+        return;
+    }
     let mut deletes = false;
     let mut cur = current.ases.iter().peekable();
     for (address, d) in &desired.ases {
