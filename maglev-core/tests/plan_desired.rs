@@ -262,3 +262,69 @@ fn a_day_in_the_life() {
     assert!(flush_targets(&c, "nope", Up, Disabled).is_empty());
     assert!(flush_targets(&c, "p2", Unknown, Unknown).is_empty());
 }
+
+fn arb_state() -> impl proptest::strategy::Strategy<Value = BackendState> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(Unknown),
+        Just(Up),
+        Just(Down),
+        Just(Paused),
+        Just(Disabled),
+        Just(Removed)
+    ]
+}
+
+proptest::proptest! {
+    #[test]
+    fn desired_weights_follow_the_rules(
+        s in proptest::collection::vec(arb_state(), 4),
+        w in proptest::collection::vec(0u8..=120, 3),
+    ) {
+        use proptest::prop_assert;
+        use proptest::prop_assert_eq;
+        let c = cfg();
+        let names = ["p1", "p2", "f1", "v6a"];
+        let states: BTreeMap<String, BackendState> =
+            names.iter().zip(&s).map(|(n, st)| ((*n).to_owned(), *st)).collect();
+        let mut ov = WeightOverrides::new();
+        ov.set("web", "primary", "p2", w[0]);
+        ov.set("web", "fallback", "f1", w[1]);
+        ov.set("drain", "only", "p1", w[2]);
+        let d = desired_state(&c, &states, &ov);
+        for fe in &c.frontends {
+            let fw = &d.frontends[&fe.name];
+            let vip = &d.vpp.vips[&vip_key(fe)];
+            let mut any_weight = false;
+            for (i, pool) in fw.pools.iter().enumerate() {
+                for m in &pool.members {
+                    prop_assert!(m.effective.weight <= 100);
+                    if m.effective.weight > 0 {
+                        any_weight = true;
+                        prop_assert_eq!(m.state, Up);
+                        prop_assert_eq!(i, fw.active_pool);
+                    }
+                    prop_assert_eq!(m.effective.flush, m.state.flushes(fe.flush_on_down));
+                    let addr = c.backend(&m.backend).unwrap().address;
+                    prop_assert_eq!(vip.ases.contains_key(&addr), m.state != Removed);
+                }
+            }
+            // The active pool is the first with an up member.
+            let first_up = fw.pools.iter().position(|p| p.members.iter().any(|m| m.state == Up));
+            prop_assert_eq!(fw.active_pool, first_up.unwrap_or(0));
+            let expected = if any_weight {
+                FrontendState::Up
+            } else if fw.pools.iter().flat_map(|p| &p.members).all(|m| m.state == Unknown) {
+                FrontendState::Unknown
+            } else {
+                FrontendState::Down
+            };
+            prop_assert_eq!(fw.state, expected);
+        }
+        // From an empty VPP, one full sync reaches the desired state and the next is empty.
+        let p = plan(&VppState::new(), &d.vpp, Scope::All, &FlushSet::new());
+        let vpp = apply(VppState::new(), &p.ops);
+        prop_assert!(vpp.converged(&d.vpp));
+        prop_assert!(plan(&vpp, &d.vpp, Scope::All, &FlushSet::new()).is_empty());
+    }
+}
