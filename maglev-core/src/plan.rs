@@ -29,6 +29,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 pub use crate::maglev::DEFAULT_TABLE_LEN;
+use crate::maglev::{MaglevError, Table};
 
 /// Identifies a VIP in VPP: prefix, IP protocol and port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -182,6 +183,16 @@ impl Vip {
             table_len,
             ases: BTreeMap::new(),
         }
+    }
+
+    /// The Maglev new-flow table VPP (master) builds for this VIP: each AS's bucket share.
+    /// A table length of 0 or not a power of two counts as [`DEFAULT_TABLE_LEN`].
+    ///
+    /// # Errors
+    /// When the ASes mix IPv4 and IPv6 (VPP refuses that).
+    pub fn maglev_table(&self) -> Result<Table, MaglevError> {
+        let ases: Vec<(IpAddr, u8)> = self.ases.iter().map(|(a, x)| (*a, x.weight)).collect();
+        Table::build(effective_table_len(self.table_len), &ases)
     }
 }
 
