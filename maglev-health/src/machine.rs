@@ -8,6 +8,10 @@
 //! Rules (spec A.2 and B §2):
 //! - a pass does `c = min(c+1, max)`, a failure `c = max(c-1, 0)`; the backend is up iff
 //!   `c >= rise`;
+//! - as in HAProxy, a change of state jumps the counter to its end: a backend that comes up
+//!   goes to `c = max` and one that goes down to `c = 0`. So a backend that has just come up
+//!   needs `fall` consecutive failures to go down, and one that has just gone down needs `rise`
+//!   consecutive passes to come up: a flapping backend stays where it is;
 //! - entering `unknown` sets `c = rise-1`, so one pass means up and any failure means down;
 //! - the wait before the next probe is `interval` while up with `c == max`, `down-interval` while
 //!   down with `c == 0`, `fast-interval` otherwise, each with ±10% jitter, measured start to start
@@ -363,7 +367,8 @@ impl Machine {
     /// Counts one probe result received at `now`.
     ///
     /// In `unknown` a pass means up and any failure means down; in `up`/`down` the counter
-    /// moves by one and the state follows `c >= rise`. In `paused`, `disabled` and `removed`
+    /// moves by one and the state follows `c >= rise`. A change of state jumps the counter to
+    /// `max` (now up) or `0` (now down). In `paused`, `disabled` and `removed`
     /// the result is ignored.
     pub fn on_result(&mut self, now: Instant, result: &ProbeResult) -> ResultEffect {
         if !self.is_probing() {
@@ -381,6 +386,10 @@ impl Machine {
             _ if self.counter >= self.params.rise => State::Up,
             _ => State::Down,
         };
+        // HAProxy's hysteresis: a change of state jumps the counter to the far end of its band.
+        if to != self.state {
+            self.counter = if to == State::Up { max } else { 0 };
+        }
         // Keep `up iff c >= rise` exact: a failure in unknown lands below rise already, since
         // unknown always holds c = rise-1.
         debug_assert!((to == State::Up) == (self.counter >= self.params.rise));

@@ -210,14 +210,16 @@ async fn interval_follows_state() {
         .filter(|t| *t > healed)
         .collect();
     let gaps: Vec<_> = starts.windows(2).map(|w| w[1] - w[0]).collect();
-    // pass 1 (c=1, down), pass 2 (c=2, up), pass 3 (c=3), pass 4 (c=4=max)
-    for g in &gaps[..3] {
+    // pass 1 (c=1, still down: fast-interval), pass 2 (c=2, up: the counter jumps to max, so
+    // the normal interval from then on)
+    assert!(gaps.len() >= 3, "{gaps:?}");
+    for g in &gaps[..1] {
         assert!(
             *g >= Duration::from_millis(180) && *g <= Duration::from_millis(220),
             "{g:?}"
         );
     }
-    for g in &gaps[3..] {
+    for g in &gaps[1..] {
         assert!(
             *g >= Duration::from_millis(900) && *g <= Duration::from_millis(1100),
             "{g:?}"

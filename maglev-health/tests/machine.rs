@@ -70,13 +70,16 @@ fn probe_sequences_table() {
     type Case<'a> = (u32, u32, &'a [bool], State, u32, &'a [State]);
     let cases: &[Case<'_>] = &[
         // expedited start: one pass is up, one failure is down
-        (2, 3, &[true], Up, 2, &[Up]),
+        // (a change of state jumps the counter to max when up, to 0 when down)
+        (2, 3, &[true], Up, 4, &[Up]),
         (2, 3, &[false], Down, 0, &[Down]),
-        (3, 2, &[false], Down, 1, &[Down]),
+        (3, 2, &[false], Down, 0, &[Down]),
         (1, 1, &[true], Up, 1, &[Up]),
         (1, 1, &[false], Down, 0, &[Down]),
-        // up with c=2 (rise 2, fall 3, max 4): one failure drops to 1 -> down
-        (2, 3, &[true, false], Down, 1, &[Up, Down]),
+        // just up (c jumped to max 4): one or two failures keep it up, the third takes it down
+        (2, 3, &[true, false], Up, 3, &[Up]),
+        (2, 3, &[true, false, false], Up, 2, &[Up]),
+        (2, 3, &[true, false, false, false], Down, 0, &[Up, Down]),
         // fully up needs fall failures to go down
         (2, 3, &[true, true, true, false, false], Up, 2, &[Up]),
         (
@@ -84,15 +87,24 @@ fn probe_sequences_table() {
             3,
             &[true, true, true, false, false, false],
             Down,
-            1,
+            0,
             &[Up, Down],
         ),
         // counter saturates at max
         (2, 3, &[true; 10], Up, 4, &[Up]),
         // fully down needs rise passes
         (2, 3, &[false, true], Down, 1, &[Down]),
-        (2, 3, &[false, true, true], Up, 2, &[Down, Up]),
-        (2, 3, &[false, false, false, true, true], Up, 2, &[Down, Up]),
+        (2, 3, &[false, true, true], Up, 4, &[Down, Up]),
+        (2, 3, &[false, false, false, true, true], Up, 4, &[Down, Up]),
+        // just down (c jumped to 0): needs rise passes again
+        (
+            2,
+            3,
+            &[true, false, false, false, true],
+            Down,
+            1,
+            &[Up, Down],
+        ),
         // counter floors at 0
         (2, 3, &[false; 10], Down, 0, &[Down]),
         // alternating after settling up stays in the band
@@ -104,7 +116,7 @@ fn probe_sequences_table() {
             3,
             &[Up],
         ),
-        (3, 3, &[true, true, false, true, false, true], Up, 4, &[Up]),
+        (3, 3, &[true, true, false, true, false, true], Up, 5, &[Up]),
     ];
     for (i, (rise, fall, results, state, counter, entered)) in cases.iter().enumerate() {
         let mut m = machine(*rise, *fall);
@@ -453,14 +465,15 @@ fn interval_rule_table() {
     let t0 = Instant::now();
     // (results from fresh rise 2 fall 3 (max 4), expected base interval)
     let cases: &[(&[bool], Duration)] = &[
-        (&[], FAST),                        // unknown
-        (&[true], FAST),                    // up, c=2
-        (&[true, true, true], INTERVAL),    // up, c=4 (max)
-        (&[true, true, true, false], FAST), // falling, c=3
-        (&[false], DOWN),                   // down, c=0
-        (&[false, true], FAST),             // rising, c=1
-        (&[true, false], FAST),             // just down, c=1
-        (&[true, false, false], DOWN),      // c=0
+        (&[], FAST),                          // unknown
+        (&[true], INTERVAL),                  // just up: c jumps to 4 (max)
+        (&[true, true, true], INTERVAL),      // up, c=4 (max)
+        (&[true, true, true, false], FAST),   // falling, c=3
+        (&[false], DOWN),                     // down, c=0
+        (&[false, true], FAST),               // rising, c=1
+        (&[true, false], FAST),               // falling, c=3
+        (&[true, false, false], FAST),        // falling, c=2
+        (&[true, false, false, false], DOWN), // just down: c jumps to 0
     ];
     for (results, expected) in cases {
         let mut m = machine(2, 3);
