@@ -1,3 +1,247 @@
-//! Project automation.
+//! Project automation: `cargo xtask codegen [--check] [--api-dir DIR]` and
+//! `cargo xtask messages MODULE`.
 
-fn main() {}
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+/// The VPP API modules generated into `vpp-binapi/src/gen/`.
+const MODULES: &[&str] = &[
+    "memclnt",
+    "vlib",
+    "vpe",
+    "vpe_types",
+    "lb",
+    "lb_types",
+    "ip_types",
+    "interface_types",
+    "ip",
+    "fib_types",
+    "mfib_types",
+    "ethernet_types",
+];
+
+/// Default location of the installed VPP API files.
+const DEFAULT_API_DIR: &str = "/usr/share/vpp/api";
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "maglev-rs project automation")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Regenerate vpp-binapi/src/gen/ from the VPP .api.json files.
+    Codegen {
+        /// Do not write: fail if the committed files differ from fresh output.
+        #[arg(long)]
+        check: bool,
+        /// List the messages (name, CRC, header kind) of every generated module instead.
+        #[arg(long)]
+        list: bool,
+        /// Directory searched recursively for *.api.json (else $VPP_API_DIR, else /usr/share/vpp/api).
+        #[arg(long)]
+        api_dir: Option<PathBuf>,
+    },
+    /// Print the messages of one module with their CRCs and header kinds.
+    Messages {
+        /// The module, e.g. `lb`.
+        module: String,
+        /// Directory searched recursively for *.api.json (else $VPP_API_DIR, else /usr/share/vpp/api).
+        #[arg(long)]
+        api_dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Codegen {
+            check,
+            list,
+            api_dir,
+        } => {
+            let dir = api_dir_from(api_dir);
+            if list {
+                for m in MODULES {
+                    print_messages(&dir, m)?;
+                }
+                return Ok(());
+            }
+            let root = workspace_root();
+            println!(
+                "{}",
+                codegen::run(&dir, &root.join(codegen::OUT_DIR), check)?
+            );
+            println!("{}", codegen::run_fixtures(&root, check)?);
+            Ok(())
+        }
+        Cmd::Messages { module, api_dir } => print_messages(&api_dir_from(api_dir), &module),
+    }
+}
+
+fn api_dir_from(arg: Option<PathBuf>) -> PathBuf {
+    arg.or_else(|| std::env::var_os("VPP_API_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_API_DIR))
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn print_messages(dir: &Path, module: &str) -> Result<()> {
+    let set = vpp_binapi_gen::ApiSet::load(dir, &[module])
+        .with_context(|| format!("loading {module} from {}", dir.display()))?;
+    println!("# {module}");
+    for m in vpp_binapi_gen::message_list(&set, module)? {
+        println!("{:<60} {:#010x} {}", m.name_crc(), m.crc, m.header);
+    }
+    Ok(())
+}
+
+mod codegen {
+    use super::*;
+
+    /// Output directory, relative to the workspace root.
+    pub(crate) const OUT_DIR: &str = "vpp-binapi/src/gen";
+
+    /// The generator's own test fixtures, compiled into `vpp-binapi`'s codec unit tests so that
+    /// every `.api.json` shape is known to compile and round-trip.
+    pub(crate) const FIXTURE_DIR: &str = "vpp-binapi-gen/tests/fixtures";
+    /// Output directory of the fixture modules, relative to the workspace root.
+    pub(crate) const FIXTURE_OUT_DIR: &str = "vpp-binapi/src/codec/fixture";
+    const FIXTURE_MODULES: &[&str] = &["base_types", "shapes"];
+
+    /// Generates every module of [`MODULES`]; with `check`, compares instead of writing.
+    pub(crate) fn run(api_dir: &Path, out_dir: &Path, check: bool) -> Result<String> {
+        if !api_dir.is_dir() {
+            bail!(
+                "VPP API directory {} does not exist; pass --api-dir or set VPP_API_DIR",
+                api_dir.display()
+            );
+        }
+        write_or_check(
+            api_dir,
+            MODULES,
+            &vpp_binapi_gen::Config::default(),
+            out_dir,
+            check,
+        )
+    }
+
+    /// Generates the fixture modules; with `check`, compares instead of writing.
+    pub(crate) fn run_fixtures(root: &Path, check: bool) -> Result<String> {
+        let cfg = vpp_binapi_gen::Config {
+            gen_path: "crate::codec::fixture".to_owned(),
+            ..vpp_binapi_gen::Config::default()
+        };
+        write_or_check(
+            &root.join(FIXTURE_DIR),
+            FIXTURE_MODULES,
+            &cfg,
+            &root.join(FIXTURE_OUT_DIR),
+            check,
+        )
+    }
+
+    fn write_or_check(
+        api_dir: &Path,
+        modules: &[&str],
+        cfg: &vpp_binapi_gen::Config,
+        out_dir: &Path,
+        check: bool,
+    ) -> Result<String> {
+        let set = vpp_binapi_gen::ApiSet::load(api_dir, modules)
+            .with_context(|| format!("loading .api.json files from {}", api_dir.display()))?;
+        let files = vpp_binapi_gen::generate(&set, modules, cfg).context("generating code")?;
+        let mut stale = vec![];
+        for (name, text) in &files {
+            let path = out_dir.join(name);
+            let current = std::fs::read_to_string(&path).ok();
+            if current.as_deref() == Some(text.as_str()) {
+                continue;
+            }
+            if check {
+                stale.push(name.clone());
+            } else {
+                std::fs::create_dir_all(out_dir)
+                    .with_context(|| format!("creating {}", out_dir.display()))?;
+                std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                stale.push(name.clone());
+            }
+        }
+        // files in the output directory that the generator no longer produces
+        let mut extra = vec![];
+        if let Ok(rd) = std::fs::read_dir(out_dir) {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.ends_with(".rs") && !files.contains_key(&n) {
+                    extra.push(n);
+                }
+            }
+        }
+        extra.sort();
+        if check {
+            if !stale.is_empty() || !extra.is_empty() {
+                bail!(
+                    "generated code in {} is out of date (differs: {:?}, not generated: {:?}); run `cargo xtask codegen`",
+                    out_dir.display(),
+                    stale,
+                    extra
+                );
+            }
+            return Ok(format!("{} generated files are up to date", files.len()));
+        }
+        for n in &extra {
+            let p = out_dir.join(n);
+            std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+        }
+        Ok(format!(
+            "wrote {} of {} files to {}",
+            stale.len(),
+            files.len(),
+            out_dir.display()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed generated code must match the `.api.json` files: run the check against
+    /// `VPP_API_DIR`, or the shared API folder beside the repository.
+    #[test]
+    fn codegen_is_fresh() {
+        let dir = std::env::var_os("VPP_API_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("../shared/vpp-api"));
+        assert!(
+            dir.is_dir(),
+            "VPP API directory {} not found: set VPP_API_DIR or clone `shared/` beside the repository",
+            dir.display()
+        );
+        if let Err(e) = codegen::run(&dir, &workspace_root().join(codegen::OUT_DIR), true) {
+            panic!("{e:#}");
+        }
+        if let Err(e) = codegen::run_fixtures(&workspace_root(), true) {
+            panic!("{e:#}");
+        }
+    }
+}

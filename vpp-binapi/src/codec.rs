@@ -1,1 +1,0 @@
-//! The wire codec runtime shared by every generated message.
