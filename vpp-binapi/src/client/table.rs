@@ -1,0 +1,152 @@
+//! VPP's message table (`name_crc` to id) and the compatibility check built on it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The message table VPP sent in `sockclnt_create_reply`: every message it knows, as
+/// `name_crc` (for example `control_ping_51077d14`) and the id it assigned at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct MessageTable {
+    by_name_crc: HashMap<Arc<str>, u16>,
+    /// name without CRC -> (crc, id); several entries when VPP knows a name twice.
+    by_name: HashMap<Arc<str>, Vec<(u32, u16)>>,
+    by_id: Vec<Option<Arc<str>>>,
+}
+
+impl MessageTable {
+    /// Builds a table from `(id, name_crc)` entries.
+    pub fn from_entries<I, S>(entries: I) -> Self
+    where
+        I: IntoIterator<Item = (u16, S)>,
+        S: AsRef<str>,
+    {
+        let mut t = Self::default();
+        for (id, name_crc) in entries {
+            let full: Arc<str> = Arc::from(name_crc.as_ref());
+            if let Some((name, crc)) = split_name_crc(&full) {
+                t.by_name
+                    .entry(Arc::from(name))
+                    .or_default()
+                    .push((crc, id));
+            }
+            let slot = usize::from(id);
+            if t.by_id.len() <= slot {
+                t.by_id.resize(slot + 1, None);
+            }
+            t.by_id[slot] = Some(full.clone());
+            t.by_name_crc.insert(full, id);
+        }
+        t
+    }
+
+    /// The id of a message given as `name_crc`.
+    pub fn id(&self, name_crc: &str) -> Option<u16> {
+        self.by_name_crc.get(name_crc).copied()
+    }
+
+    /// The `name_crc` VPP registered under `id`.
+    pub fn name(&self, id: u16) -> Option<&str> {
+        self.by_id.get(usize::from(id))?.as_deref()
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.by_name_crc.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_name_crc.is_empty()
+    }
+
+    /// Checks one message given by name and CRC.
+    pub fn check(&self, name: &str, crc: u32) -> CompatStatus {
+        if let Some(id) = self.id(&format!("{name}_{crc:08x}")) {
+            return CompatStatus::Present { id };
+        }
+        match self.by_name.get(name).and_then(|v| v.first()) {
+            Some((vpp_crc, id)) => CompatStatus::CrcMismatch {
+                vpp_crc: *vpp_crc,
+                id: *id,
+            },
+            None => CompatStatus::Missing,
+        }
+    }
+
+    /// Checks a list of `(name, crc)` pairs.
+    pub fn compat(&self, messages: &[(&str, u32)]) -> CompatReport {
+        CompatReport {
+            entries: messages
+                .iter()
+                .map(|&(name, crc)| CompatEntry {
+                    name: name.to_owned(),
+                    crc,
+                    status: self.check(name, crc),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Splits `name_crc` into name and CRC (eight hex digits).
+fn split_name_crc(s: &str) -> Option<(&str, u32)> {
+    let (name, crc) = s.rsplit_once('_')?;
+    if crc.len() != 8 || !crc.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some((name, u32::from_str_radix(crc, 16).ok()?))
+}
+
+/// Whether VPP knows one message the way this client does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CompatStatus {
+    /// Known with the same CRC, under this id.
+    Present {
+        /// Message id.
+        id: u16,
+    },
+    /// VPP does not know a message of that name at all.
+    Missing,
+    /// VPP knows the name, but with another CRC: the definitions differ.
+    CrcMismatch {
+        /// The CRC VPP has.
+        vpp_crc: u32,
+        /// The id VPP gave it.
+        id: u16,
+    },
+}
+
+/// One line of a [`CompatReport`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompatEntry {
+    /// Message name.
+    pub name: String,
+    /// The CRC this client expects.
+    pub crc: u32,
+    /// What VPP has.
+    pub status: CompatStatus,
+}
+
+/// Result of a compatibility check over a set of messages.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CompatReport {
+    /// One entry per message checked, in the order given.
+    pub entries: Vec<CompatEntry>,
+}
+
+impl CompatReport {
+    /// True when every message is present with the expected CRC.
+    pub fn is_compatible(&self) -> bool {
+        self.entries
+            .iter()
+            .all(|e| matches!(e.status, CompatStatus::Present { .. }))
+    }
+
+    /// The entries that are missing or have another CRC.
+    pub fn problems(&self) -> impl Iterator<Item = &CompatEntry> {
+        self.entries
+            .iter()
+            .filter(|e| !matches!(e.status, CompatStatus::Present { .. }))
+    }
+}
