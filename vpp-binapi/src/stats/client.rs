@@ -4,6 +4,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rustix::net::{
@@ -12,7 +13,7 @@ use rustix::net::{
 };
 
 use super::error::StatsError;
-use super::parse::{RetryPolicy, StatsFilter, consistent};
+use super::parse::{Parser, RetryPolicy, Source, StatsFilter, consistent};
 use super::segment::LiveSegment;
 use super::types::StatEntry;
 
@@ -23,10 +24,21 @@ const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// Reads are synchronous: each is a bounded series of memory copies under VPP's optimistic
 /// epoch / in-progress protocol, retried according to the [`RetryPolicy`].
+///
+/// Directory names are cached per epoch (VPP bumps the epoch on every directory change), so
+/// lookups by name or pattern do not re-read every entry's name from shared memory.
 #[derive(Debug)]
 pub struct StatsClient {
     segment: LiveSegment,
     policy: RetryPolicy,
+    names: Mutex<Option<Arc<NameCache>>>,
+}
+
+/// The directory's names at one epoch.
+#[derive(Debug)]
+struct NameCache {
+    epoch: u64,
+    names: Vec<String>,
 }
 
 impl StatsClient {
@@ -75,9 +87,10 @@ impl StatsClient {
         let client = Self {
             segment: LiveSegment::map(fd, path)?,
             policy: RetryPolicy::default(),
+            names: Mutex::new(None),
         };
         // Refuse an unknown layout up front rather than at the first read.
-        consistent(&client.segment, client.policy, |_| Ok(()))?;
+        consistent(&client.segment, client.policy, |_, _| Ok(()))?;
         Ok(client)
     }
 
@@ -91,7 +104,6 @@ impl StatsClient {
     /// Size of the mapping in bytes.
     #[must_use]
     pub fn size(&self) -> usize {
-        use super::parse::Source;
         self.segment.size()
     }
 
@@ -101,7 +113,7 @@ impl StatsClient {
     ///
     /// [`StatsError::TooSmall`] cannot happen after a successful connect; kept for symmetry.
     pub fn epoch(&self) -> Result<u64, StatsError> {
-        use super::parse::{OFF_EPOCH, Source};
+        use super::parse::OFF_EPOCH;
         self.segment
             .load_acquire(OFF_EPOCH)
             .ok_or(StatsError::TooSmall {
@@ -118,7 +130,7 @@ impl StatsClient {
     /// snapshot could be taken, or a corruption error.
     pub fn ls<P: AsRef<str>>(&self, patterns: &[P]) -> Result<Vec<String>, StatsError> {
         let filter = StatsFilter::new(patterns)?;
-        consistent(&self.segment, self.policy, |p| p.ls(&filter))
+        self.with_names(|p, names| p.ls(&filter, names))
     }
 
     /// Entries (with values) whose names match any of `patterns`, like GoVPP's
@@ -138,7 +150,7 @@ impl StatsClient {
     ///
     /// [`StatsError::Busy`] when no consistent snapshot could be taken, or a corruption error.
     pub fn dump_filter(&self, filter: &StatsFilter) -> Result<Vec<StatEntry>, StatsError> {
-        consistent(&self.segment, self.policy, |p| p.dump(filter))
+        self.with_names(|p, names| p.dump(filter, names))
     }
 
     /// The entry named exactly `name`.
@@ -148,7 +160,7 @@ impl StatsClient {
     /// [`StatsError::NotFound`] when no entry has that name, [`StatsError::Busy`], or a
     /// corruption error.
     pub fn get(&self, name: &str) -> Result<StatEntry, StatsError> {
-        consistent(&self.segment, self.policy, |p| p.get(name))
+        self.with_names(|p, names| p.get(name, names))
     }
 
     /// Copies the whole mapping under the consistency protocol, for offline parsing with
@@ -158,12 +170,38 @@ impl StatsClient {
     ///
     /// [`StatsError::Busy`] when no consistent copy could be taken.
     pub fn image(&self) -> Result<Vec<u8>, StatsError> {
-        use super::parse::Source;
-        consistent(&self.segment, self.policy, |_| {
+        consistent(&self.segment, self.policy, |_, _| {
             let mut out = vec![0u8; self.segment.size()];
             self.segment.read_bytes(0, &mut out);
             Ok(out)
         })
+    }
+}
+
+impl StatsClient {
+    /// Runs `read` in a consistent snapshot with the directory names of its epoch, taken from
+    /// the cache or read afresh (and cached once the snapshot proved consistent).
+    fn with_names<T>(
+        &self,
+        mut read: impl FnMut(&Parser<'_, LiveSegment>, Option<&[String]>) -> Result<T, StatsError>,
+    ) -> Result<T, StatsError> {
+        let cached = self
+            .names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let (out, names) = consistent(&self.segment, self.policy, |p, epoch| {
+            let names = match (&cached, epoch) {
+                (Some(c), Some(e)) if c.epoch == e => c.clone(),
+                _ => Arc::new(NameCache {
+                    epoch: epoch.unwrap_or(0),
+                    names: p.all_names()?,
+                }),
+            };
+            Ok((read(p, Some(&names.names))?, names))
+        })?;
+        *self.names.lock().unwrap_or_else(PoisonError::into_inner) = Some(names);
+        Ok(out)
     }
 }
 

@@ -66,5 +66,5 @@ pub fn parse_image_filtered(
     filter: &StatsFilter,
 ) -> Result<Vec<StatEntry>, StatsError> {
     let src = parse::ImageSource(image);
-    parse::Parser::new(&src)?.dump(filter)
+    parse::Parser::new(&src)?.dump(filter, None)
 }

@@ -589,18 +589,58 @@ impl<'s, S: Source + ?Sized> Parser<'s, S> {
         }))
     }
 
-    /// Every live entry whose name passes `filter`, with its value.
-    pub(crate) fn dump(&self, filter: &StatsFilter) -> Result<Vec<StatEntry>, StatsError> {
+    /// Names of every directory entry in order (empty for free slots), for a per-epoch cache.
+    pub(crate) fn all_names(&self) -> Result<Vec<String>, StatsError> {
+        self.charge(self.dir_len.saturating_mul(size_of::<String>()))?;
+        (0..self.dir_len).map(|i| self.entry_name(i)).collect()
+    }
+
+    /// A names cache is usable only if it covers exactly this directory.
+    fn usable<'n>(&self, names: Option<&'n [String]>) -> Option<&'n [String]> {
+        names.filter(|n| n.len() == self.dir_len)
+    }
+
+    /// The name of entry `index` if it passes `filter` (from `names` when given).
+    fn matching_name(
+        &self,
+        index: usize,
+        filter: &StatsFilter,
+        names: Option<&[String]>,
+    ) -> Result<Option<String>, StatsError> {
+        let name = match names {
+            Some(names) => {
+                let name = &names[index];
+                if !filter.matches(name) {
+                    return Ok(None);
+                }
+                self.charge(name.len())?;
+                name.clone()
+            }
+            None => self.entry_name(index)?,
+        };
+        Ok(filter.matches(&name).then_some(name))
+    }
+
+    /// Every live entry whose name passes `filter`, with its value. `names` is an optional
+    /// cache of [`Parser::all_names`] taken at the same epoch.
+    pub(crate) fn dump(
+        &self,
+        filter: &StatsFilter,
+        names: Option<&[String]>,
+    ) -> Result<Vec<StatEntry>, StatsError> {
+        let names = self.usable(names);
         let mut out = Vec::new();
         for index in 0..self.dir_len {
+            if names.is_some_and(|n| !filter.matches(&n[index])) {
+                continue;
+            }
             let raw = self.entry(index)?;
             if matches!(raw.type_code, kind::EMPTY | kind::ILLEGAL) {
                 continue;
             }
-            let name = self.entry_name(index)?;
-            if !filter.matches(&name) {
+            let Some(name) = self.matching_name(index, filter, names)? else {
                 continue;
-            }
+            };
             if let Some(value) = self.value(&name, raw)? {
                 out.push(StatEntry {
                     name,
@@ -613,15 +653,22 @@ impl<'s, S: Source + ?Sized> Parser<'s, S> {
     }
 
     /// Names of every live entry that passes `filter`.
-    pub(crate) fn ls(&self, filter: &StatsFilter) -> Result<Vec<String>, StatsError> {
+    pub(crate) fn ls(
+        &self,
+        filter: &StatsFilter,
+        names: Option<&[String]>,
+    ) -> Result<Vec<String>, StatsError> {
+        let names = self.usable(names);
         let mut out = Vec::new();
         for index in 0..self.dir_len {
+            if names.is_some_and(|n| !filter.matches(&n[index])) {
+                continue;
+            }
             let raw = self.entry(index)?;
             if matches!(raw.type_code, kind::EMPTY | kind::ILLEGAL) {
                 continue;
             }
-            let name = self.entry_name(index)?;
-            if filter.matches(&name) {
+            if let Some(name) = self.matching_name(index, filter, names)? {
                 out.push(name);
             }
         }
@@ -629,10 +676,22 @@ impl<'s, S: Source + ?Sized> Parser<'s, S> {
     }
 
     /// The entry named exactly `name`.
-    pub(crate) fn get(&self, name: &str) -> Result<StatEntry, StatsError> {
+    pub(crate) fn get(
+        &self,
+        name: &str,
+        names: Option<&[String]>,
+    ) -> Result<StatEntry, StatsError> {
+        let names = self.usable(names);
         for index in 0..self.dir_len {
+            let same = match names {
+                Some(n) => n[index] == name,
+                None => self.name_is(index, name)?,
+            };
+            if !same {
+                continue;
+            }
             let raw = self.entry(index)?;
-            if matches!(raw.type_code, kind::EMPTY | kind::ILLEGAL) || !self.name_is(index, name)? {
+            if matches!(raw.type_code, kind::EMPTY | kind::ILLEGAL) {
                 continue;
             }
             if let Some(value) = self.value(name, raw)? {
@@ -652,16 +711,17 @@ impl<'s, S: Source + ?Sized> Parser<'s, S> {
 /// Runs `read` over a consistent snapshot, following VPP's optimistic protocol on live sources:
 /// wait for `in_progress == 0`, note `epoch`, read, then require `epoch` unchanged and
 /// `in_progress` still 0; otherwise retry, within `policy`. A byte image is read once, as is.
+/// `read` gets the epoch the attempt runs under (`None` for an image).
 pub(crate) fn consistent<S, T>(
     src: &S,
     policy: RetryPolicy,
-    mut read: impl FnMut(&Parser<'_, S>) -> Result<T, StatsError>,
+    mut read: impl FnMut(&Parser<'_, S>, Option<u64>) -> Result<T, StatsError>,
 ) -> Result<T, StatsError>
 where
     S: Source + ?Sized,
 {
     if !src.is_live() {
-        return read(&Parser::new(src)?);
+        return read(&Parser::new(src)?, None);
     }
     if src.size() < HEADER_SIZE {
         return Err(StatsError::TooSmall {
@@ -692,7 +752,7 @@ where
             }
         }
         let epoch = header(OFF_EPOCH)?;
-        let result = Parser::new(src).and_then(|p| read(&p));
+        let result = Parser::new(src).and_then(|p| read(&p, Some(epoch)));
         src.fence_acquire();
         if header(OFF_IN_PROGRESS)? == 0 && header(OFF_EPOCH)? == epoch {
             return result;

@@ -152,6 +152,7 @@ impl SymlinkValue {
 }
 
 /// A resolved symlink (`/err/...` and `/interfaces/...` entries in VPP).
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Symlink {
     /// Name of the counter vector the chain ends at.
@@ -188,6 +189,7 @@ pub enum StatValue {
 }
 
 /// One directory entry with its value, as returned by a dump.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatEntry {
     /// The entry's name, such as `/if/rx` or `first session packet`.
