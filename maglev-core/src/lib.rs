@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod desired;
 pub mod maglev;
 pub mod plan;
 pub mod weights;

@@ -379,25 +379,77 @@ fn fill(len: u32, shares: &[AsShare], replicas: &[u32]) -> Vec<u32> {
     let mut slots = vec![NO_OWNER; n];
     // Occupancy bitmap: 8 KiB for 65,536 slots, so probing stays in L1.
     let mut taken = vec![0u64; n.div_ceil(64)];
+    // Probing for a free slot costs about `len / free` steps, which explodes as the table fills.
+    // Once at most `endgame` slots are free, each entry instead finds its next free slot
+    // directly: on its permutation `last, last + skip, ...`, slot `s` comes after
+    // `(s - last) * skip⁻¹ mod len` steps, so the free slot with the fewest steps is the one
+    // probing would reach first. Both ways give the same table.
+    let endgame = (n.isqrt() * 2).max(64);
     let mut done = 0usize;
-    loop {
-        for e in &mut entries {
-            loop {
-                let slot = e.last;
-                e.last = (e.last + e.skip) & mask;
-                let (word, bit) = ((slot >> 6) as usize, 1u64 << (slot & 63));
-                if taken[word] & bit == 0 {
-                    taken[word] |= bit;
-                    slots[slot as usize] = e.owner;
-                    break;
-                }
-            }
-            done += 1;
-            if done == n {
-                return slots;
+    let mut i = 0usize;
+    while n - done > endgame {
+        let e = &mut entries[i];
+        loop {
+            let slot = e.last;
+            e.last = (e.last + e.skip) & mask;
+            let (word, bit) = ((slot >> 6) as usize, 1u64 << (slot & 63));
+            if taken[word] & bit == 0 {
+                taken[word] |= bit;
+                slots[slot as usize] = e.owner;
+                break;
             }
         }
+        done += 1;
+        i += 1;
+        if i == entries.len() {
+            i = 0;
+        }
     }
+
+    // The endgame: list the free slots, then give each entry in turn its nearest one.
+    let mut free: Vec<u32> = Vec::with_capacity(n - done);
+    for (w, &bits) in taken.iter().enumerate() {
+        let mut open = !bits;
+        while open != 0 {
+            let slot = (w << 6) | open.trailing_zeros() as usize;
+            if slot < n {
+                // `slot` < len <= MAX_TABLE_LEN.
+                free.push(slot as u32);
+            }
+            open &= open - 1;
+        }
+    }
+    while !free.is_empty() {
+        let e = &mut entries[i];
+        let inverse = inverse_mod_pow2(e.skip);
+        let mut best = 0usize;
+        let mut best_steps = u32::MAX;
+        for (k, &slot) in free.iter().enumerate() {
+            let steps = slot.wrapping_sub(e.last).wrapping_mul(inverse) & mask;
+            if steps < best_steps {
+                best_steps = steps;
+                best = k;
+            }
+        }
+        let slot = free.swap_remove(best);
+        slots[slot as usize] = e.owner;
+        e.last = (slot + e.skip) & mask;
+        i += 1;
+        if i == entries.len() {
+            i = 0;
+        }
+    }
+    slots
+}
+
+/// The inverse of odd `x` modulo 2^32 (Newton's iteration; each step doubles the correct bits).
+/// For `x` = 0 (only in a one-slot table, where every step count is 0 anyway) it returns 0.
+fn inverse_mod_pow2(x: u32) -> u32 {
+    let mut y = x; // correct to 3 bits for odd x
+    for _ in 0..4 {
+        y = y.wrapping_mul(2u32.wrapping_sub(x.wrapping_mul(y)));
+    }
+    y
 }
 
 #[cfg(test)]
@@ -433,6 +485,79 @@ mod tests {
         }
         assert_eq!(entry_seed(v4("10.0.0.1"), 1), 0x815b_2f24_a0f5_2138);
         assert_eq!(entry_seed(v4("10.0.0.2"), 1), 0x9f22_6ee6_c7fa_87fc);
+    }
+
+    #[test]
+    fn inverse_mod_pow2_inverts_odd_numbers() {
+        for x in [1u32, 3, 5, 65, 831, 0xffff_ffff, 0x8000_0001, 0x1234_5679] {
+            assert_eq!(x.wrapping_mul(inverse_mod_pow2(x)), 1, "{x}");
+        }
+    }
+
+    /// The plain probing fill, with no endgame, to check the endgame against at large sizes.
+    fn probe_only(len: u32, ases: &[(IpAddr, u8)]) -> Vec<Option<IpAddr>> {
+        let mut sorted = ases.to_vec();
+        sorted.sort_unstable();
+        let mask = len - 1;
+        let mut entries = Vec::new();
+        for r in 0..100u32 {
+            for (i, &(a, w)) in sorted.iter().enumerate() {
+                if u32::from(w) > r {
+                    let (skip, last) = permutation(entry_seed(a, r), mask);
+                    entries.push((skip, last, i));
+                }
+            }
+        }
+        let mut table = vec![None; len as usize];
+        let mut done = 0;
+        'fill: loop {
+            for e in &mut entries {
+                loop {
+                    let slot = e.1 as usize;
+                    e.1 = (e.1 + e.0) & mask;
+                    if table[slot].is_none() {
+                        table[slot] = Some(sorted[e.2].0);
+                        break;
+                    }
+                }
+                done += 1;
+                if done == len {
+                    break 'fill;
+                }
+            }
+        }
+        table
+    }
+
+    #[test]
+    fn endgame_gives_the_same_table_as_probing() {
+        let sets: [Vec<(IpAddr, u8)>; 3] = [
+            (1..=7)
+                .map(|i| (v4(&format!("192.0.2.{i}")), 100))
+                .collect(),
+            (1..=300)
+                .map(|i: u32| {
+                    (
+                        IpAddr::from([10, 1, (i >> 8) as u8, i as u8]),
+                        (i % 101) as u8,
+                    )
+                })
+                .collect(),
+            (1..=40)
+                .map(|i: u16| {
+                    (
+                        IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, i]),
+                        1 + (i % 3) as u8,
+                    )
+                })
+                .collect(),
+        ];
+        for ases in &sets {
+            for len in [64, 1024, 8192, 65_536] {
+                let t = Table::build(len, ases).unwrap();
+                assert!(t.owners().eq(probe_only(len, ases)), "len {len}");
+            }
+        }
     }
 
     #[test]
