@@ -92,6 +92,19 @@ pub mod encap {
     pub const NAT6: u32 = 4;
 }
 
+/// Which VPP generation's lb plugin to reproduce (§7.4 of the protocol notes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LbFlavor {
+    /// VPP master after the May 2026 "lb: API bugfix" (lb 1.2.0): weights, `lb_conf_get`,
+    /// `lb_as_v2_dump`, weighted Maglev.
+    #[default]
+    Master,
+    /// VPP 26.06 and earlier (lb 1.1.0): no weight messages, unweighted Maglev, and the wire
+    /// bugs of the old handlers (raw prefix length, little-endian encap, buggy details).
+    Release2606,
+}
+
 /// The internal VIP type (`lb_vip_type_t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -135,6 +148,19 @@ impl VipType {
 
     fn is_nat(self) -> bool {
         matches!(self, Self::Ip4Nat4 | Self::Ip6Nat6)
+    }
+
+    /// The internal `lb_vip_type_t` value (what 26.06 reports as `encap`).
+    pub fn internal_value(self) -> u32 {
+        match self {
+            Self::Ip6Gre6 => 0,
+            Self::Ip6Gre4 => 1,
+            Self::Ip4Gre6 => 2,
+            Self::Ip4Gre4 => 3,
+            Self::Ip4L3dsr => 4,
+            Self::Ip4Nat4 => 5,
+            Self::Ip6Nat6 => 6,
+        }
     }
 
     /// The API encap value reported in `lb_vip_details`.
@@ -430,6 +456,7 @@ pub struct AsDumpFilter {
 /// The state of VPP's lb plugin.
 #[derive(Debug, Clone)]
 pub struct LbModel {
+    flavor: LbFlavor,
     conf: LbConf,
     vips: Pool<Vip>,
     ass: Pool<As>,
@@ -472,10 +499,24 @@ impl LbModel {
             last_used: 0,
         });
         Self {
+            flavor: LbFlavor::Master,
             conf: LbConf::default(),
             vips,
             ass,
         }
+    }
+
+    /// A fresh plugin of the given generation (which Maglev variant fills the tables).
+    pub fn with_flavor(flavor: LbFlavor) -> Self {
+        Self {
+            flavor,
+            ..Self::new()
+        }
+    }
+
+    /// The generation this model reproduces.
+    pub fn flavor(&self) -> LbFlavor {
+        self.flavor
     }
 
     /// The current global configuration.
@@ -537,7 +578,7 @@ impl LbModel {
     /// server simulates as a crash.
     pub fn add_vip(&mut self, spec: &VipSpec, now: u32) -> Result<u32, LbError> {
         let (prefix, plen, protocol, port) = spec.key.internal();
-        let is_ip4 = matches!(spec.key.prefix, IpAddr::V4(_));
+        let is_ip4 = prefix_is_ip4(&prefix, plen);
         let vip_type = VipType::from_api(is_ip4, spec.encap);
         if self
             .find(&prefix, plen, |v| v.protocol == protocol && v.port == port)
@@ -733,7 +774,8 @@ impl LbModel {
                 })
             })
             .collect();
-        let buckets = bucket_counts(&entries, vip.table_len);
+        let unweighted = self.flavor == LbFlavor::Release2606;
+        let buckets = bucket_counts(&entries, vip.table_len, unweighted);
         if let Some(v) = self.vips.get_mut(vip_index) {
             v.buckets = buckets;
         }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use maglev_core::maglev::Table;
+use maglev_core::maglev::{Algorithm, Table};
 
 use crate::lb::{Ip46, from_ip46};
 
@@ -14,15 +14,21 @@ pub(crate) struct Entry {
     pub(crate) weight: u8,
 }
 
-/// Buckets owned per AS pool index for a table of `len` slots. Slots owned by nobody belong
+/// Buckets owned per AS pool index for a table of `len` slots, weighted (master) or
+/// unweighted (VPP 26.06 and earlier). Slots owned by nobody belong
 /// to the drop AS, index 0. A length `maglev_core` refuses (above its cap) yields an empty map.
-pub(crate) fn bucket_counts(entries: &[Entry], len: u32) -> BTreeMap<u32, u32> {
+pub(crate) fn bucket_counts(entries: &[Entry], len: u32, unweighted: bool) -> BTreeMap<u32, u32> {
     let ases: Vec<_> = entries
         .iter()
         .map(|e| (from_ip46(&e.address), e.weight))
         .collect();
     let mut out = BTreeMap::new();
-    let Ok(table) = Table::build(len, &ases) else {
+    let algorithm = if unweighted {
+        Algorithm::Unweighted
+    } else {
+        Algorithm::Weighted
+    };
+    let Ok(table) = Table::build_with(algorithm, len, &ases) else {
         return out;
     };
     let mut owned = 0u32;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
 use vpp_sim::{SimConfig, Simulator};
 
 /// A VPP simulator speaking VPP's binary API (socket transport) with a model of the lb plugin.
@@ -21,6 +22,9 @@ struct Args {
     /// print where they are and serve until Ctrl-C.
     #[arg(long)]
     demo: bool,
+    /// Reproduce the lb API of VPP 26.06 and earlier (no weight messages, old wire bugs).
+    #[arg(long)]
+    release_2606: bool,
     /// Seconds between lb garbage collections.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     gc_interval: u64,
@@ -36,6 +40,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    // Handlers first, so a signal arriving once the sockets exist is never fatal.
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let tmp = if args.demo && (args.api_socket.is_none() || args.stats_socket.is_none()) {
         let dir = std::env::temp_dir().join(format!("vpp-sim-{}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -56,6 +63,9 @@ async fn main() -> anyhow::Result<()> {
     let mut cfg = SimConfig::new(&api_socket);
     cfg.stats_socket = stats_socket.clone();
     cfg.gc_interval = Duration::from_secs(args.gc_interval.max(1));
+    if args.release_2606 {
+        cfg.lb_flavor = vpp_sim::lb::LbFlavor::Release2606;
+    }
     let sim = Simulator::start(cfg)
         .await
         .context("starting the simulator")?;
@@ -63,10 +73,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(s) = sim.stats_socket() {
         eprintln!("vpp-sim: stats socket {}", s.display());
     }
-    eprintln!("vpp-sim: serving; press Ctrl-C to stop");
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    eprintln!("vpp-sim: serving; press Ctrl-C (or send SIGTERM) to stop");
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
     sim.shutdown();
     tokio::time::sleep(Duration::from_millis(50)).await;
     if let Some(dir) = tmp {

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 
 use vpp_binapi::codec::MessageInfo;
+
+use crate::lb::LbFlavor;
 use vpp_binapi::r#gen;
 
 /// memclnt's messages in definition order: VPP gives them the fixed ids 1..=28.
@@ -38,6 +40,18 @@ const MEMCLNT_ORDER: [&str; 28] = [
     "get_api_json_reply",
 ];
 
+/// lb messages that VPP 26.06 and earlier do not have.
+const NOT_IN_2606: [&str; 8] = [
+    "lb_conf_get",
+    "lb_conf_get_reply",
+    "lb_add_del_as_v2",
+    "lb_add_del_as_v2_reply",
+    "lb_as_set_weight",
+    "lb_as_set_weight_reply",
+    "lb_as_v2_dump",
+    "lb_as_v2_details",
+];
+
 /// Plugins register after the core modules in VPP.
 const PLUGINS: [&str; 1] = ["lb"];
 
@@ -50,7 +64,10 @@ pub(crate) struct MsgTable {
 }
 
 impl MsgTable {
-    pub(crate) fn build() -> Self {
+    pub(crate) fn build(flavor: LbFlavor) -> Self {
+        let present = |m: &MessageInfo| {
+            flavor != LbFlavor::Release2606 || m.module != "lb" || !NOT_IN_2606.contains(&m.name)
+        };
         let mut by_id: Vec<Option<&'static MessageInfo>> = vec![None];
         let find = |name: &str| {
             r#gen::MESSAGES
@@ -71,7 +88,7 @@ impl MsgTable {
         for module in modules {
             let mut msgs: Vec<&'static MessageInfo> = r#gen::MESSAGES
                 .iter()
-                .filter(|m| m.module == module)
+                .filter(|m| m.module == module && present(m))
                 .collect();
             msgs.sort_by_key(|m| m.name);
             first_by_module.insert(module, u16::try_from(by_id.len()).unwrap_or(u16::MAX));

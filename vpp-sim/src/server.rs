@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use vpp_binapi::codec::{self, DynMessage, HeaderKind, Message};
 use vpp_binapi::r#gen::{ip, ip_types, lb as api, lb_types, memclnt, vlib, vpe};
 
-use crate::lb::{AsDumpFilter, AsView, LbModel, VipKey, VipSpec, VipView};
+use crate::lb::{AsDumpFilter, AsView, LbFlavor, LbModel, VipKey, VipSpec, VipView};
 use crate::msgtable::MsgTable;
 use crate::stats::{EntryIndex, LbCounter, ROUTE_TO, SegmentConfig, StatsListener, StatsSegment};
 
@@ -64,6 +64,8 @@ pub struct SimConfig {
     pub version: String,
     /// `vpe_pid` reported by `control_ping_reply`.
     pub pid: u32,
+    /// Which VPP generation's lb plugin (message set, wire bugs, Maglev variant) to reproduce.
+    pub lb_flavor: LbFlavor,
 }
 
 impl SimConfig {
@@ -75,6 +77,7 @@ impl SimConfig {
             gc_interval: Duration::from_secs(u64::from(crate::lb::GARBAGE_RUN_SECS)),
             version: "26.10-rc0~sim".to_owned(),
             pid: std::process::id(),
+            lb_flavor: LbFlavor::Master,
         }
     }
 }
@@ -180,9 +183,9 @@ struct State {
 }
 
 impl State {
-    fn new(boot_count: u64) -> Self {
+    fn new(boot_count: u64, flavor: LbFlavor) -> Self {
         Self {
-            lb: LbModel::new(),
+            lb: LbModel::with_flavor(flavor),
             boot: Instant::now(),
             boot_count,
             routes: Routes::new(),
@@ -340,12 +343,13 @@ impl Simulator {
             Some(p) => Some(StatsRt::start(p)?),
             None => None,
         };
+        let flavor = cfg.lb_flavor;
         let (generation, _) = watch::channel(0);
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             cfg,
-            table: MsgTable::build(),
-            state: Mutex::new(State::new(1)),
+            table: MsgTable::build(flavor),
+            state: Mutex::new(State::new(1, flavor)),
             faults: Mutex::new(Faults::default()),
             journal: Mutex::new(Vec::new()),
             journal_seq: AtomicU64::new(0),
@@ -410,7 +414,10 @@ struct Conn {
 }
 
 async fn serve_connection(sim: SimHandle, stream: UnixStream, id: u64) {
-    let client_index = lock(&sim.inner.state).register();
+    let (client_index, boot) = {
+        let mut st = lock(&sim.inner.state);
+        (st.register(), st.boot_count)
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     lock(&sim.inner.conns).insert(id, tx.clone());
     let (mut rd, wr) = stream.into_split();
@@ -434,7 +441,8 @@ async fn serve_connection(sim: SimHandle, stream: UnixStream, id: u64) {
                 break 'outer;
             }
             if buf.len() < FRAME_HEADER_LEN + len {
-                buf.reserve(FRAME_HEADER_LEN + len - buf.len());
+                // Grow towards the announced length in steps, not all at once.
+                buf.reserve((FRAME_HEADER_LEN + len - buf.len()).min(1 << 20));
                 break;
             }
             buf.advance(FRAME_HEADER_LEN);
@@ -446,6 +454,12 @@ async fn serve_connection(sim: SimHandle, stream: UnixStream, id: u64) {
             let delay = lock(&sim.inner.faults).reply_delay;
             if let Some(d) = delay {
                 tokio::time::sleep(d).await;
+                // A restart or shutdown during the delay: the request dies with the old VPP.
+                if generation.has_changed().unwrap_or(true)
+                    || shutdown.has_changed().unwrap_or(true)
+                {
+                    break 'outer;
+                }
             }
             sim.handle(&mut conn, &payload);
             if conn.close {
@@ -466,7 +480,13 @@ async fn serve_connection(sim: SimHandle, stream: UnixStream, id: u64) {
     drop(conn);
     // Let the writer drain what was queued (replies before a sockclnt_delete close).
     let _ = writer.await;
-    lock(&sim.inner.state).unregister(client_index);
+    {
+        // After a restart the registration belongs to a VPP that no longer exists.
+        let mut st = lock(&sim.inner.state);
+        if st.boot_count == boot {
+            st.unregister(client_index);
+        }
+    }
     tracing::debug!(event = "sim_conn_closed", conn = id);
 }
 
@@ -710,7 +730,7 @@ impl SimHandle {
         {
             let mut st = lock(&self.inner.state);
             let boots = st.boot_count + 1;
-            *st = State::new(boots);
+            *st = State::new(boots, self.inner.cfg.lb_flavor);
         }
         self.inner.generation.send_modify(|g| *g += 1);
         let old = lock(&self.inner.stats).take();
@@ -901,7 +921,7 @@ impl SimHandle {
             ("vlib", vlib::VERSION),
             ("vpe", vpe::VERSION),
             ("ip", ip::VERSION),
-            ("lb", api::VERSION),
+            ("lb", self.lb_version()),
         ];
         let api_versions = mods
             .iter()
@@ -1120,8 +1140,31 @@ impl SimHandle {
         self.send(conn, &reply, ctx);
     }
 
+    fn release_2606(&self) -> bool {
+        self.inner.cfg.lb_flavor == LbFlavor::Release2606
+    }
+
+    fn lb_version(&self) -> &'static str {
+        if self.release_2606() {
+            "1.1.0"
+        } else {
+            api::VERSION
+        }
+    }
+
+    /// The VIP key a handler looks up. 26.06 used `pfx.len` raw (an IPv4 /32 only matches when
+    /// the client sends 128); master adds 96 for IPv4.
+    fn vip_key(&self, pfx: &ip_types::Prefix, protocol: u8, port: u16) -> VipKey {
+        let mut key = vip_key(pfx, protocol, port);
+        if self.release_2606() && key.prefix.is_ipv4() {
+            key.plen = key.plen.wrapping_sub(96);
+        }
+        key
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn vip_spec(
+        &self,
         pfx: &ip_types::Prefix,
         protocol: u8,
         port: u16,
@@ -1133,8 +1176,13 @@ impl SimHandle {
         src_ip_sticky: bool,
     ) -> VipSpec {
         VipSpec {
-            key: vip_key(pfx, protocol, port),
-            encap: encap.0,
+            key: self.vip_key(pfx, protocol, port),
+            // 26.06 compared the encap without ntohl: it reads the wire bytes little-endian.
+            encap: if self.release_2606() {
+                encap.0.swap_bytes()
+            } else {
+                encap.0
+            },
             dscp,
             // VPP copies the u32 into a u8 unconverted: it keeps the first wire byte.
             srv_type: srv_type.0.to_be_bytes()[0],
@@ -1184,7 +1232,7 @@ impl SimHandle {
         ) {
             return;
         }
-        let spec = Self::vip_spec(
+        let spec = self.vip_spec(
             &req.pfx,
             req.protocol,
             req.port,
@@ -1217,7 +1265,7 @@ impl SimHandle {
         ) {
             return;
         }
-        let spec = Self::vip_spec(
+        let spec = self.vip_spec(
             &req.pfx,
             req.protocol,
             req.port,
@@ -1242,7 +1290,7 @@ impl SimHandle {
         let Some(req) = decode::<api::LbAddDelAs>(raw) else {
             return;
         };
-        let key = vip_key(&req.pfx, req.protocol, req.port);
+        let key = self.vip_key(&req.pfx, req.protocol, req.port);
         let addr = from_address(&req.as_address);
         let is_del = req.is_del;
         self.mutate(
@@ -1258,7 +1306,7 @@ impl SimHandle {
         let Some(req) = decode::<api::LbAddDelAsV2>(raw) else {
             return;
         };
-        let key = vip_key(&req.pfx, req.protocol, req.port);
+        let key = self.vip_key(&req.pfx, req.protocol, req.port);
         let addr = from_address(&req.as_address);
         let (weight, is_del) = (req.weight, req.is_del);
         self.mutate(
@@ -1274,7 +1322,7 @@ impl SimHandle {
         let Some(req) = decode::<api::LbAsSetWeight>(raw) else {
             return;
         };
-        let key = vip_key(&req.pfx, req.protocol, req.port);
+        let key = self.vip_key(&req.pfx, req.protocol, req.port);
         let addr = from_address(&req.as_address);
         let weight = req.weight;
         self.mutate(
@@ -1290,7 +1338,12 @@ impl SimHandle {
         let Some(req) = decode::<api::LbFlushVip>(raw) else {
             return;
         };
-        let key = vip_key(&req.pfx, req.protocol, req.port);
+        let mut key = self.vip_key(&req.pfx, req.protocol, req.port);
+        if self.release_2606() {
+            // 26.06 copied the address union raw: an IPv4 VIP is never found.
+            key.prefix = IpAddr::V6(Ipv6Addr::from(req.pfx.address.un.0));
+            key.plen = req.pfx.len;
+        }
         self.mutate(
             conn,
             req,
@@ -1305,8 +1358,37 @@ impl SimHandle {
         if decode::<api::LbVipDump>(raw).is_none() {
             return;
         }
-        let vips = lock(&self.inner.state).lb.vip_dump();
+        let old = self.release_2606();
+        let vips = {
+            let st = lock(&self.inner.state);
+            // 26.06 also listed deleted VIPs.
+            if old {
+                st.lb.all_vips()
+            } else {
+                st.lb.vip_dump()
+            }
+        };
         for v in vips {
+            if old {
+                let mut vip = lb_vip(&v);
+                if v.prefix.is_ipv4() {
+                    vip.pfx.len = v.plen.wrapping_add(96);
+                }
+                // htonl(protocol) truncated to u8.
+                vip.protocol = ip_types::IpProto(0);
+                let d = api::LbVipDetails {
+                    vip,
+                    // htonl() of the internal lb_vip_type, not the API enum.
+                    encap: lb_types::LbEncapType(v.vip_type.internal_value()),
+                    dscp: ip_types::IpDscp(v.dscp),
+                    srv_type: lb_types::LbSrvType(u32::from(v.srv_type) << 24),
+                    target_port: v.target_port.swap_bytes(),
+                    // htonl(len) truncated to u16, stored without htons.
+                    flow_table_length: (v.table_len.swap_bytes() as u16).swap_bytes(),
+                };
+                self.send(conn, &d, ctx);
+                continue;
+            }
             let d = api::LbVipDetails {
                 vip: lb_vip(&v),
                 encap: lb_types::LbEncapType(v.vip_type.api_encap()),
@@ -1336,7 +1418,12 @@ impl SimHandle {
         let filter = AsDumpFilter {
             raw_address: pfx.address.un.0,
             protocol,
-            port,
+            // 26.06 compared the network-order port with the host-order one.
+            port: if self.release_2606() {
+                port.swap_bytes()
+            } else {
+                port
+            },
         };
         let rows: Vec<AsView> = lock(&self.inner.state).lb.as_dump(Some(&filter));
         for a in rows {

@@ -28,7 +28,10 @@ async fn vpp_papi_runs_the_lb_workflow() {
     }
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("api.sock");
-    let sim = Simulator::start(SimConfig::new(&sock)).await.unwrap();
+    let stats = dir.path().join("stats.sock");
+    let mut cfg = SimConfig::new(&sock);
+    cfg.stats_socket = Some(stats.clone());
+    let sim = Simulator::start(cfg).await.unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/papi/lb_workflow.py");
     let apidir = api_dir();
     assert!(
@@ -41,6 +44,7 @@ async fn vpp_papi_runs_the_lb_workflow() {
             .arg(script)
             .arg(&sock)
             .arg(apidir)
+            .arg(&stats)
             .output()
     })
     .await
@@ -54,6 +58,7 @@ async fn vpp_papi_runs_the_lb_workflow() {
         out.status
     );
     assert!(stdout.contains("all checks passed"), "{stdout}");
+    assert!(stdout.contains("stats checked"), "{stdout}");
     // The script's mutating calls all reached the simulator, in order.
     let journal = sim.journal();
     assert_eq!(journal.first().map(|e| e.name), Some("lb_conf"));

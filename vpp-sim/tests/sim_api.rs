@@ -529,3 +529,112 @@ async fn a_vip_with_table_length_zero_crashes_vpp() {
     assert_eq!(sim.boot_count(), 2);
     assert!(sim.with_lb(|m| m.vip_indices().is_empty()));
 }
+
+#[tokio::test]
+async fn release_2606_flavor_reproduces_the_old_lb_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = SimConfig::new(dir.path().join("api.sock"));
+    cfg.lb_flavor = vpp_sim::lb::LbFlavor::Release2606;
+    let sim = Simulator::start(cfg).await.unwrap();
+    let mut raw = Raw::connect(sim.api_socket()).await;
+    // The weight messages and lb_conf_get do not exist; the rest of lb does.
+    for m in [
+        lb::LbConfGet::NAME_CRC,
+        lb::LbAddDelAsV2::NAME_CRC,
+        lb::LbAsSetWeight::NAME_CRC,
+        lb::LbAsV2Dump::NAME_CRC,
+    ] {
+        assert!(!raw.ids.contains_key(m), "{m}");
+    }
+    assert!(raw.ids.contains_key(lb::LbAddDelVipV2::NAME_CRC));
+    let a: memclnt::ApiVersionsReply = raw.call(&memclnt::ApiVersions {}).await;
+    let lbv = a.api_versions.iter().find(|m| m.name == "lb").unwrap();
+    assert_eq!((lbv.major, lbv.minor), (1, 1));
+    // An IPv4 VIP needs len + 96; GRE6 must be sent little-endian.
+    let mut v = add_vip("10.0.0.1", 128, 80, 1024);
+    let r: lb::LbAddDelVipV2Reply = raw.call(&v).await;
+    assert_eq!(r.retval, 0);
+    v.pfx = pfx("10.0.0.2", 128);
+    v.encap = lb_types::LbEncapType(1); // GRE6 big-endian: unknown to 26.06
+    let r: lb::LbAddDelVipV2Reply = raw.call(&v).await;
+    assert_eq!(r.retval, -97);
+    v.encap = lb_types::LbEncapType(1u32.swap_bytes());
+    let r: lb::LbAddDelVipV2Reply = raw.call(&v).await;
+    assert_eq!(r.retval, 0);
+    // ASes on the /128-encoded VIP; unweighted Maglev: 342/341/341.
+    for a in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+        let req = lb::LbAddDelAs {
+            pfx: pfx("10.0.0.1", 128),
+            protocol: 6,
+            port: 80,
+            as_address: addr(a),
+            ..Default::default()
+        };
+        let r: lb::LbAddDelAsReply = raw.call(&req).await;
+        assert_eq!(r.retval, 0, "{a}");
+    }
+    let buckets: Vec<u32> = sim.with_lb(|m| {
+        m.as_dump(None)
+            .iter()
+            .filter(|a| a.vip.index == 1)
+            .map(|a| a.num_buckets)
+            .collect()
+    });
+    assert_eq!(buckets, vec![342, 341, 341]);
+    // Details carry the old bugs; deleted VIPs are still listed.
+    let mut del = add_vip("10.0.0.2", 128, 80, 1024);
+    del.is_del = true;
+    let r: lb::LbAddDelVipV2Reply = raw.call(&del).await;
+    assert_eq!(r.retval, 0);
+    let vips: Vec<lb::LbVipDetails> = raw.dump(&lb::LbVipDump::default()).await;
+    assert_eq!(vips.len(), 2);
+    assert_eq!(vips[0].vip.pfx.len, 128);
+    assert_eq!(vips[0].vip.protocol.0, 0);
+    assert_eq!(vips[0].encap.0, 3, "internal IP4_GRE4");
+    assert_eq!(vips[1].encap.0, 2, "internal IP4_GRE6");
+    assert_eq!(vips[0].flow_table_length, 0);
+    // lb_as_dump's port filter only matches when the port is sent byte-swapped.
+    let mut raw_v4 = [0u8; 16];
+    raw_v4[12..].copy_from_slice(&[10, 0, 0, 1]);
+    let mut f = lb::LbAsDump {
+        pfx: pfx("10.0.0.1", 128),
+        protocol: 6,
+        port: 80,
+    };
+    f.pfx.address.un = ip_types::AddressUnion(raw_v4);
+    let rows: Vec<lb::LbAsDetails> = raw.dump(&f).await;
+    assert!(rows.is_empty());
+    f.port = 80u16.swap_bytes();
+    let rows: Vec<lb::LbAsDetails> = raw.dump(&f).await;
+    assert_eq!(rows.len(), 3);
+}
+
+#[tokio::test]
+async fn registrations_of_a_previous_boot_are_not_released_into_the_new_one() {
+    let (_d, sim) = start().await;
+    let mut old = Raw::connect(sim.api_socket()).await;
+    assert_eq!(old.client_index, 0x8000_0001);
+    // Keep the old connection busy in a delayed request across the restart.
+    sim.set_reply_delay(Some(Duration::from_millis(300)));
+    let ctx = old.next_ctx();
+    old.send(&memclnt::ControlPing {}, ctx).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    sim.restart().await.unwrap();
+    sim.set_reply_delay(None);
+    let b = Raw::connect(sim.api_socket()).await;
+    assert_eq!(b.client_index, 0x8000_0001);
+    // The old connection is gone before the third client arrives.
+    assert!(old.read_frame().await.is_none());
+    for _ in 0..200 {
+        if sim.connection_count() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(sim.connection_count(), 1);
+    let c = Raw::connect(sim.api_socket()).await;
+    assert_eq!(
+        c.client_index, 0x8000_0002,
+        "slot 1 still belongs to the live client"
+    );
+}

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Drive the lb plugin of a VPP (or of vpp-sim) with VPP's own Python client, vpp_papi.
 
-Usage: lb_workflow.py API_SOCKET [API_DIR]
+Usage: lb_workflow.py API_SOCKET [API_DIR] [STATS_SOCKET]
 
 API_DIR defaults to $VPP_API_DIR, else ../shared/vpp-api relative to the repository root.
+With STATS_SOCKET, the lb counters and /net/route/to are checked against the VIP's pool index
+and route stats index through vpp_papi's stats reader.
 Exits 0 when every check passes, 1 on the first mismatch (with a message), 2 on setup errors.
 Expected bucket counts come from the Maglev reference vectors in the protocol notes.
 """
@@ -69,7 +71,8 @@ def main():
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     sock = sys.argv[1]
-    apidir = sys.argv[2] if len(sys.argv) > 2 else api_dir_default()
+    apidir = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else api_dir_default()
+    stats_sock = sys.argv[3] if len(sys.argv) > 3 else None
     if not os.path.isdir(apidir):
         print(f"api dir {apidir} not found (set VPP_API_DIR)", file=sys.stderr)
         sys.exit(2)
@@ -77,13 +80,36 @@ def main():
     vpp = VPPApiClient(apidir=apidir, server_address=sock, use_socket=True)
     vpp.connect("lb-workflow")
     try:
-        run(vpp)
+        run(vpp, stats_sock)
     finally:
         vpp.disconnect()
     print("lb_workflow: all checks passed")
 
 
-def run(vpp):
+def check_stats(vpp, stats_sock, pool_index, vip):
+    from vpp_papi.vpp_stats import VPPStats
+
+    stats = VPPStats(socketname=stats_sock)
+    stats.connect()
+    try:
+        for name in ("packet from existing sessions", "first session packet",
+                     "untracked packet", "no server configured"):
+            per_thread = stats[name]
+            check(len(per_thread) >= 1 and len(per_thread[0]) > pool_index,
+                  f"stats {name!r} does not cover VIP pool index {pool_index}: {per_thread}")
+            check(per_thread[0][pool_index] == 0, f"stats {name!r}[{pool_index}] not zero")
+        r = vpp.api.ip_route_lookup(table_id=0, exact=1, prefix=pfx(vip, 32))
+        expect_rv(r, 0, "ip_route_lookup of the VIP")
+        routes = stats["/net/route/to"]
+        check(len(routes[0]) > r.route.stats_index,
+              f"/net/route/to lacks stats index {r.route.stats_index}")
+        print(f"lb_workflow: stats checked (VIP pool index {pool_index}, "
+              f"route stats index {r.route.stats_index})")
+    finally:
+        stats.disconnect()
+
+
+def run(vpp, stats_sock=None):
     # Every lb message must be registered: papi only does so when name and CRC matched.
     for name in ("lb_conf", "lb_conf_get", "lb_add_del_vip_v2", "lb_add_del_as_v2",
                  "lb_as_set_weight", "lb_as_v2_dump", "lb_vip_dump", "lb_flush_vip",
@@ -164,7 +190,10 @@ def run(vpp):
     out = vpp.api.cli_inband(cmd="show lb vips verbose").reply
     m = re.search(r"ip4-gre4 \[(\d+)\] 10\.0\.0\.1/32", out)
     check(m is not None, f"show lb vips verbose lacks the VIP line: {out!r}")
-    check(int(m.group(1)) >= 1, f"pool index {m.group(1)}")
+    pool_index = int(m.group(1))
+    check(pool_index >= 1, f"pool index {pool_index}")
+    if stats_sock:
+        check_stats(vpp, stats_sock, pool_index, vip)
     check(re.search(r"10\.0\.0\.1 342 buckets", out) is not None, f"CLI buckets: {out!r}")
     check("protocol:6 port:80" in out, f"CLI protocol/port: {out!r}")
 
