@@ -813,3 +813,84 @@ impl Drop for EmbeddedSim {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maglev_health::result::ResultCode;
+
+    const CONFIG: &str = "
+maglev:
+  backends:
+    a: { address: 10.0.0.1 }
+    b: { address: 10.0.0.2 }
+  frontends:
+    one:
+      address: 192.0.2.1
+      protocol: tcp
+      port: 80
+      pools: [ { name: p, backends: { a: {}, b: {} } } ]
+    two:
+      address: 192.0.2.2
+      protocol: tcp
+      port: 80
+      flush-on-down: false
+      pools: [ { name: p, backends: { a: {} } } ]
+";
+
+    fn transition(backend: &str, from: State, to: State) -> Transition {
+        Transition {
+            backend: Arc::from(backend),
+            from,
+            to,
+            at: std::time::Instant::now(),
+            code: ResultCode::L4Con,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn transitions_coalesce_into_one_pending_sync() {
+        let config = crate::config_file::load_str("t", CONFIG).unwrap().config;
+        let mut pending = Pending::default();
+        assert!(pending.is_empty());
+        pending.add_transition(&config, &transition("b", State::Unknown, State::Up));
+        pending.add_transition(&config, &transition("a", State::Up, State::Down));
+        pending.add_transition(&config, &transition("a", State::Down, State::Up));
+        assert!(!pending.is_empty() && !pending.full);
+        let frontends: Vec<&str> = pending.frontends.iter().map(String::as_str).collect();
+        assert_eq!(frontends, ["one", "two"]);
+        // a went down: a one-time flush in `one` (flush-on-down) but not in `two`.
+        let flushes: Vec<String> = pending
+            .flush
+            .iter()
+            .map(|(k, a)| format!("{k} {a}"))
+            .collect();
+        assert_eq!(flushes, ["192.0.2.1/32 tcp:80 10.0.0.1"]);
+    }
+
+    #[test]
+    fn unknown_backend_transition_touches_nothing() {
+        let config = crate::config_file::load_str("t", CONFIG).unwrap().config;
+        let mut pending = Pending::default();
+        pending.add_transition(&config, &transition("zz", State::Up, State::Down));
+        assert!(pending.is_empty());
+        assert!(pending.flush.is_empty());
+    }
+
+    #[test]
+    fn checker_states_map_onto_core_states() {
+        let pairs = [
+            (State::Unknown, BackendState::Unknown),
+            (State::Up, BackendState::Up),
+            (State::Down, BackendState::Down),
+            (State::Paused, BackendState::Paused),
+            (State::Disabled, BackendState::Disabled),
+            (State::Removed, BackendState::Removed),
+        ];
+        for (health, core) in pairs {
+            assert_eq!(core_state(health), core);
+            assert_eq!(health.as_str(), core.as_str());
+        }
+    }
+}
