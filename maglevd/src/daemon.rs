@@ -149,7 +149,8 @@ fn log_config_error(event: &'static str, error: &LoadError) {
             name: "config-reload-failed",
             stage,
             errors = lines.len(),
-            "config-reload-failed (keeping the running config)"
+            outcome = "keeping the running config",
+            "config-reload-failed"
         );
     } else {
         tracing::error!(name: "config-invalid", stage, errors = lines.len(), "config-invalid");

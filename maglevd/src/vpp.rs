@@ -8,7 +8,8 @@
 //!   into a full sync, and the one-time flushes are merged.
 //! - **Warmup** (spec B §3.3): see [`crate::warmup`]. Held frontends keep their pending
 //!   mark and are synced once released.
-//! - **Connection** (spec B §4.1): `control_ping` every 10 s; when the socket dies or a call
+//! - **Connection** (spec B §4.1): `control_ping` every 10 s (and a local check of the
+//!   socket every second); when the socket dies or a call
 //!   fails at the transport level, the task logs `vpp-disconnect` and reconnects with a
 //!   backoff (1 s doubling to 30 s). On every (re)connect `lb_conf` is pushed unless VPP
 //!   already holds it, then a full sync runs.
@@ -104,7 +105,7 @@ pub async fn run<P: Prober>(
 ) {
     let (api, _sim) = match target {
         VppTarget::Disabled => {
-            tracing::info!(name: "vpp-disabled", "vpp-disabled: health checking only");
+            tracing::info!(name: "vpp-disabled", detail = "health checking only", "vpp-disabled");
             stopped(&mut shutdown).await;
             return;
         }
@@ -258,12 +259,15 @@ impl<P: Prober> Reconciler<P> {
                 .get_or_insert_with(|| Warmup::new(lb.startup_min_delay, lb.startup_max_delay));
             push_conf(client, lb, true).await?;
         } else {
-            tracing::warn!(name: "vpp-no-config", "the config has no vpp section: not programming vpp");
+            tracing::warn!(name: "vpp-no-config", detail = "the config has no vpp section: not programming vpp", "vpp-no-config");
         }
         self.pending.full = true;
         let mut tick = sync_ticker(lb.as_ref());
         let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // A local look at the client (no message): notices a dead socket within a second.
+        let mut alive = tokio::time::interval(Duration::from_secs(1));
+        alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             if !self.pending.is_empty() && lb.is_some() {
                 match self.sync(client, &config).await {
@@ -313,6 +317,11 @@ impl<P: Prober> Reconciler<P> {
                     self.pending.full = true;
                 }
                 _ = ping.tick() => client.ping().await?,
+                _ = alive.tick() => {
+                    if client.is_closed() {
+                        return Err(ClientError::Closed.into());
+                    }
+                }
                 () = sleep_until_opt(boundary) => {
                     let elapsed = self.start.elapsed();
                     if let Some(w) = self.warmup.as_mut()
@@ -354,7 +363,7 @@ impl<P: Prober> Reconciler<P> {
         match received {
             Ok(t) => self.pending.add_transition(config, &t),
             Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(name: "vpp-lbsync-lagged", missed = n, "transitions lost: full sync");
+                tracing::warn!(name: "vpp-lbsync-lagged", missed = n, detail = "transitions lost: full sync", "vpp-lbsync-lagged");
                 self.pending.full = true;
             }
             Err(broadcast::error::RecvError::Closed) => {}
@@ -379,6 +388,7 @@ impl<P: Prober> Reconciler<P> {
         }
         // Which frontends may be synced now.
         let mut admitted = Vec::new();
+        let mut open = BTreeSet::new();
         let mut held = BTreeSet::new();
         for frontend in &config.frontends {
             let resolved = frontend
@@ -392,7 +402,10 @@ impl<P: Prober> Reconciler<P> {
                     tracing::info!(name: "vpp-lb-warmup-release", frontend = %frontend.name, "vpp-lb-warmup-release");
                     admitted.push(frontend);
                 }
-                Admission::Open => admitted.push(frontend),
+                Admission::Open => {
+                    open.insert(vip_key(frontend));
+                    admitted.push(frontend);
+                }
             }
         }
         if warmup.phase(elapsed) != Phase::Done
@@ -415,7 +428,15 @@ impl<P: Prober> Reconciler<P> {
             tracing::debug!(name: "vpp-lbsync-suppressed", reason = "warmup", frontends = ?held, "vpp-lbsync-suppressed");
         }
         // What stays pending: held frontends (synced once released).
-        let flush = std::mem::take(&mut self.pending.flush);
+        // One-time flushes only for frontends that were already released: a transition seen
+        // while its frontend was held (a restart resolving its backends) is not a change of
+        // what VPP was told, and the weight sync on release flushes whatever it zeroes.
+        let mut flush = FlushSet::new();
+        for (vip, address) in self.pending.flush.iter() {
+            if open.contains(vip) {
+                flush.insert(*vip, *address);
+            }
+        }
         let keep_full = self.pending.full && !done && !held.is_empty();
         self.pending = Pending {
             full: keep_full,
@@ -566,11 +587,11 @@ pub fn state_from_dumps(
     let mut state = VppState::new();
     for details in vips {
         let Some(key) = key_of(&details.vip) else {
-            tracing::warn!(name: "vpp-dump-skip", vip = ?details.vip, "vip with an unreadable prefix");
+            tracing::warn!(name: "vpp-dump-skip", vip = ?details.vip, detail = "unreadable prefix", "vpp-dump-skip");
             continue;
         };
         let Some(encap) = Encap::from_api_value(details.encap.0) else {
-            tracing::warn!(name: "vpp-dump-skip", vip = %key, encap = details.encap.0, "vip with an unknown encap");
+            tracing::warn!(name: "vpp-dump-skip", vip = %key, encap = details.encap.0, detail = "unknown encap", "vpp-dump-skip");
             continue;
         };
         let src_ip_sticky = match sticky {
@@ -796,7 +817,8 @@ impl EmbeddedSim {
         tracing::info!(
             name: "vpp-sim-started",
             api_socket = %handle.api_socket().display(),
-            "vpp-sim-started (embedded VPP simulator)"
+            detail = "embedded VPP simulator",
+            "vpp-sim-started"
         );
         Ok(Self { handle, dir })
     }

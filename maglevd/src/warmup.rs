@@ -10,6 +10,11 @@
 //! - at max-delay, or once every frontend is released, the warmup is over and full syncs
 //!   (including removal of VIPs not in the config) run (phase [`Phase::Done`]).
 //!
+//! One-time flushes (spec A.3) asked for by transitions seen while a frontend was held are
+//! dropped: such a transition is the first resolution of a backend after a restart, not a
+//! change of what VPP was told, and the weight sync on release still flushes every AS it
+//! takes to weight 0 in a flushing state.
+//!
 //! The clock starts with the process; a reload does not reset it. Both delays 0 turn the
 //! warmup off. The tracker is pure: callers pass the time elapsed since start.
 

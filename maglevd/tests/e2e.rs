@@ -54,7 +54,7 @@ impl Daemon {
     }
 
     fn count(&self, event: &str) -> usize {
-        let needle = format!("\"message\":\"{event}");
+        let needle = format!("\"message\":\"{event}\"");
         self.lines
             .lock()
             .unwrap()
@@ -106,6 +106,10 @@ async fn wait_for(what: &str, daemon: &Daemon, mut ok: impl FnMut() -> bool) {
 }
 
 fn config(ports: [u16; 2], b1_weight: u8) -> String {
+    config_with_warmup(ports, b1_weight, "0s", "0s")
+}
+
+fn config_with_warmup(ports: [u16; 2], b1_weight: u8, min: &str, max: &str) -> String {
     format!(
         "
 maglev:
@@ -114,8 +118,8 @@ maglev:
       ipv4-src-address: 192.0.2.1
       ipv6-src-address: 2001:db8::1
       sync-interval: 1s
-      startup-min-delay: 0s
-      startup-max-delay: 0s
+      startup-min-delay: {min}
+      startup-max-delay: {max}
   healthchecks:
     c1: {{ type: tcp, port: {p1}, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }}
     c2: {{ type: tcp, port: {p2}, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }}
@@ -183,6 +187,11 @@ async fn daemon_programs_the_simulator_and_survives_a_bad_reload() {
         vip_ases(&sim).as_ref() == Some(&expected)
     })
     .await;
+    // b2 went unknown -> down (flush-on-down): one flush, even though its weight is 0.
+    wait_for("b2's one-time flush", &daemon, || {
+        flushes(&sim, "127.0.0.62") == 1
+    })
+    .await;
     assert!(daemon.count("vpp-connect") >= 1);
     assert!(daemon.count("vpp-lb-conf-set") == 1);
     let conf = sim.with_lb(|lb| lb.conf());
@@ -217,10 +226,7 @@ async fn daemon_programs_the_simulator_and_survives_a_bad_reload() {
     })
     .await;
     // flush-on-down (default true): the drain flushed b1's flows.
-    let flushed = sim.journal().iter().any(|e| {
-        e.name == "lb_as_set_weight" && format!("{:?}", e.message).contains("is_flush: true")
-    });
-    assert!(flushed, "{:?}", sim.journal());
+    assert_eq!(flushes(&sim, "127.0.0.61"), 1, "{:?}", sim.journal());
 
     // A good config applies: b1 back up (a new listener on its port) with weight 30.
     let (_b1, _) = listen(SocketAddr::from(([127, 0, 0, 61], b1_port))).await;
@@ -238,8 +244,27 @@ async fn daemon_programs_the_simulator_and_survives_a_bad_reload() {
     assert_eq!(daemon.count("config-reload-done"), 1);
 
     // SIGTERM: clean exit.
+    stop(daemon).await;
+    sim.shutdown();
+}
+
+/// How many `lb_as_set_weight` with `is_flush` the simulator got for AS `address`.
+fn flushes(sim: &SimHandle, address: &str) -> usize {
+    let address: IpAddr = address.parse().unwrap();
+    sim.journal()
+        .iter()
+        .filter_map(|e| {
+            e.message
+                .as_any()
+                .downcast_ref::<vpp_binapi::r#gen::lb::LbAsSetWeight>()
+        })
+        .filter(|m| m.is_flush && m.as_address.to_ip().ok() == Some(address))
+        .count()
+}
+
+/// SIGTERM, then waits for a successful exit.
+async fn stop(mut daemon: Daemon) {
     daemon.signal("-TERM");
-    let mut daemon = daemon;
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = daemon.child.try_wait().unwrap() {
@@ -248,7 +273,92 @@ async fn daemon_programs_the_simulator_and_survives_a_bad_reload() {
         assert!(Instant::now() < deadline, "maglevd did not stop");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert!(status.success(), "{status:?}");
+    assert!(status.success(), "{status:?}\n{}", daemon.logs());
     assert_eq!(daemon.count("stopped"), 1);
+}
+
+/// b1 listening, b2 closed; the state the config gives then.
+async fn backends() -> (tokio::task::JoinHandle<()>, [u16; 2], BTreeMap<IpAddr, u8>) {
+    let (b1, b1_port) = listen(SocketAddr::from(([127, 0, 0, 61], 0))).await;
+    let b2_port = {
+        let l = TcpListener::bind(SocketAddr::from(([127, 0, 0, 62], 0))).unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let expected = BTreeMap::from([
+        (ip("127.0.0.61"), 100),
+        (ip("127.0.0.62"), 0),
+        (ip("127.0.0.63"), 20),
+    ]);
+    (b1, [b1_port, b2_port], expected)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_leaves_vpp_untouched_while_backends_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api.sock");
+    let sim = Simulator::start(SimConfig::new(&api)).await.unwrap();
+    let (_b1, ports, expected) = backends().await;
+    let path = dir.path().join("maglev.yaml");
+    std::fs::write(&path, config(ports, 100)).unwrap();
+    let first = Daemon::start(&path, &api);
+    wait_for("the initial state", &first, || {
+        vip_ases(&sim).as_ref() == Some(&expected)
+    })
+    .await;
+    wait_for("b2's one-time flush", &first, || {
+        flushes(&sim, "127.0.0.62") == 1
+    })
+    .await;
+    stop(first).await;
+    let journal = sim.journal().len();
+
+    // The next instance starts with every backend unknown. With the warmup it waits until
+    // they resolve, finds no drift, and sends nothing: not even lb_conf, which VPP holds.
+    std::fs::write(&path, config_with_warmup(ports, 100, "1s", "10s")).unwrap();
+    let second = Daemon::start(&path, &api);
+    wait_for("the first sync of the new instance", &second, || {
+        second.count("vpp-lbsync-done") >= 1
+    })
+    .await;
+    assert!(
+        second.count("vpp-lb-warmup-release") >= 1,
+        "{}",
+        second.logs()
+    );
+    assert_eq!(vip_ases(&sim), Some(expected));
+    assert_eq!(sim.journal().len(), journal, "{:?}", sim.journal());
+    stop(second).await;
+    sim.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_and_reprograms_a_restarted_vpp() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api.sock");
+    let sim = Simulator::start(SimConfig::new(&api)).await.unwrap();
+    let (_b1, ports, expected) = backends().await;
+    let path = dir.path().join("maglev.yaml");
+    std::fs::write(&path, config(ports, 100)).unwrap();
+    let daemon = Daemon::start(&path, &api);
+    wait_for("the initial state", &daemon, || {
+        vip_ases(&sim).as_ref() == Some(&expected)
+    })
+    .await;
+
+    sim.restart().await.unwrap();
+    assert_eq!(vip_ases(&sim), None, "the restarted simulator starts empty");
+    wait_for("the state after the restart", &daemon, || {
+        vip_ases(&sim).as_ref() == Some(&expected)
+    })
+    .await;
+    assert!(daemon.count("vpp-disconnect") >= 1);
+    assert!(daemon.count("vpp-connect") >= 2);
+    assert_eq!(
+        daemon.count("vpp-lb-conf-set"),
+        2,
+        "pushed again to the fresh VPP"
+    );
+    assert_eq!(sim.with_lb(|lb| lb.conf()).flow_timeout, 40);
+    stop(daemon).await;
     sim.shutdown();
 }
