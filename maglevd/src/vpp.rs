@@ -257,7 +257,7 @@ impl<P: Prober> Reconciler<P> {
         if let Some(lb) = &lb {
             self.warmup
                 .get_or_insert_with(|| Warmup::new(lb.startup_min_delay, lb.startup_max_delay));
-            push_conf(client, lb, true).await?;
+            conf_or_log(push_conf(client, lb, true).await)?;
         } else {
             tracing::warn!(name: "vpp-no-config", detail = "the config has no vpp section: not programming vpp", "vpp-no-config");
         }
@@ -300,8 +300,8 @@ impl<P: Prober> Reconciler<P> {
                                 self.warmup = Some(Warmup::new(new.startup_min_delay, new.startup_max_delay));
                             }
                         }
-                        if lb.as_ref() != Some(new) {
-                            push_conf(client, new, false).await?;
+                        if lb.as_ref().map(conf_fields) != Some(conf_fields(new)) {
+                            conf_or_log(push_conf(client, new, false).await)?;
                         }
                         if lb.as_ref().map(|l| l.sync_interval) != Some(new.sync_interval) {
                             tick = sync_ticker(Some(new));
@@ -515,6 +515,29 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+/// The `vpp.lb` values that `lb_conf` carries.
+fn conf_fields(lb: &VppLb) -> (std::net::Ipv4Addr, std::net::Ipv6Addr, u32, u32) {
+    (
+        lb.ipv4_src_address,
+        lb.ipv6_src_address,
+        lb.sticky_buckets_per_core,
+        lb.flow_timeout_secs(),
+    )
+}
+
+/// A refused `lb_conf` is logged and the daemon carries on (VIPs and ASes do not depend on
+/// it); a transport error ends the session.
+fn conf_or_log(result: Result<(), SyncError>) -> Result<(), SyncError> {
+    match result {
+        Err(error) if error.is_fatal() => Err(error),
+        Err(error) => {
+            tracing::error!(name: "vpp-lb-conf-error", error = %error, "vpp-lb-conf-error");
+            Ok(())
+        }
+        Ok(()) => Ok(()),
     }
 }
 

@@ -242,6 +242,8 @@ async fn daemon_programs_the_simulator_and_survives_a_bad_reload() {
     })
     .await;
     assert_eq!(daemon.count("config-reload-done"), 1);
+    // The reload did not change vpp.lb: no second lb_conf.
+    assert_eq!(daemon.count("vpp-lb-conf-set"), 1);
 
     // SIGTERM: clean exit.
     stop(daemon).await;
