@@ -14,7 +14,9 @@
 //! - `CHECKER_BENCH_THREADS`: tokio worker threads of the checker (default 2);
 //! - `CHECKER_BENCH_LISTENERS`: listener count, one per address 127.0.1.x (default 100);
 //! - `CHECKER_BENCH_PROBER`: `minimal` swaps the real prober (`maglev_health::probe`) for a
-//!   bench-local connect-and-close prober, to separate prober cost from scheduler cost.
+//!   bench-local connect-and-close prober, `rst` for the same closing with a reset (as HAProxy
+//!   does; no TIME_WAIT), `noop` for one that does no I/O at all, to separate prober cost from
+//!   scheduler cost.
 //!
 //! Run: `cargo bench -p benches --bench checker`.
 
@@ -89,9 +91,20 @@ fn run_listeners() {
     });
 }
 
-/// A minimal TCP-connect prober: connect within the spec's timeout, then close.
+/// A minimal TCP-connect prober: connect within the spec's timeout, then close (with a reset
+/// when `reset` is set, as HAProxy closes its plain TCP checks).
 struct ConnectProber {
     port: u16,
+    reset: bool,
+}
+
+/// A prober that does no I/O: isolates the scheduler's own cost (`CHECKER_BENCH_PROBER=noop`).
+struct NoopProber;
+
+impl Prober for NoopProber {
+    async fn probe(&self, _spec: &ProbeSpec, _target: IpAddr) -> ProbeResult {
+        ProbeResult::new(ResultCode::L4Ok, "noop", Duration::ZERO)
+    }
 }
 
 // The port also lives in the spec; the minimal prober keeps its own copy so it never has to
@@ -103,6 +116,10 @@ impl Prober for ConnectProber {
         let addr = SocketAddr::new(target, self.port);
         match tokio::time::timeout(spec.timeout, tokio::net::TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
+                if self.reset {
+                    // Failure only means a normal close.
+                    let _ = stream.set_zero_linger();
+                }
                 drop(stream);
                 ProbeResult::new(ResultCode::L4Ok, "connected", start.elapsed())
             }
@@ -117,7 +134,8 @@ fn probe_spec(port: u16, timeout: Duration) -> ProbeSpec {
 }
 
 /// Runs the measurement with the given prober and prints the figures.
-async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts) {
+async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts, child: u32) {
+    let child = child.to_string();
     let Opts {
         secs,
         backends,
@@ -152,11 +170,15 @@ async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts) {
         .filter(|s| s.state == State::Up)
         .count();
     let cpu0 = cpu_seconds();
+    let user0 = user_seconds();
+    let child0 = cpu_seconds_of(&child);
     let stats0 = checker.stats();
     let t0 = std::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu1 = cpu_seconds();
+    let user = user_seconds() - user0;
+    let child_cpu = cpu_seconds_of(&child) - child0;
     let stats1 = checker.stats();
     let snap = checker.snapshot();
     let up = snap.iter().filter(|s| s.state == State::Up).count();
@@ -164,6 +186,18 @@ async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts) {
         .iter()
         .filter(|s| s.last_result.as_ref().is_some_and(|r| !r.is_pass()))
         .count();
+    let mut durations: Vec<Duration> = snap
+        .iter()
+        .filter_map(|s| s.last_result.as_ref().map(|r| r.elapsed))
+        .collect();
+    durations.sort();
+    let pick = |q: f64| {
+        durations
+            .get(((durations.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    let (d50, d99, dmax) = (pick(0.5), pick(0.99), pick(1.0));
     checker.shutdown().await;
 
     let probes = stats1.probes_completed - stats0.probes_completed;
@@ -184,6 +218,15 @@ async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts) {
         1e6 * cpu / probes.max(1) as f64
     );
     println!(
+        "  of which user {:.0}%, system {:.0}%",
+        100.0 * user / cpu.max(1e-9),
+        100.0 * (cpu - user) / cpu.max(1e-9)
+    );
+    println!(
+        "listener process CPU: {child_cpu:.2} s = {:.1}% of one core",
+        100.0 * child_cpu / elapsed
+    );
+    println!(
         "peak RSS (VmHWM): {:.1} MB, RSS now: {:.1} MB",
         status_kb("VmHWM:") as f64 / 1024.0,
         status_kb("VmRSS:") as f64 / 1024.0
@@ -192,6 +235,7 @@ async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts) {
         "start lag (whole run): p50 {:?}, p99 {:?}, max {:?}",
         stats1.lag_p50, stats1.lag_p99, stats1.lag_max
     );
+    println!("last probe duration per backend: p50 {d50:?}, p99 {d99:?}, max {dmax:?}");
     println!("backends up: {up0} after warm-up, {up} at end; last probe failed: {failed}");
 }
 
@@ -206,15 +250,29 @@ struct Opts {
 
 /// utime + stime of this process, in seconds.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("read /proc/self/stat");
+    cpu_seconds_of("self")
+}
+
+/// utime of this process, in seconds.
+fn user_seconds() -> f64 {
+    cpu_fields("self").map_or(0.0, |(u, _)| u)
+}
+
+/// utime + stime of process `pid` (`self` for this one), in seconds; 0 when unreadable.
+fn cpu_seconds_of(pid: &str) -> f64 {
+    cpu_fields(pid).map_or(0.0, |(u, s)| u + s)
+}
+
+/// (utime, stime) of process `pid`, in seconds.
+fn cpu_fields(pid: &str) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start after the last ')'.
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest[0] is field 3 (state); utime is field 14, stime field 15.
-    let utime: u64 = fields[11].parse().expect("utime");
-    let stime: u64 = fields[12].parse().expect("stime");
-    // USER_HZ is 100 on Linux for /proc.
-    (utime + stime) as f64 / 100.0
+    // fields[0] is field 3 (state); utime is field 14, stime field 15, in USER_HZ (100) ticks.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime as f64 / 100.0, stime as f64 / 100.0))
 }
 
 fn status_kb(key: &str) -> u64 {
@@ -237,7 +295,7 @@ fn main() {
     let interval = Duration::from_millis(env_u64("CHECKER_BENCH_INTERVAL_MS", 1000));
     let threads = env_u64("CHECKER_BENCH_THREADS", 2).max(1) as usize;
     let listeners = env_u64("CHECKER_BENCH_LISTENERS", 100).clamp(1, 250);
-    let minimal = std::env::var("CHECKER_BENCH_PROBER").as_deref() == Ok("minimal");
+    let prober = std::env::var("CHECKER_BENCH_PROBER").unwrap_or_default();
 
     let mut child = Command::new(std::env::current_exe().expect("current exe"))
         .env("CHECKER_BENCH_ROLE", "listener")
@@ -251,6 +309,7 @@ fn main() {
         .read_line(&mut port_line)
         .expect("read port");
     let port: u16 = port_line.trim().parse().expect("listener port");
+    let child_pid = child.id();
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -265,12 +324,16 @@ fn main() {
         listeners,
     };
     rt.block_on(async move {
-        if minimal {
-            println!("prober: minimal connect-and-close (bench-local)");
-            measure(ConnectProber { port }, port, &opts).await;
+        if prober == "minimal" || prober == "rst" {
+            let reset = prober == "rst";
+            println!("prober: bench-local connect, then close (reset: {reset})");
+            measure(ConnectProber { port, reset }, port, &opts, child_pid).await;
+        } else if prober == "noop" {
+            println!("prober: noop (no I/O; scheduler cost only)");
+            measure(NoopProber, port, &opts, child_pid).await;
         } else {
             println!("prober: maglev_health::probe (real TCP probe)");
-            measure(DefaultProber, port, &opts).await;
+            measure(DefaultProber, port, &opts, child_pid).await;
         }
     });
     drop(child.stdin.take());

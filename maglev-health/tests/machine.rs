@@ -474,9 +474,9 @@ fn next_probe_is_start_to_start_without_catch_up() {
     let t0 = Instant::now();
     let mut m = machine(2, 3);
     feed(&mut m, t0, &[true, true, true]);
-    // a 30 ms probe: next start is last start + jittered interval
+    // a 500 ms probe: next start is last start + jittered interval, not result + interval
     let next = m
-        .next_probe(t0, t0 + Duration::from_millis(30))
+        .next_probe(t0, t0 + Duration::from_millis(500))
         .expect("next");
     let wait = next - t0;
     assert!(

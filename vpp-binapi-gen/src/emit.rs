@@ -549,7 +549,7 @@ impl<'a> ModuleEmitter<'a> {
 
             // count fields are not struct fields
             if let Some(vla) = counts.get(f.name.as_str()) {
-                let Elem::Prim(p) = elem.clone().into_count(self) else {
+                let Elem::Prim(p) = elem.clone().into_count() else {
                     return Err(self.unsupported(&fitem, "vla count field is not an integer"));
                 };
                 let (_, hi) = p
@@ -785,7 +785,7 @@ impl<'a> ModuleEmitter<'a> {
 
 impl Elem {
     /// For a count field: the integer type it is encoded as.
-    fn into_count(self, _em: &ModuleEmitter<'_>) -> Self {
+    fn into_count(self) -> Self {
         match self {
             Self::Named {
                 scalar: Some((p, _)),
@@ -1130,11 +1130,44 @@ impl ModuleEmitter<'_> {
                     }
                 }
             };
+            let (getter_fn, from_body) = match (&elem, self.u8_array_alias(&arm.ty)) {
+                // byte-array aliases (e.g. ip4_address): plain copies, no allocation
+                (_, Some(k)) => {
+                    let k = usize_lit(k);
+                    (
+                        quote! {
+                            #[doc = #gdoc]
+                            pub fn #getter(&self) -> #ty {
+                                let mut a = [0u8; #k];
+                                a.copy_from_slice(&self.0[..#k]);
+                                #ty(a)
+                            }
+                        },
+                        quote! {
+                            let mut b = [0u8; #n];
+                            b[..#k].copy_from_slice(&v.0);
+                            Self(b)
+                        },
+                    )
+                }
+                (Elem::Prim(p), None) if p.int_range().is_some() => {
+                    let k = usize_lit(p.size());
+                    (
+                        getter_fn,
+                        quote! {
+                            let mut b = [0u8; #n];
+                            b[..#k].copy_from_slice(&v.to_be_bytes());
+                            Self(b)
+                        },
+                    )
+                }
+                _ => (getter_fn, quote!(Self(#codec::encode_arm::<#ty, #n>(&v)))),
+            };
             methods.push(quote! {
                 #getter_fn
                 #[doc = #fdoc]
                 pub fn #from(v: #ty) -> Self {
-                    Self(#codec::encode_arm::<#ty, #n>(&v))
+                    #from_body
                 }
                 #[doc = #sdoc]
                 pub fn #set(&mut self, v: #ty) {
@@ -1183,6 +1216,16 @@ impl ModuleEmitter<'_> {
                 }
             }
         })
+    }
+
+    /// The length of a `u8[k]` alias type, if `ty` (as seen from this module) is one.
+    fn u8_array_alias(&self, ty: &str) -> Option<usize> {
+        let name = bare_type_name(ty)?;
+        let owner = self.set.owner_of(self.module, name)?;
+        match self.set.get(owner)?.type_items().get(name)? {
+            TypeItem::Alias(a) if a.target == "u8" => a.length.map(|k| k as usize),
+            _ => None,
+        }
     }
 
     fn default_impl(id: &Ident, fc: &FieldsCode) -> TokenStream {
@@ -1280,10 +1323,7 @@ impl ModuleEmitter<'_> {
         let len = &fc.len_expr;
         let def = Self::default_impl(&id, &fc);
         let name = &m.name;
-        let crc = Literal::u32_unsuffixed(m.crc);
-        let crc = format!("{:#010x}", m.crc)
-            .parse::<TokenStream>()
-            .unwrap_or(quote!(#crc));
+        let crc = hex_u32(m.crc);
         let hk = match header {
             Header::Request => quote!(Request),
             Header::Reply => quote!(Reply),
@@ -1458,10 +1498,7 @@ impl ModuleEmitter<'_> {
             quote!(#codec::MessageInfo::of::<#id>(#module))
         });
         let version = f.version.clone().unwrap_or_default();
-        let api_crc = f.api_crc.unwrap_or(0);
-        let api_crc = format!("{api_crc:#010x}")
-            .parse::<TokenStream>()
-            .unwrap_or_default();
+        let api_crc = hex_u32(f.api_crc.unwrap_or(0));
         let mdoc = format!(" Every message of `{module}`, sorted by name.");
         Ok(quote! {
             /// The module's API version (`options.version`).
@@ -1473,6 +1510,14 @@ impl ModuleEmitter<'_> {
             pub static MESSAGES: &[#codec::MessageInfo] = &[#(#entries),*];
         })
     }
+}
+
+/// A `0x%08x` integer literal.
+fn hex_u32(v: u32) -> TokenStream {
+    let lit: Literal = format!("{v:#010x}")
+        .parse()
+        .unwrap_or_else(|_| Literal::u32_unsuffixed(v));
+    quote!(#lit)
 }
 
 fn sanitize_const(name: &str) -> String {

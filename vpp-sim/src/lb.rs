@@ -375,11 +375,18 @@ pub struct Vip {
     used: bool,
     table_len: u32,
     last_gc: u32,
-    /// AS pool indices, in the order VPP's `vip->as_indexes` pool walks them.
-    as_indexes: Vec<u32>,
+    /// AS pool indices in a pool of their own, as VPP's `vip->as_indexes`: walked in slot
+    /// order, freed slots reused last-freed first.
+    as_indexes: Pool<u32>,
     /// Buckets of the new-flow table owned per AS pool index (0 = drop).
     buckets: BTreeMap<u32, u32>,
     counters: [u64; 4],
+}
+
+impl Vip {
+    fn members(&self) -> Vec<u32> {
+        self.as_indexes.iter().map(|(_, &ai)| ai).collect()
+    }
 }
 
 /// One AS (application server) in the global AS pool.
@@ -486,7 +493,7 @@ impl LbModel {
             used: true,
             table_len: 0,
             last_gc: 0,
-            as_indexes: Vec::new(),
+            as_indexes: Pool::new(),
             buckets: BTreeMap::new(),
             counters: [0; 4],
         });
@@ -627,7 +634,7 @@ impl LbModel {
             used: true,
             table_len: n,
             last_gc: now,
-            as_indexes: Vec::new(),
+            as_indexes: Pool::new(),
             buckets: BTreeMap::from([(0, n)]),
             counters: [0; 4],
         });
@@ -641,11 +648,7 @@ impl LbModel {
         if index == 0 {
             return Ok(0);
         }
-        let members = self
-            .vips
-            .get(index)
-            .map(|v| v.as_indexes.clone())
-            .unwrap_or_default();
+        let members = self.vips.get(index).map(Vip::members).unwrap_or_default();
         if !members.is_empty() {
             self.maybe_gc_vip(index, now);
             for ai in members {
@@ -664,7 +667,7 @@ impl LbModel {
 
     fn find_as(&self, vip_index: u32, addr: &Ip46) -> Option<u32> {
         let vip = self.vips.get(vip_index)?;
-        vip.as_indexes.iter().copied().find(|&ai| {
+        vip.as_indexes.iter().map(|(_, &ai)| ai).find(|&ai| {
             self.ass
                 .get(ai)
                 .is_some_and(|a| a.vip_index == vip_index && a.address == *addr)
@@ -707,7 +710,7 @@ impl LbModel {
                 last_used: 0,
             });
             if let Some(v) = self.vips.get_mut(vip_index) {
-                v.as_indexes.push(ai);
+                v.as_indexes.put_new(ai);
             }
             ai
         };
@@ -765,7 +768,7 @@ impl LbModel {
         let entries: Vec<Entry> = vip
             .as_indexes
             .iter()
-            .filter_map(|&ai| {
+            .filter_map(|(_, &ai)| {
                 let a = self.ass.get(ai)?;
                 a.used.then_some(Entry {
                     as_index: ai,
@@ -798,9 +801,13 @@ impl LbModel {
             return;
         };
         vip.last_gc = now;
-        let members = vip.as_indexes.clone();
-        let mut keep = Vec::with_capacity(members.len());
-        for ai in members {
+        let members: Vec<(u32, u32)> = vip
+            .as_indexes
+            .iter()
+            .map(|(slot, &ai)| (slot, ai))
+            .collect();
+        let mut freed_slots = Vec::new();
+        for (slot, ai) in members {
             let free = self.ass.get(ai).is_some_and(|a| {
                 let quiet_for = now.wrapping_sub(a.last_used);
                 !a.used
@@ -809,12 +816,13 @@ impl LbModel {
             });
             if free {
                 self.ass.remove(ai);
-            } else {
-                keep.push(ai);
+                freed_slots.push(slot);
             }
         }
         if let Some(v) = self.vips.get_mut(vip_index) {
-            v.as_indexes = keep;
+            for slot in freed_slots {
+                v.as_indexes.remove(slot);
+            }
         }
     }
 
@@ -834,7 +842,7 @@ impl LbModel {
             if self
                 .vips
                 .get(i)
-                .is_some_and(|v| !v.used && v.as_indexes.is_empty())
+                .is_some_and(|v| !v.used && v.as_indexes.len_elts() == 0)
             {
                 freed.push(i);
             }
@@ -901,7 +909,7 @@ impl LbModel {
             }
             let counts = &v.buckets;
             let view = self.view(vi, v);
-            for &ai in &v.as_indexes {
+            for (_, &ai) in v.as_indexes.iter() {
                 if ai == 0 {
                     continue;
                 }
@@ -978,7 +986,7 @@ impl LbModel {
             v.vip_type.name(),
             Self::format_prefix(v),
             v.table_len,
-            v.as_indexes.len(),
+            v.as_indexes.len_elts(),
             if v.used { "" } else { " removed" }
         );
         if v.port != 0 {
@@ -1039,9 +1047,9 @@ impl LbModel {
         for (name, value) in VIP_COUNTER_NAMES.iter().zip(v.counters) {
             let _ = writeln!(s, "    {name}: {value}");
         }
-        let _ = writeln!(s, "  #as:{}", v.as_indexes.len());
+        let _ = writeln!(s, "  #as:{}", v.as_indexes.len_elts());
         let counts = &v.buckets;
-        for &ai in &v.as_indexes {
+        for (_, &ai) in v.as_indexes.iter() {
             let Some(a) = self.ass.get(ai) else { continue };
             let _ = writeln!(
                 s,

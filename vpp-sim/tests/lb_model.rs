@@ -325,3 +325,22 @@ fn show_lb_vips_verbose_format() {
          ip6-gre6 2001:db8::1/128 new_size:16 #as:0\n\n"
     );
 }
+
+#[test]
+fn as_dump_walks_the_vip_as_pool_in_slot_order_with_lifo_reuse() {
+    let mut m = LbModel::new();
+    let k = key("10.0.0.1", 6, 80);
+    m.add_vip(&gre(k), 0).unwrap();
+    for a in ["10.1.1.1", "10.1.1.2", "10.1.1.3"] {
+        m.add_as(&k, ip(a), 100, 0).unwrap();
+    }
+    m.del_as(&k, ip("10.1.1.1"), 1).unwrap();
+    m.del_as(&k, ip("10.1.1.2"), 1).unwrap();
+    m.collect_garbage(2, true);
+    m.add_as(&k, ip("10.1.1.4"), 100, 3).unwrap();
+    m.add_as(&k, ip("10.1.1.5"), 100, 3).unwrap();
+    let order: Vec<IpAddr> = m.as_dump(None).into_iter().map(|a| a.address).collect();
+    // Slots 0 and 1 were freed; 1 (freed last) is reused first.
+    assert_eq!(order, vec![ip("10.1.1.5"), ip("10.1.1.4"), ip("10.1.1.3")]);
+    assert!(m.show_vips(true).contains("  #as:3\n"));
+}

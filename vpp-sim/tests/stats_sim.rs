@@ -260,8 +260,10 @@ fn reads_during_concurrent_updates_are_consistent_snapshots() {
     let mut busy = 0;
     let start_epoch = seg.epoch();
     let mut reads = 0u64;
-    // Read until the writer has made 300 changes (bounded, so a stuck writer fails the test).
-    while seg.epoch() < start_epoch + 300 && reads < 5_000_000 {
+    // Read until the writer has made 300 changes and the reads have seen more than 10 distinct
+    // generations (bounded, so a stuck writer or a reader that only ever sees `Busy` fails the
+    // test). Both conditions are needed: how the two threads interleave depends on the scheduler.
+    while (seg.epoch() < start_epoch + 300 || seen.len() <= 10) && reads < 20_000_000 {
         reads += 1;
         match client.get("/sim/consistent") {
             Ok(entry) => {

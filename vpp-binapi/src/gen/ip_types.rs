@@ -492,11 +492,15 @@ pub struct AddressUnion(pub [u8; 16]);
 impl AddressUnion {
     /// Reads the union as the `ip4` arm.
     pub fn ip4(&self) -> Ip4Address {
-        crate::codec::decode_arm::<Ip4Address>(&self.0, "address_union.ip4")
+        let mut a = [0u8; 4];
+        a.copy_from_slice(&self.0[..4]);
+        Ip4Address(a)
     }
     /// A union holding the `ip4` arm (remaining bytes zero).
     pub fn from_ip4(v: Ip4Address) -> Self {
-        Self(crate::codec::encode_arm::<Ip4Address, 16>(&v))
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&v.0);
+        Self(b)
     }
     /// Sets the union to the `ip4` arm (remaining bytes zero).
     pub fn set_ip4(&mut self, v: Ip4Address) {
@@ -504,11 +508,15 @@ impl AddressUnion {
     }
     /// Reads the union as the `ip6` arm.
     pub fn ip6(&self) -> Ip6Address {
-        crate::codec::decode_arm::<Ip6Address>(&self.0, "address_union.ip6")
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&self.0[..16]);
+        Ip6Address(a)
     }
     /// A union holding the `ip6` arm (remaining bytes zero).
     pub fn from_ip6(v: Ip6Address) -> Self {
-        Self(crate::codec::encode_arm::<Ip6Address, 16>(&v))
+        let mut b = [0u8; 16];
+        b[..16].copy_from_slice(&v.0);
+        Self(b)
     }
     /// Sets the union to the `ip6` arm (remaining bytes zero).
     pub fn set_ip6(&mut self, v: Ip6Address) {
