@@ -68,7 +68,7 @@ pub enum SyncError {
     #[error(transparent)]
     Client(#[from] ClientError),
     /// VPP answered a call with a non-zero retval.
-    #[error("{msg}: retval {retval}")]
+    #[error("{msg}: retval {retval} ({})", retval_name(*.retval))]
     Retval {
         /// The message.
         msg: &'static str,
@@ -84,6 +84,20 @@ impl SyncError {
     /// Whether the connection is unusable.
     fn is_fatal(&self) -> bool {
         !matches!(self, Self::Retval { .. })
+    }
+}
+
+/// VPP's name for the retvals the lb plugin answers (`vnet/api_errno.h`).
+pub fn retval_name(retval: i32) -> &'static str {
+    match retval {
+        -6 => "no such entry",
+        -70 => "invalid memory size",
+        -73 => "invalid argument",
+        -81 => "value exists",
+        -97 => {
+            "invalid address family: the AS is not of the VIP's family (VPP takes ::/96 addresses such as ::1 for IPv4)"
+        }
+        _ => "vpp error",
     }
 }
 

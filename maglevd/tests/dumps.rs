@@ -141,3 +141,17 @@ fn garbage_cli_output_parses_to_nothing() {
     let parsed = parse_show_lb_vips(" gre4 [1] 192.0.2.1/32\n  protocol:x port:80\n");
     assert_eq!(parsed.len(), 1);
 }
+
+#[test]
+fn refused_operations_name_vpp_s_error() {
+    let error = maglevd::vpp::SyncError::Retval {
+        msg: "lb_add_del_as_v2",
+        retval: -97,
+    };
+    let text = error.to_string();
+    assert!(
+        text.starts_with("lb_add_del_as_v2: retval -97 (invalid address family"),
+        "{text}"
+    );
+    assert_eq!(maglevd::vpp::retval_name(-1234), "vpp error");
+}
