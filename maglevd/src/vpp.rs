@@ -26,7 +26,7 @@ use std::time::Duration;
 use maglev_core::config::{Config, VppLb};
 use maglev_core::desired::{desired_state, flush_targets, vip_key};
 use maglev_core::plan::{As, Encap, FlushSet, Op, Plan, Scope, Vip, VipKey, VppState, plan};
-use maglev_core::weights::{BackendState, WeightOverrides};
+use maglev_core::weights::{BackendState, FrontendState, FrontendWeights, WeightOverrides};
 use maglev_health::checker::{Checker, Prober};
 use maglev_health::machine::{State, Transition};
 use tokio::sync::{broadcast, watch};
@@ -141,6 +141,7 @@ pub async fn run<P: Prober>(
         start: Instant::now(),
         pending: Pending::full(),
         overrides: WeightOverrides::new(),
+        frontends: BTreeMap::new(),
     };
     let mut backoff = MIN_BACKOFF;
     loop {
@@ -257,6 +258,8 @@ struct Reconciler<P: Prober> {
     start: Instant,
     pending: Pending,
     overrides: WeightOverrides,
+    /// Each frontend's last logged state and active pool.
+    frontends: BTreeMap<String, (FrontendState, usize)>,
 }
 
 impl<P: Prober> Reconciler<P> {
@@ -467,6 +470,7 @@ impl<P: Prober> Reconciler<P> {
         }
 
         let desired = desired_state(config, &states, &self.overrides);
+        self.log_frontends(config, &desired.frontends);
         let current = dump_state(client, &desired.vpp).await?;
         let scope_name = if scopes.len() == 1 {
             scopes[0].1.clone()
@@ -507,6 +511,36 @@ impl<P: Prober> Reconciler<P> {
             "vpp-lbsync-done"
         );
         Ok(())
+    }
+}
+
+impl<P: Prober> Reconciler<P> {
+    /// Logs `frontend-transition` for every frontend whose state or active pool changed.
+    fn log_frontends(&mut self, config: &Config, weights: &BTreeMap<String, FrontendWeights>) {
+        for frontend in &config.frontends {
+            let Some(w) = weights.get(&frontend.name) else {
+                continue;
+            };
+            let now = (w.state, w.active_pool);
+            let before = self.frontends.insert(frontend.name.clone(), now);
+            if before == Some(now) {
+                continue;
+            }
+            let pool = frontend
+                .pools
+                .get(w.active_pool)
+                .map_or("", |p| p.name.as_str());
+            tracing::info!(
+                name: "frontend-transition",
+                frontend = %frontend.name,
+                from = before.map_or("none", |(s, _)| s.as_str()),
+                to = w.state.as_str(),
+                active_pool = pool,
+                "frontend-transition"
+            );
+        }
+        self.frontends
+            .retain(|name, _| config.frontend(name).is_some());
     }
 }
 
