@@ -1,5 +1,6 @@
 //! VPP API socket client: sequential `control_ping` round trip and pipelined throughput,
-//! against a minimal echo server on a unix socket (a blocking thread, like VPP's main loop).
+//! against the VPP simulator (`vpp_sim`, on its own thread) and against a minimal echo server on
+//! a unix socket (a blocking thread), with a blocking hand-written round trip as the floor.
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -104,43 +105,43 @@ fn start_echo_server() -> PathBuf {
     path
 }
 
-fn bench_client(c: &mut Criterion) {
-    let path = start_echo_server();
+/// Starts the VPP simulator on its own thread and runtime, like a separate VPP process.
+fn start_simulator() -> PathBuf {
+    let path =
+        std::env::temp_dir().join(format!("vpp-client-bench-sim-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let cfg = vpp_sim::SimConfig::new(&path);
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let sim = vpp_sim::Simulator::start(cfg).await.unwrap();
+            tx.send(()).unwrap();
+            std::future::pending::<()>().await;
+            drop(sim);
+        });
+    });
+    rx.recv().unwrap();
+    path
+}
+
+fn bench_server(c: &mut Criterion, server: &str, path: &PathBuf) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let client = rt
         .block_on(Client::connect(
-            &path,
+            path,
             ClientOptions::default().max_in_flight(4096),
         ))
         .unwrap();
 
-    let mut g = c.benchmark_group("client");
+    let mut g = c.benchmark_group(format!("client_{server}"));
     g.throughput(Throughput::Elements(1));
-    // The floor: the same exchange with blocking std sockets and hand-written frames, no client.
-    g.bench_function("baseline_blocking_round_trip", |b| {
-        let mut sock = UnixStream::connect(&path).unwrap();
-        let mut hello = Vec::new();
-        let mut create = vec![0u8; 70];
-        create[..2].copy_from_slice(&15u16.to_be_bytes());
-        put_frame(&mut hello, &create);
-        sock.write_all(&hello).unwrap();
-        let mut hdr = [0u8; 16];
-        sock.read_exact(&mut hdr).unwrap();
-        let mut reply = vec![0u8; u32::from_be_bytes(hdr[8..12].try_into().unwrap()) as usize];
-        sock.read_exact(&mut reply).unwrap();
-        let mut ping = Vec::new();
-        let mut p = [0u8; 10];
-        p[..2].copy_from_slice(&CONTROL_PING.to_be_bytes());
-        put_frame(&mut ping, &p);
-        let mut back = [0u8; 16 + 18];
-        b.iter(|| {
-            sock.write_all(&ping).unwrap();
-            sock.read_exact(&mut back).unwrap();
-        })
-    });
     g.bench_function("ping_round_trip", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
@@ -196,7 +197,44 @@ fn bench_client(c: &mut Criterion) {
     });
     g.finish();
     let _ = rt.block_on(client.close());
-    let _ = std::fs::remove_file(&path);
+}
+
+/// The floor: the same exchange with blocking std sockets and hand-written frames, no client.
+fn bench_baseline(c: &mut Criterion, path: &PathBuf) {
+    let mut sock = UnixStream::connect(path).unwrap();
+    let mut hello = Vec::new();
+    let mut create = vec![0u8; 70];
+    create[..2].copy_from_slice(&15u16.to_be_bytes());
+    put_frame(&mut hello, &create);
+    sock.write_all(&hello).unwrap();
+    let mut hdr = [0u8; 16];
+    sock.read_exact(&mut hdr).unwrap();
+    let mut reply = vec![0u8; u32::from_be_bytes(hdr[8..12].try_into().unwrap()) as usize];
+    sock.read_exact(&mut reply).unwrap();
+    let mut ping = Vec::new();
+    let mut p = [0u8; 10];
+    p[..2].copy_from_slice(&CONTROL_PING.to_be_bytes());
+    put_frame(&mut ping, &p);
+    let mut back = [0u8; 16 + 18];
+    let mut g = c.benchmark_group("client_echo");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("baseline_blocking_round_trip", |b| {
+        b.iter(|| {
+            sock.write_all(&ping).unwrap();
+            sock.read_exact(&mut back).unwrap();
+        })
+    });
+    g.finish();
+}
+
+fn bench_client(c: &mut Criterion) {
+    let sim = start_simulator();
+    bench_server(c, "sim", &sim);
+    let echo = start_echo_server();
+    bench_server(c, "echo", &echo);
+    bench_baseline(c, &echo);
+    let _ = std::fs::remove_file(&sim);
+    let _ = std::fs::remove_file(&echo);
 }
 
 criterion_group! {

@@ -7,7 +7,8 @@
 //! left out, so its AS is deleted. A backend listed in several pools counts with its first
 //! pool; two backends with the same address count once, the first in pool order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 
 use crate::config::{Config, Frontend};
 use crate::plan::{As, FlushSet, Vip, VipKey, VppState};
@@ -31,6 +32,28 @@ pub fn vip_key(frontend: &Frontend) -> VipKey {
     VipKey::new(frontend.prefix, frontend.protocol.ip_proto(), frontend.port)
 }
 
+/// Backend name → (state, address), resolved once per build: one hash lookup per pool
+/// membership instead of two ordered-map searches.
+struct Resolved<'a>(HashMap<&'a str, (BackendState, IpAddr)>);
+
+impl<'a> Resolved<'a> {
+    fn new(config: &'a Config, states: &impl BackendStates) -> Self {
+        Self(
+            config
+                .backends
+                .iter()
+                .map(|(name, b)| (name.as_str(), (states.state_of(name), b.address)))
+                .collect(),
+        )
+    }
+}
+
+impl BackendStates for Resolved<'_> {
+    fn get_state(&self, backend: &str) -> Option<BackendState> {
+        self.0.get(backend).map(|&(state, _)| state)
+    }
+}
+
 /// The desired VIP of one frontend and the decisions behind it.
 #[must_use]
 pub fn desired_vip(
@@ -39,21 +62,39 @@ pub fn desired_vip(
     states: &impl BackendStates,
     overrides: &WeightOverrides,
 ) -> (VipKey, Vip, FrontendWeights) {
-    let weights = effective_weights(frontend, states, overrides);
+    let resolved = Resolved(
+        frontend
+            .backend_names()
+            .filter_map(|name| {
+                let b = config.backend(name)?;
+                Some((name, (states.state_of(name), b.address)))
+            })
+            .collect(),
+    );
+    build_vip(frontend, &resolved, overrides)
+}
+
+fn build_vip(
+    frontend: &Frontend,
+    resolved: &Resolved<'_>,
+    overrides: &WeightOverrides,
+) -> (VipKey, Vip, FrontendWeights) {
+    let weights = effective_weights(frontend, resolved, overrides);
     let mut vip = Vip::new(
         frontend.encap.into(),
         frontend.src_ip_sticky,
         frontend.new_flows_table_length,
     );
-    let mut seen = std::collections::BTreeSet::new();
+    // Keyed by address, the first membership wins: a backend's first pool, and the first of
+    // two backends sharing an address.
     for member in weights.pools.iter().flat_map(|p| p.members.iter()) {
-        if !seen.insert(member.backend.as_str()) || member.state == BackendState::Removed {
+        if member.state == BackendState::Removed {
             continue;
         }
-        let Some(backend) = config.backend(&member.backend) else {
+        let Some(&(_, address)) = resolved.0.get(member.backend.as_str()) else {
             continue;
         };
-        vip.ases.entry(backend.address).or_insert(As {
+        vip.ases.entry(address).or_insert(As {
             weight: member.effective.weight,
             flush: member.effective.flush,
         });
@@ -68,9 +109,10 @@ pub fn desired_state(
     states: &impl BackendStates,
     overrides: &WeightOverrides,
 ) -> Desired {
+    let resolved = Resolved::new(config, states);
     let mut desired = Desired::default();
     for frontend in &config.frontends {
-        let (key, vip, weights) = desired_vip(config, frontend, states, overrides);
+        let (key, vip, weights) = build_vip(frontend, &resolved, overrides);
         // Validation guarantees distinct VIP keys; keep the first if not.
         desired.vpp.vips.entry(key).or_insert(vip);
         desired.frontends.insert(frontend.name.clone(), weights);

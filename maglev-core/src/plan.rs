@@ -29,6 +29,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 pub use crate::maglev::DEFAULT_TABLE_LEN;
+use crate::maglev::{MaglevError, Table};
 
 /// Identifies a VIP in VPP: prefix, IP protocol and port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -183,6 +184,16 @@ impl Vip {
             ases: BTreeMap::new(),
         }
     }
+
+    /// The Maglev new-flow table VPP (master) builds for this VIP: each AS's bucket share.
+    /// A table length of 0 or not a power of two counts as [`DEFAULT_TABLE_LEN`].
+    ///
+    /// # Errors
+    /// When the ASes mix IPv4 and IPv6 (VPP refuses that).
+    pub fn maglev_table(&self) -> Result<Table, MaglevError> {
+        let ases: Vec<(IpAddr, u8)> = self.ases.iter().map(|(a, x)| (*a, x.weight)).collect();
+        Table::build(effective_table_len(self.table_len), &ases)
+    }
 }
 
 /// What VPP holds, or should hold.
@@ -232,8 +243,9 @@ fn same_ases(current: &Vip, desired: &Vip) -> bool {
 pub enum Scope {
     /// Every VIP: VIPs in VPP but not desired are removed.
     All,
-    /// One VIP (one frontend). It is created or updated, never removed; other VIPs are not
-    /// looked at.
+    /// One VIP (one frontend). It is created, updated or recreated, never left removed; other
+    /// VIPs are not looked at. When `desired` lacks the VIP the plan is empty (the caller
+    /// reports the unknown frontend).
     Vip(VipKey),
 }
 
@@ -568,6 +580,10 @@ fn sync_vip(
         return;
     }
     let flush_set = flush_now.by_vip.get(key);
+    // Fast path, the common case of a periodic sync: nothing to do for this VIP.
+    if flush_set.is_none() && same_ases(current, desired) {
+        return;
+    }
     let mut deletes = false;
     let mut cur = current.ases.iter().peekable();
     for (address, d) in &desired.ases {

@@ -333,25 +333,37 @@ pub fn effective_weights(
     states: &impl BackendStates,
     overrides: &WeightOverrides,
 ) -> FrontendWeights {
-    let active_pool = active_pool_index(frontend.pools.iter().map(|pool| {
-        pool.backends
-            .iter()
-            .map(|member| states.state_of(&member.backend))
-    }));
+    // One state lookup per membership.
+    let states: Vec<Vec<BackendState>> = frontend
+        .pools
+        .iter()
+        .map(|pool| {
+            pool.backends
+                .iter()
+                .map(|member| states.state_of(&member.backend))
+                .collect()
+        })
+        .collect();
+    let active_pool = active_pool_index(states.iter().map(|pool| pool.iter().copied()));
     let pools: Vec<PoolWeights> = frontend
         .pools
         .iter()
+        .zip(&states)
         .enumerate()
-        .map(|(index, pool)| PoolWeights {
+        .map(|(index, (pool, pool_states))| PoolWeights {
             name: pool.name.clone(),
             members: pool
                 .backends
                 .iter()
-                .map(|member| {
-                    let state = states.state_of(&member.backend);
-                    let configured = overrides
-                        .get(&frontend.name, &pool.name, &member.backend)
-                        .unwrap_or(member.weight);
+                .zip(pool_states)
+                .map(|(member, &state)| {
+                    let configured = if overrides.is_empty() {
+                        member.weight
+                    } else {
+                        overrides
+                            .get(&frontend.name, &pool.name, &member.backend)
+                            .unwrap_or(member.weight)
+                    };
                     MemberWeight {
                         backend: member.backend.clone(),
                         configured,

@@ -212,6 +212,30 @@ fn encap_sticky_or_length_change_recreates() {
 }
 
 #[test]
+fn vip_maglev_table_uses_the_effective_length_and_weights() {
+    let v = vip(
+        Encap::Gre4,
+        false,
+        0,
+        &[("10.0.0.1", 100), ("10.0.0.2", 50), ("10.0.0.3", 0)],
+    );
+    let t = v.maglev_table().unwrap();
+    assert_eq!(t.len(), 1024);
+    // The documented VPP vector for these weights at 1024 slots.
+    assert_eq!(
+        t.buckets_per_as().map(|(_, c)| c).collect::<Vec<_>>(),
+        [674, 350, 0]
+    );
+    let mixed = vip(
+        Encap::Gre4,
+        false,
+        16,
+        &[("10.0.0.1", 1), ("2001:db8::1", 1)],
+    );
+    assert!(mixed.maglev_table().is_err());
+}
+
+#[test]
 fn flush_rules() {
     let k = key("192.0.2.1/32", 80);
     let a = ip("10.0.0.1");

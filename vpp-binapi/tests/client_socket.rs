@@ -458,6 +458,14 @@ async fn the_window_bounds_calls_in_flight() {
         let client = client.clone();
         set.spawn(async move { client.ping().await });
     }
+    // Wait until the window is full, then give the rest a chance to (wrongly) follow.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while held.lock().unwrap().len() < 8 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the first 8 pings never arrived");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(held.lock().unwrap().len(), 8);
     assert_eq!(set.len(), 20);

@@ -519,19 +519,29 @@ impl Shared {
             // Wait for the oldest reply, which also frees a window slot; if this batch has
             // nothing in flight, wait for a slot held by someone else.
             match waiting.pop_front() {
-                Some((mut guard, deadline, rx)) => match timeout_at(deadline, rx).await {
-                    Ok(reply) => {
-                        guard.armed = false;
-                        on_reply(reply.unwrap_or(Err(ClientError::Closed))?)?;
+                Some((mut guard, deadline, mut rx)) => {
+                    // Replies to a pipelined burst are usually there already: skip the timer.
+                    let reply = match rx.try_recv() {
+                        Ok(reply) => Ok(reply),
+                        Err(oneshot::error::TryRecvError::Closed) => Ok(Err(ClientError::Closed)),
+                        Err(oneshot::error::TryRecvError::Empty) => timeout_at(deadline, rx)
+                            .await
+                            .map(|r| r.unwrap_or(Err(ClientError::Closed))),
+                    };
+                    match reply {
+                        Ok(reply) => {
+                            guard.armed = false;
+                            on_reply(reply?)?;
+                        }
+                        Err(_) => {
+                            self.note_send(req_id, guard.context, Outcome::Timeout);
+                            return Err(ClientError::Timeout {
+                                msg,
+                                context: guard.context,
+                            });
+                        }
                     }
-                    Err(_) => {
-                        self.note_send(req_id, guard.context, Outcome::Timeout);
-                        return Err(ClientError::Timeout {
-                            msg,
-                            context: guard.context,
-                        });
-                    }
-                },
+                }
                 None => {
                     let deadline = Instant::now() + self.cfg.timeout;
                     permits.push(self.acquire(deadline, msg).await?);

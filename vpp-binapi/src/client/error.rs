@@ -38,7 +38,7 @@ pub enum ClientError {
     Timeout {
         /// Name of the request message.
         msg: &'static str,
-        /// Context of the request.
+        /// Context of the request; 0 if it never got a window slot and was not sent.
         context: u32,
     },
     /// The connection is closed (by [`Client::close`](super::Client::close), by VPP, or after a

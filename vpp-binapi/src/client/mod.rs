@@ -6,13 +6,34 @@
 //! flight), and a reader task routes each reply to its caller by context. Every call has a
 //! timeout, because VPP drops bad requests silently.
 //!
+//! ```no_run
+//! use vpp_binapi::client::{Client, ClientOptions};
+//! use vpp_binapi::r#gen::lb::{LbConf, LbVipDump};
+//!
+//! # async fn demo() -> Result<(), vpp_binapi::client::ClientError> {
+//! let client = Client::connect("/run/vpp/api.sock", ClientOptions::default().name("demo")).await?;
+//! // Which of the lb messages does this VPP know, and with which definition?
+//! let report = client.compat_messages(vpp_binapi::r#gen::lb::MESSAGES);
+//! for problem in report.problems() {
+//!     eprintln!("{problem}"); // e.g. "lb_conf_56cd3261: missing"
+//! }
+//! let reply = client.request(&LbConf { flow_timeout: 40, ..Default::default() }).await?;
+//! assert_eq!(reply.retval, 0);
+//! let vips = client.dump(&LbVipDump::default()).await?;
+//! println!("{} vips", vips.len());
+//! client.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Design
 //!
 //! - A **reader task** splits the byte stream into frames with the pure [`FrameDecoder`] and
 //!   routes each frame: by message id to event subscribers, otherwise by context to the
 //!   waiting call. Where the context sits depends on the message class (offset 2 for ordinary
 //!   replies, 6 for request-shaped replies such as `sockclnt_create_reply`, none for events);
-//!   the client learns each id's class from the typed message it expects.
+//!   the client classifies every generated message VPP knows at connect, and any other message
+//!   type when a call first expects it.
 //! - Callers encode their frames straight into one shared outbound buffer; a **writer task**
 //!   flushes it with one `write` per burst, so pipelined requests cost one syscall per burst.
 //! - The **window** (a semaphore, [`ClientOptions::max_in_flight`]) bounds the calls in flight.

@@ -1,6 +1,7 @@
 //! VPP's message table (`name_crc` to id) and the compatibility check built on it.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 
 /// The message table VPP sent in `sockclnt_create_reply`: every message it knows, as
@@ -128,6 +129,22 @@ pub struct CompatEntry {
     pub status: CompatStatus,
 }
 
+impl fmt::Display for CompatEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{:08x}: ", self.name, self.crc)?;
+        match &self.status {
+            CompatStatus::Present { id } => write!(f, "present (id {id})"),
+            CompatStatus::Missing => f.write_str("missing"),
+            CompatStatus::CrcMismatch { vpp_crc, id } => {
+                write!(
+                    f,
+                    "different definition in vpp (crc {vpp_crc:08x}, id {id})"
+                )
+            }
+        }
+    }
+}
+
 /// Result of a compatibility check over a set of messages.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CompatReport {
@@ -148,5 +165,70 @@ impl CompatReport {
         self.entries
             .iter()
             .filter(|e| !matches!(e.status, CompatStatus::Present { .. }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> MessageTable {
+        MessageTable::from_entries([
+            (1u16, "control_ping_51077d14"),
+            (2, "lb_conf_56cd3261"),
+            (3, "lb_conf_deadbeef"),
+            (4, "not_a_name_crc"),
+        ])
+    }
+
+    #[test]
+    fn lookups_both_ways() {
+        let t = table();
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.id("lb_conf_56cd3261"), Some(2));
+        assert_eq!(t.name(4), Some("not_a_name_crc"));
+        assert_eq!(t.name(5), None);
+        assert_eq!(t.name(u16::MAX), None);
+    }
+
+    #[test]
+    fn check_distinguishes_missing_from_other_crc() {
+        let t = table();
+        assert_eq!(
+            t.check("control_ping", 0x51077d14),
+            CompatStatus::Present { id: 1 }
+        );
+        assert_eq!(
+            t.check("control_ping", 0x1),
+            CompatStatus::CrcMismatch {
+                vpp_crc: 0x51077d14,
+                id: 1
+            }
+        );
+        assert_eq!(
+            t.check("lb_conf", 0xdeadbeef),
+            CompatStatus::Present { id: 3 }
+        );
+        assert_eq!(t.check("nope", 0x51077d14), CompatStatus::Missing);
+        // An entry without a CRC suffix is only reachable by its full key.
+        assert_eq!(t.check("not_a_name", 0), CompatStatus::Missing);
+    }
+
+    #[test]
+    fn report_lines_read_well() {
+        let r = table().compat(&[
+            ("control_ping", 0x51077d14),
+            ("x", 0xab),
+            ("control_ping", 0xab),
+        ]);
+        let lines: Vec<String> = r.entries.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "control_ping_51077d14: present (id 1)",
+                "x_000000ab: missing",
+                "control_ping_000000ab: different definition in vpp (crc 51077d14, id 1)",
+            ]
+        );
     }
 }

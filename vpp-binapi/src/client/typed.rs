@@ -163,7 +163,9 @@ impl Client {
 ///
 /// Each subscription buffers up to [`ClientOptions::event_buffer`](super::ClientOptions::event_buffer)
 /// events; when it is full, new events are dropped and the next [`Subscription::recv`] reports
-/// how many with [`ClientError::EventsLost`]. Dropping the subscription unsubscribes.
+/// how many with [`ClientError::EventsLost`]. Dropping the subscription unsubscribes. It does not
+/// keep the connection open: once the last [`Client`] clone is dropped or closed, `recv` returns
+/// the events still buffered, then `None`.
 #[derive(Debug)]
 pub struct Subscription<E> {
     rx: mpsc::Receiver<Bytes>,
