@@ -1,0 +1,100 @@
+//! Command-line flags and their environment overrides (spec B §3.1; a flag wins over its
+//! environment variable).
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line (the original's format).
+    Json,
+}
+
+/// maglevd: health-checks backends and programs VPP's lb plugin to match.
+///
+/// Without `--config` it runs the embedded demo: the example config (`etc/maglev.yaml`), a
+/// few local backend servers on its 127.0.0.x addresses and the VPP simulator in-process.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "maglevd", version, about, long_about = None)]
+pub struct Args {
+    /// The config file; without it, the embedded example config and local demo backends.
+    #[arg(long, env = "MAGLEV_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// VPP binary API socket. Without it (and without `--embedded-sim`), the VPP simulator
+    /// runs in-process. An empty value disables the VPP integration (health checking only).
+    #[arg(
+        long,
+        visible_alias = "vpp-api-addr",
+        env = "MAGLEV_VPP_API_ADDR",
+        value_name = "PATH"
+    )]
+    pub vpp_api_socket: Option<String>,
+
+    /// VPP stats socket (read for `/sys/boottime`; empty or absent: not used).
+    #[arg(
+        long,
+        visible_alias = "vpp-stats-addr",
+        env = "MAGLEV_VPP_STATS_ADDR",
+        value_name = "PATH"
+    )]
+    pub vpp_stats_socket: Option<String>,
+
+    /// Run the VPP simulator in-process and program it (the default without
+    /// `--vpp-api-socket`).
+    #[arg(long, conflicts_with = "vpp_api_socket")]
+    pub embedded_sim: bool,
+
+    /// Log format.
+    #[arg(long, env = "MAGLEV_LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+
+    /// Log level (`trace`, `debug`, `info`, `warn`, `error`) or a tracing filter directive
+    /// (`info,maglevd=debug`).
+    #[arg(long, env = "MAGLEV_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Validate the config and exit: 0 valid, 1 parse error, 2 semantic error (errors are
+    /// printed as `file:line:col: key: message`).
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Where the VPP API lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VppTarget {
+    /// No VPP integration: health checking only.
+    Disabled,
+    /// The in-process simulator.
+    Embedded,
+    /// A real VPP (or an external simulator) on these sockets.
+    Socket {
+        /// The binary API socket.
+        api: PathBuf,
+        /// The stats socket, if any.
+        stats: Option<PathBuf>,
+    },
+}
+
+impl Args {
+    /// Where the VPP API lives, from `--vpp-api-socket` / `--embedded-sim`.
+    pub fn vpp_target(&self) -> VppTarget {
+        match &self.vpp_api_socket {
+            _ if self.embedded_sim => VppTarget::Embedded,
+            None => VppTarget::Embedded,
+            Some(path) if path.is_empty() => VppTarget::Disabled,
+            Some(path) => VppTarget::Socket {
+                api: PathBuf::from(path),
+                stats: self
+                    .vpp_stats_socket
+                    .as_deref()
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from),
+            },
+        }
+    }
+}

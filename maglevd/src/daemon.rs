@@ -1,0 +1,158 @@
+//! The daemon's main task: start the checker (and the demo backends, the simulator), start
+//! the VPP reconciler, then serve signals: SIGHUP reloads, SIGINT/SIGTERM shut down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use maglev_core::config::Config;
+use maglev_health::checker::Checker;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use crate::cli::Args;
+use crate::config_file::{self, ConfigSource, LoadError, Loaded};
+use crate::{demo, specs, vpp};
+
+/// Backends of the embedded demo that come and go, to show transitions and syncs.
+pub const DEMO_FLAPPING: &[&str] = &["web2"];
+/// How long a flapping demo backend stays up, then down.
+pub const DEMO_FLAP_PERIOD: Duration = Duration::from_secs(20);
+
+/// Why the daemon stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The config given at startup was refused.
+    #[error("invalid config")]
+    InvalidConfig(#[source] LoadError),
+    /// Anything else that keeps the daemon from running.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Runs the daemon until SIGINT or SIGTERM.
+///
+/// # Errors
+///
+/// An invalid startup config, or a failure to set up signals, the checker or the simulator.
+pub async fn run(args: Args) -> Result<(), DaemonError> {
+    tracing::info!(
+        name: "starting",
+        version = env!("CARGO_PKG_VERSION"),
+        "starting"
+    );
+    let source = ConfigSource::from_arg(args.config.as_deref());
+    let Loaded { config, specs } = match config_file::load(&source) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            log_config_error("config-invalid", &error);
+            return Err(DaemonError::InvalidConfig(error));
+        }
+    };
+    tracing::info!(
+        name: "config-loaded",
+        source = %source.name(),
+        backends = config.backends.len(),
+        frontends = config.frontends.len(),
+        "config-loaded"
+    );
+    if let Some(netns) = &config.healthchecker.netns {
+        tracing::warn!(
+            name: "netns-unsupported",
+            netns = %netns,
+            "healthchecker.netns is not supported yet; probing in the current namespace"
+        );
+    }
+
+    let mut sighup = signal(SignalKind::hangup()).map_err(anyhow::Error::from)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(anyhow::Error::from)?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(anyhow::Error::from)?;
+
+    let _demo = (source == ConfigSource::Embedded)
+        .then(|| demo::spawn(demo::plan(&config, DEMO_FLAPPING, DEMO_FLAP_PERIOD)));
+
+    let checker = Checker::new(specs::checker_config(&config));
+    // Subscribe before the first apply so the reconciler sees every transition.
+    let transitions = checker.subscribe();
+    let report = checker
+        .apply_config(specs)
+        .map_err(|e| anyhow::anyhow!("starting the checker: {e}"))?;
+    tracing::info!(name: "checker-started", backends = report.added.len(), "checker-started");
+
+    let config = Arc::new(config);
+    let (config_tx, config_rx) = watch::channel(Arc::clone(&config));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let vpp_task = tokio::spawn(vpp::run(
+        args.vpp_target(),
+        checker.clone(),
+        config_rx,
+        transitions,
+        shutdown_rx,
+    ));
+
+    loop {
+        tokio::select! {
+            _ = sighup.recv() => reload(&source, &checker, &config_tx),
+            _ = sigint.recv() => { tracing::info!(name: "signal", signal = "SIGINT", "signal"); break; }
+            _ = sigterm.recv() => { tracing::info!(name: "signal", signal = "SIGTERM", "signal"); break; }
+        }
+    }
+
+    tracing::info!(name: "stopping", "stopping");
+    let _ = shutdown_tx.send(true);
+    match tokio::time::timeout(Duration::from_secs(5), vpp_task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(name: "vpp-task-failed", %error, "vpp-task-failed"),
+        Err(_) => tracing::warn!(name: "vpp-task-timeout", "the vpp task did not stop in 5s"),
+    }
+    checker.shutdown().await;
+    tracing::info!(name: "stopped", "stopped");
+    Ok(())
+}
+
+/// SIGHUP (spec B §1.8): a bad config is logged and the old one keeps running; a good one
+/// goes to the checker and the reconciler (which syncs).
+fn reload(source: &ConfigSource, checker: &Checker, config_tx: &watch::Sender<Arc<Config>>) {
+    tracing::info!(name: "config-reload", source = %source.name(), "config-reload");
+    let Loaded { config, specs } = match config_file::load(source) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            log_config_error("config-reload-failed", &error);
+            return;
+        }
+    };
+    match checker.apply_config(specs) {
+        Ok(report) => {
+            tracing::info!(
+                name: "config-reload-done",
+                added = report.added.len(),
+                unchanged = report.unchanged.len(),
+                restarted = report.restarted.len(),
+                removed = report.removed.len(),
+                "config-reload-done"
+            );
+            config_tx.send_replace(Arc::new(config));
+        }
+        Err(error) => {
+            tracing::error!(name: "config-reload-failed", %error, "config-reload-failed");
+        }
+    }
+}
+
+fn log_config_error(event: &'static str, error: &LoadError) {
+    let stage = error.stage();
+    let lines = error.lines();
+    for line in &lines {
+        tracing::error!(name: "config-error", stage, error = %line, "config-error");
+    }
+    if event == "config-reload-failed" {
+        tracing::error!(
+            name: "config-reload-failed",
+            stage,
+            errors = lines.len(),
+            outcome = "keeping the running config",
+            "config-reload-failed"
+        );
+    } else {
+        tracing::error!(name: "config-invalid", stage, errors = lines.len(), "config-invalid");
+    }
+}

@@ -1,0 +1,366 @@
+//! End to end: maglevd (the binary) against the VPP simulator with local backends on
+//! loopback. It reaches the expected VPP state, sends nothing when there is no drift, follows
+//! a backend going down, keeps running on its old config after a bad SIGHUP, applies a good
+//! one, and stops cleanly on SIGTERM.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use vpp_sim::{SimConfig, SimHandle, Simulator};
+
+const VIP: &str = "192.0.2.80";
+
+struct Daemon {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    fn start(config: &Path, api: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_maglevd"))
+            .arg("--config")
+            .arg(config)
+            .arg("--vpp-api-socket")
+            .arg(api)
+            .args(["--log-format", "json", "--log-level", "info"])
+            .env_remove("MAGLEV_CONFIG")
+            .env_remove("MAGLEV_LOG_LEVEL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("maglevd starts");
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    fn count(&self, event: &str) -> usize {
+        let needle = format!("\"message\":\"{event}\"");
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(&needle))
+            .count()
+    }
+
+    fn logs(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The used ASes of the VIP as address -> weight, `None` when the VIP does not exist.
+fn vip_ases(sim: &SimHandle) -> Option<BTreeMap<IpAddr, u8>> {
+    let vip: IpAddr = VIP.parse().unwrap();
+    sim.with_lb(|lb| {
+        let exists = lb
+            .vip_dump()
+            .iter()
+            .any(|v| v.prefix == vip && v.protocol == 6 && v.port == 80);
+        exists.then(|| {
+            lb.as_dump(None)
+                .into_iter()
+                .filter(|a| a.vip.prefix == vip && a.flags & 1 == 1)
+                .map(|a| (a.address, a.weight))
+                .collect()
+        })
+    })
+}
+
+async fn wait_for(what: &str, daemon: &Daemon, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; logs:\n{}",
+            daemon.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn config(ports: [u16; 2], b1_weight: u8) -> String {
+    config_with_warmup(ports, b1_weight, "0s", "0s")
+}
+
+fn config_with_warmup(ports: [u16; 2], b1_weight: u8, min: &str, max: &str) -> String {
+    format!(
+        "
+maglev:
+  vpp:
+    lb:
+      ipv4-src-address: 192.0.2.1
+      ipv6-src-address: 2001:db8::1
+      sync-interval: 1s
+      startup-min-delay: {min}
+      startup-max-delay: {max}
+  healthchecks:
+    c1: {{ type: tcp, port: {p1}, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }}
+    c2: {{ type: tcp, port: {p2}, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }}
+  backends:
+    b1: {{ address: 127.0.0.61, healthcheck: c1 }}
+    b2: {{ address: 127.0.0.62, healthcheck: c2 }}
+    b3: {{ address: 127.0.0.63 }}
+  frontends:
+    web:
+      address: {VIP}
+      protocol: tcp
+      port: 80
+      pools:
+        - name: primary
+          backends:
+            b1: {{ weight: {b1_weight} }}
+            b2: {{}}
+            b3: {{ weight: 20 }}
+",
+        p1 = ports[0],
+        p2 = ports[1],
+    )
+}
+
+/// A TCP listener that accepts and closes, until the task is aborted (which closes it).
+async fn listen(addr: SocketAddr) -> (tokio::task::JoinHandle<()>, u16) {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    (task, port)
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_programs_the_simulator_and_survives_a_bad_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let api: PathBuf = dir.path().join("api.sock");
+    let sim = Simulator::start(SimConfig::new(&api)).await.unwrap();
+
+    // b1 listens; b2's port is closed (bound then released).
+    let (b1, b1_port) = listen(SocketAddr::from(([127, 0, 0, 61], 0))).await;
+    let b2_port = {
+        let l = TcpListener::bind(SocketAddr::from(([127, 0, 0, 62], 0))).unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let ports = [b1_port, b2_port];
+    let path = dir.path().join("maglev.yaml");
+    std::fs::write(&path, config(ports, 100)).unwrap();
+    let daemon = Daemon::start(&path, &api);
+
+    // b1 up with its pool weight, b2 down with 0, b3 static with its weight.
+    let expected = BTreeMap::from([
+        (ip("127.0.0.61"), 100),
+        (ip("127.0.0.62"), 0),
+        (ip("127.0.0.63"), 20),
+    ]);
+    wait_for("the initial state", &daemon, || {
+        vip_ases(&sim).as_ref() == Some(&expected)
+    })
+    .await;
+    // b2 went unknown -> down (flush-on-down): one flush, even though its weight is 0.
+    wait_for("b2's one-time flush", &daemon, || {
+        flushes(&sim, "127.0.0.62") == 1
+    })
+    .await;
+    assert!(daemon.count("vpp-connect") >= 1);
+    assert!(daemon.count("vpp-lb-conf-set") == 1);
+    let conf = sim.with_lb(|lb| lb.conf());
+    assert_eq!(conf.flow_timeout, 40);
+
+    // No drift: two periodic syncs later, not one more mutating message.
+    let before = sim.journal().len();
+    let syncs = daemon.count("vpp-lbsync-done");
+    wait_for("two more syncs", &daemon, || {
+        daemon.count("vpp-lbsync-done") >= syncs + 2
+    })
+    .await;
+    assert_eq!(sim.journal().len(), before, "{:?}", sim.journal());
+
+    // A bad config on SIGHUP is refused and the old one keeps running.
+    std::fs::write(&path, config(ports, 100).replace("port: 80", "port: 0")).unwrap();
+    daemon.signal("-HUP");
+    wait_for("the reload failure", &daemon, || {
+        daemon.count("config-reload-failed") == 1
+    })
+    .await;
+    assert!(daemon.logs().contains("frontends.web.port"));
+    // Still health checking and syncing with the old config: b1 goes down -> weight 0.
+    b1.abort();
+    let down = BTreeMap::from([
+        (ip("127.0.0.61"), 0),
+        (ip("127.0.0.62"), 0),
+        (ip("127.0.0.63"), 20),
+    ]);
+    wait_for("b1 drained", &daemon, || {
+        vip_ases(&sim).as_ref() == Some(&down)
+    })
+    .await;
+    // flush-on-down (default true): the drain flushed b1's flows.
+    assert_eq!(flushes(&sim, "127.0.0.61"), 1, "{:?}", sim.journal());
+
+    // A good config applies: b1 back up (a new listener on its port) with weight 30.
+    let (_b1, _) = listen(SocketAddr::from(([127, 0, 0, 61], b1_port))).await;
+    std::fs::write(&path, config(ports, 30)).unwrap();
+    daemon.signal("-HUP");
+    let reweighted = BTreeMap::from([
+        (ip("127.0.0.61"), 30),
+        (ip("127.0.0.62"), 0),
+        (ip("127.0.0.63"), 20),
+    ]);
+    wait_for("the new weight", &daemon, || {
+        vip_ases(&sim).as_ref() == Some(&reweighted)
+    })
+    .await;
+    assert_eq!(daemon.count("config-reload-done"), 1);
+    // The reload did not change vpp.lb: no second lb_conf.
+    assert_eq!(daemon.count("vpp-lb-conf-set"), 1);
+
+    // SIGTERM: clean exit.
+    stop(daemon).await;
+    sim.shutdown();
+}
+
+/// How many `lb_as_set_weight` with `is_flush` the simulator got for AS `address`.
+fn flushes(sim: &SimHandle, address: &str) -> usize {
+    let address: IpAddr = address.parse().unwrap();
+    sim.journal()
+        .iter()
+        .filter_map(|e| {
+            e.message
+                .as_any()
+                .downcast_ref::<vpp_binapi::r#gen::lb::LbAsSetWeight>()
+        })
+        .filter(|m| m.is_flush && m.as_address.to_ip().ok() == Some(address))
+        .count()
+}
+
+/// SIGTERM, then waits for a successful exit.
+async fn stop(mut daemon: Daemon) {
+    daemon.signal("-TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "maglevd did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}\n{}", daemon.logs());
+    assert_eq!(daemon.count("stopped"), 1);
+}
+
+/// b1 listening, b2 closed; the state the config gives then.
+async fn backends() -> (tokio::task::JoinHandle<()>, [u16; 2], BTreeMap<IpAddr, u8>) {
+    let (b1, b1_port) = listen(SocketAddr::from(([127, 0, 0, 61], 0))).await;
+    let b2_port = {
+        let l = TcpListener::bind(SocketAddr::from(([127, 0, 0, 62], 0))).unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let expected = BTreeMap::from([
+        (ip("127.0.0.61"), 100),
+        (ip("127.0.0.62"), 0),
+        (ip("127.0.0.63"), 20),
+    ]);
+    (b1, [b1_port, b2_port], expected)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_leaves_vpp_untouched_while_backends_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api.sock");
+    let sim = Simulator::start(SimConfig::new(&api)).await.unwrap();
+    let (_b1, ports, expected) = backends().await;
+    let path = dir.path().join("maglev.yaml");
+    std::fs::write(&path, config(ports, 100)).unwrap();
+    let first = Daemon::start(&path, &api);
+    wait_for("the initial state", &first, || {
+        vip_ases(&sim).as_ref() == Some(&expected)
+    })
+    .await;
+    wait_for("b2's one-time flush", &first, || {
+        flushes(&sim, "127.0.0.62") == 1
+    })
+    .await;
+    stop(first).await;
+    let journal = sim.journal().len();
+
+    // The next instance starts with every backend unknown. With the warmup it waits until
+    // they resolve, finds no drift, and sends nothing: not even lb_conf, which VPP holds.
+    std::fs::write(&path, config_with_warmup(ports, 100, "1s", "10s")).unwrap();
+    let second = Daemon::start(&path, &api);
+    wait_for("the first sync of the new instance", &second, || {
+        second.count("vpp-lbsync-done") >= 1
+    })
+    .await;
+    assert!(
+        second.count("vpp-lb-warmup-release") >= 1,
+        "{}",
+        second.logs()
+    );
+    assert_eq!(vip_ases(&sim), Some(expected));
+    assert_eq!(sim.journal().len(), journal, "{:?}", sim.journal());
+    stop(second).await;
+    sim.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_and_reprograms_a_restarted_vpp() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api.sock");
+    let sim = Simulator::start(SimConfig::new(&api)).await.unwrap();
+    let (_b1, ports, expected) = backends().await;
+    let path = dir.path().join("maglev.yaml");
+    std::fs::write(&path, config(ports, 100)).unwrap();
+    let daemon = Daemon::start(&path, &api);
+    wait_for("the initial state", &daemon, || {
+        vip_ases(&sim).as_ref() == Some(&expected)
+    })
+    .await;
+
+    sim.restart().await.unwrap();
+    assert_eq!(vip_ases(&sim), None, "the restarted simulator starts empty");
+    wait_for("the state after the restart", &daemon, || {
+        vip_ases(&sim).as_ref() == Some(&expected)
+    })
+    .await;
+    assert!(daemon.count("vpp-disconnect") >= 1);
+    assert!(daemon.count("vpp-connect") >= 2);
+    assert_eq!(
+        daemon.count("vpp-lb-conf-set"),
+        2,
+        "pushed again to the fresh VPP"
+    );
+    assert_eq!(sim.with_lb(|lb| lb.conf()).flow_timeout, 40);
+    stop(daemon).await;
+    sim.shutdown();
+}
