@@ -60,7 +60,7 @@ const COMMON: &[&str] = &[
     "  backends:",
     "    a4: { address: 127.0.0.11, healthcheck: hc }",
     "    b4: { address: 127.0.0.12 }",
-    "    a6: { address: '::1' }",
+    "    a6: { address: '2001:db8::6' }",
     "  frontends:",
 ];
 
@@ -102,12 +102,13 @@ fn example_config_loads_with_every_feature() {
             .values()
             .any(|check| matches!(check.kind, CheckKind::Tcp { tls: Some(_) }))
     );
-    // Every backend probes a loopback address.
+    // Every IPv4 backend probes a loopback address (the IPv6 one is a documentation address:
+    // VPP's lb plugin cannot take `::1`).
     assert!(
         config
             .backends
             .values()
-            .all(|backend| backend.address.is_loopback())
+            .all(|backend| backend.address.is_loopback() || backend.address.is_ipv6())
     );
     assert!(config.backends.values().any(|backend| !backend.enabled));
     assert!(
@@ -1355,9 +1356,38 @@ fn frontend_backends_share_the_vip_family_across_pools() {
     assert_eq!(
         invalid(&text),
         [
-            "t.yaml:17:23: frontends.v4.pools[1].backends.a6: backend `a6` (::1) is IPv6 but the VIP 10.0.0.1/32 is IPv4; all backends of a frontend share the VIP's address family",
+            "t.yaml:17:23: frontends.v4.pools[1].backends.a6: backend `a6` (2001:db8::6) is IPv6 but the VIP 10.0.0.1/32 is IPv4; all backends of a frontend share the VIP's address family",
             "t.yaml:22:23: frontends.v6.pools[0].backends.b4: backend `b4` (127.0.0.12) is IPv4 but the VIP 2001:db8::1/128 is IPv6; all backends of a frontend share the VIP's address family",
         ]
+    );
+}
+
+#[test]
+fn ipv6_backends_in_the_ipv4_compatible_range_are_refused() {
+    // VPP's lb plugin takes any address whose first 96 bits are zero for IPv4, so `::1` or
+    // `::10.0.0.1` would be refused (or misrouted) by the dataplane.
+    let text = y(&[
+        "maglev:",
+        "  backends:",
+        "    lo6: { address: '::1' }",
+        "    compat: { address: '::10.0.0.1' }",
+        "    good: { address: '2001:db8::7' }",
+        "  frontends:",
+        "    v6:",
+        "      address: 2001:db8::1",
+        "      pools:",
+        "        - name: p",
+        "          backends: { lo6: {}, compat: {}, good: {} }",
+    ]);
+    let errors = invalid(&text);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].contains("backend `lo6` (::1) is in ::/96"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].contains("backend `compat` (::a00:1) is in ::/96"),
+        "{errors:?}"
     );
 }
 

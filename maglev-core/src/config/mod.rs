@@ -31,7 +31,8 @@
 //!   and port mean an all-port VIP); `new-flows-table-length` a power of two up to 2^24;
 //!   `pools` non-empty, each pool named (non-empty, unique in the frontend) with at least one
 //!   backend; every member names an existing backend, with `weight` 0-100; all backends of a
-//!   frontend share the VIP's address family; two different backends with the same address
+//!   frontend share the VIP's address family; no IPv6 backend in `::/96` (VPP's lb plugin
+//!   takes those for IPv4 addresses); two different backends with the same address
 //!   cannot serve one frontend; no two frontends share a VIP (prefix, protocol, port).
 //! - Section names are non-empty; duplicate names (any duplicate YAML key) are parse errors.
 //!

@@ -1029,6 +1029,17 @@ impl<'a> Checker<'a> {
                                 ),
                             );
                         }
+                        if let IpAddr::V6(v6) = backend.address
+                            && v6.octets()[..12] == [0; 12]
+                        {
+                            self.error(
+                                member_pos,
+                                member_base.clone(),
+                                format!(
+                                    "backend `{backend_name}` ({v6}) is in ::/96, which VPP's lb plugin takes for an IPv4 address; use a routable IPv6 address"
+                                ),
+                            );
+                        }
                         match addresses.get(&backend.address) {
                             Some(other) if *other != backend_name => {
                                 self.error(
