@@ -15,8 +15,9 @@
 //! - `CHECKER_BENCH_LISTENERS`: listener count, one per address 127.0.1.x (default 100);
 //! - `CHECKER_BENCH_PROBER`: `minimal` swaps the real prober (`maglev_health::probe`) for a
 //!   bench-local connect-and-close prober, `rst` for the same closing with a reset (as HAProxy
-//!   does; no TIME_WAIT), `noop` for one that does no I/O at all, to separate prober cost from
-//!   scheduler cost.
+//!   does; no TIME_WAIT), `rst-noqa` for the reset close with quick-ack off before the connect
+//!   (HAProxy's full trick: the server never leaves SYN-RECV), `noop` for one that does no I/O
+//!   at all, to separate prober cost from scheduler cost.
 //!
 //! Run: `cargo bench -p benches --bench checker`.
 
@@ -96,6 +97,7 @@ fn run_listeners() {
 struct ConnectProber {
     port: u16,
     reset: bool,
+    quickack_off: bool,
 }
 
 /// A prober that does no I/O: isolates the scheduler's own cost (`CHECKER_BENCH_PROBER=noop`).
@@ -114,7 +116,14 @@ impl Prober for ConnectProber {
     async fn probe(&self, spec: &ProbeSpec, target: IpAddr) -> ProbeResult {
         let start = tokio::time::Instant::now();
         let addr = SocketAddr::new(target, self.port);
-        match tokio::time::timeout(spec.timeout, tokio::net::TcpStream::connect(addr)).await {
+        let socket = match tokio::net::TcpSocket::new_v4() {
+            Ok(s) => s,
+            Err(e) => return ProbeResult::new(ResultCode::L4Con, e.to_string(), start.elapsed()),
+        };
+        if self.quickack_off {
+            let _ = socket2::SockRef::from(&socket).set_tcp_quickack(false);
+        }
+        match tokio::time::timeout(spec.timeout, socket.connect(addr)).await {
             Ok(Ok(stream)) => {
                 if self.reset {
                     // Failure only means a normal close.
@@ -173,6 +182,7 @@ async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts, child: u32) {
     let user0 = user_seconds();
     let child0 = cpu_seconds_of(&child);
     let stats0 = checker.stats();
+    let net0 = tcp_counters();
     let t0 = std::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let elapsed = t0.elapsed().as_secs_f64();
@@ -180,6 +190,7 @@ async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts, child: u32) {
     let user = user_seconds() - user0;
     let child_cpu = cpu_seconds_of(&child) - child0;
     let stats1 = checker.stats();
+    let net1 = tcp_counters();
     let snap = checker.snapshot();
     let up = snap.iter().filter(|s| s.state == State::Up).count();
     let failed = snap
@@ -236,6 +247,16 @@ async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts, child: u32) {
         stats1.lag_p50, stats1.lag_p99, stats1.lag_max
     );
     println!("last probe duration per backend: p50 {d50:?}, p99 {d99:?}, max {dmax:?}");
+    let per_s = |i: usize| (net1[i] - net0[i]) as f64 / elapsed;
+    println!(
+        "kernel TCP counters per second (whole host): active opens {:.0}, passive opens {:.0}, \
+         attempt fails {:.0}, listen overflows {:.0}, listen drops {:.0}",
+        per_s(0),
+        per_s(1),
+        per_s(2),
+        per_s(3),
+        per_s(4)
+    );
     println!("backends up: {up0} after warm-up, {up} at end; last probe failed: {failed}");
 }
 
@@ -273,6 +294,41 @@ fn cpu_fields(pid: &str) -> Option<(f64, f64)> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some((utime as f64 / 100.0, stime as f64 / 100.0))
+}
+
+/// Host-wide TCP counters: `Tcp` ActiveOpens, PassiveOpens, AttemptFails (`/proc/net/snmp`),
+/// `TcpExt` ListenOverflows, ListenDrops (`/proc/net/netstat`); zeros when unreadable. Passive
+/// opens show whether the listeners had to complete handshakes (the reset trick avoids it).
+fn tcp_counters() -> [u64; 5] {
+    let mut out = [0; 5];
+    let wanted = [
+        ("Tcp:", "ActiveOpens", 0),
+        ("Tcp:", "PassiveOpens", 1),
+        ("Tcp:", "AttemptFails", 2),
+        ("TcpExt:", "ListenOverflows", 3),
+        ("TcpExt:", "ListenDrops", 4),
+    ];
+    for file in ["/proc/net/snmp", "/proc/net/netstat"] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        // Each group is a header line of names followed by a line of values.
+        for pair in lines.chunks(2) {
+            let [names, values] = pair else { continue };
+            let names: Vec<&str> = names.split_whitespace().collect();
+            let values: Vec<&str> = values.split_whitespace().collect();
+            for (group, field, slot) in wanted {
+                if names.first() != Some(&group) {
+                    continue;
+                }
+                if let Some(i) = names.iter().position(|n| *n == field) {
+                    out[slot] = values.get(i).and_then(|v| v.parse().ok()).unwrap_or(0);
+                }
+            }
+        }
+    }
+    out
 }
 
 fn status_kb(key: &str) -> u64 {
@@ -324,10 +380,18 @@ fn main() {
         listeners,
     };
     rt.block_on(async move {
-        if prober == "minimal" || prober == "rst" {
-            let reset = prober == "rst";
-            println!("prober: bench-local connect, then close (reset: {reset})");
-            measure(ConnectProber { port, reset }, port, &opts, child_pid).await;
+        if prober == "minimal" || prober == "rst" || prober == "rst-noqa" {
+            let reset = prober != "minimal";
+            let quickack_off = prober == "rst-noqa";
+            println!(
+                "prober: bench-local connect, then close (reset: {reset}, quick-ack off: {quickack_off})"
+            );
+            let p = ConnectProber {
+                port,
+                reset,
+                quickack_off,
+            };
+            measure(p, port, &opts, child_pid).await;
         } else if prober == "noop" {
             println!("prober: noop (no I/O; scheduler cost only)");
             measure(NoopProber, port, &opts, child_pid).await;

@@ -29,16 +29,72 @@ async fn tcp_connect_to_a_closed_port_is_refused() {
     }
 }
 
+/// A plain TCP check resets the connection before the server accepts it, so the server side
+/// is observed through a socket filter instead: the listener only answers SYNs whose source
+/// is 127.0.0.2. Without the source the check gets no answer; with it the check passes.
 #[tokio::test]
 async fn tcp_source_address_is_bound_before_connect() {
-    let server = silent_server(V4).await;
-    let mut s = spec(tcp(server.port(), None), 1000);
+    let listener = listener_only_from(Ipv4Addr::new(127, 0, 0, 2));
+    let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+    let unbound = spec(tcp(port, None), 300);
+    let r = probe(&unbound, ip(V4)).await;
+    assert_eq!(
+        r.code,
+        ResultCode::L4Tout,
+        "filter let 127.0.0.1 through: {r:?}"
+    );
+    let mut s = spec(tcp(port, None), 1000);
     s.source_v4 = Some(Ipv4Addr::new(127, 0, 0, 2));
-    let r = probe(&s, server.ip()).await;
+    let r = probe(&s, ip(V4)).await;
     assert_eq!(r.code, ResultCode::L4Ok, "{r:?}");
-    // The listener records the peer as soon as it accepts; give its task a moment.
-    let peer = wait_for_peer(&server).await;
-    assert_eq!(peer, ip("127.0.0.2"));
+}
+
+/// A listening socket on 127.0.0.1 whose kernel filter drops every packet not from `source`.
+fn listener_only_from(source: Ipv4Addr) -> socket2::Socket {
+    use socket2::SockFilter;
+    // Classic BPF: load the IPv4 source address (network header offset 12), accept the packet
+    // when it equals `source`, drop it otherwise.
+    const SKF_NET_OFF: i32 = -0x10_0000;
+    let program = [
+        SockFilter::new(0x20, 0, 0, (SKF_NET_OFF + 12) as u32), // ld [net + 12]
+        SockFilter::new(0x15, 0, 1, u32::from(source)),         // jeq source, 0, 1
+        SockFilter::new(0x06, 0, 0, u32::MAX),                  // ret accept
+        SockFilter::new(0x06, 0, 0, 0),                         // ret drop
+    ];
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.attach_filter(&program).unwrap();
+    sock.bind(&std::net::SocketAddr::new(ip(V4), 0).into())
+        .unwrap();
+    sock.listen(16).unwrap();
+    sock
+}
+
+/// The plain TCP check ends with a reset before the server accepts (HAProxy's cheap check):
+/// nothing is left in the listener's accept queue, while an ordinary connect is.
+#[tokio::test]
+async fn tcp_check_resets_before_the_server_accepts() {
+    let listener = std::net::TcpListener::bind((ip(V4), 0)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    for _ in 0..3 {
+        let r = probe(&spec(tcp(addr.port(), None), 1000), addr.ip()).await;
+        assert_eq!(r.code, ResultCode::L4Ok, "{r:?}");
+    }
+    // Longer than the delayed-ACK timer, which would otherwise complete the handshake.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let err = listener.accept().map(|(_, peer)| peer).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock, "{err}");
+    // Control: an ordinary connect does reach the accept queue.
+    let normal = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut accepted = None;
+    for _ in 0..100 {
+        if let Ok((_, peer)) = listener.accept() {
+            accepted = Some(peer);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(accepted, Some(normal.local_addr().unwrap()));
 }
 
 #[tokio::test]
@@ -79,16 +135,6 @@ async fn tcp_connect_that_never_completes_is_l4tout() {
     assert_eq!(r.detail, "timeout after 200ms");
     assert!(r.elapsed < Duration::from_secs(2), "{r:?}");
     drop(sock);
-}
-
-async fn wait_for_peer(server: &Server) -> std::net::IpAddr {
-    for _ in 0..100 {
-        if let Some(peer) = server.seen().first().and_then(|s| s.peer) {
-            return peer.ip();
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("server saw no connection");
 }
 
 async fn wait_for_sni(server: &Server) -> Option<String> {

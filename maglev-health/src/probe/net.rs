@@ -39,6 +39,45 @@ pub(super) async fn connect(
     Ok(stream)
 }
 
+/// A plain TCP check: `L4OK` once the handshake completes on our side (SYN-ACK received).
+///
+/// Cheap on both ends, as HAProxy does it: quick-ack is off before the connect, so the kernel
+/// holds back the handshake's final ACK, and the socket closes with a reset (zero linger) as
+/// soon as the connect completes. The server sees SYN, sends SYN-ACK, then gets the reset
+/// while still in SYN-RECV: it never accepts, and neither side keeps a TIME_WAIT entry. The
+/// meaning is unchanged: refused is `L4CON`, no answer within the deadline is `L4TOUT`.
+pub(super) async fn plain_check(
+    target: SocketAddr,
+    source: Option<IpAddr>,
+    deadline: Instant,
+    timeout: Duration,
+) -> Outcome {
+    let socket = match target {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    };
+    let socket = match socket {
+        Ok(s) => s,
+        Err(e) => return (ResultCode::L4Con, format!("socket: {}", io_detail(&e))),
+    };
+    // Both are optimisations only: if either fails, the check still means the same, it just
+    // ends with a normal close.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ = socket2::SockRef::from(&socket).set_tcp_quickack(false);
+    let _ = socket.set_zero_linger();
+    if let Some(src) = source
+        && let Err(e) = socket.bind(SocketAddr::new(src, 0))
+    {
+        return (ResultCode::L4Con, format!("bind {src}: {}", io_detail(&e)));
+    }
+    match tokio::time::timeout_at(deadline, socket.connect(target)).await {
+        // Dropping the stream sends the reset.
+        Ok(Ok(_stream)) => (ResultCode::L4Ok, "connected".to_owned()),
+        Ok(Err(e)) => (ResultCode::L4Con, io_detail(&e)),
+        Err(_) => (ResultCode::L4Tout, timeout_detail(timeout)),
+    }
+}
+
 /// TCP connect, then a TLS handshake when `tls` is set.
 pub(super) async fn tcp_probe(
     target: IpAddr,
@@ -48,12 +87,13 @@ pub(super) async fn tcp_probe(
     deadline: Instant,
     timeout: Duration,
 ) -> Outcome {
-    let stream = match connect(SocketAddr::new(target, port), source, deadline, timeout).await {
+    let addr = SocketAddr::new(target, port);
+    let Some(params) = tls else {
+        return plain_check(addr, source, deadline, timeout).await;
+    };
+    let stream = match connect(addr, source, deadline, timeout).await {
         Ok(s) => s,
         Err(outcome) => return outcome,
-    };
-    let Some(params) = tls else {
-        return (ResultCode::L4Ok, "connected".to_owned());
     };
     let name = params.name_for(None, target);
     match tls::handshake(stream, params, name, deadline, timeout).await {
