@@ -23,7 +23,13 @@
 //!
 //! Encoding never fails and never panics.
 
+#[cfg(feature = "arbitrary")]
+pub mod arbitrary_support;
 pub mod ip;
+#[cfg(feature = "serde")]
+pub mod serde_array;
+mod visit;
+pub use visit::{MaybeArbitrary, MaybeSerde, MessageVisitor, VisitedMessage};
 
 /// Modules generated from the generator's test fixtures (`vpp-binapi-gen/tests/fixtures`), so
 /// that every `.api.json` shape is compiled and round-tripped here.

@@ -9,6 +9,8 @@ pub const VERSION: &str = "3.0.0";
 pub const API_CRC: u32 = 0xfee023ed;
 /// VPP enum `address_family` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AddressFamily(pub u8);
 impl AddressFamily {
     /// `ADDRESS_IP4` = 0.
@@ -67,6 +69,8 @@ impl crate::codec::Wire for AddressFamily {
 }
 /// VPP enum `ip_dscp` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpDscp(pub u8);
 impl IpDscp {
     /// `IP_API_DSCP_CS0` = 0.
@@ -201,6 +205,8 @@ impl crate::codec::Wire for IpDscp {
 }
 /// VPP enum `ip_ecn` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpEcn(pub u8);
 impl IpEcn {
     /// `IP_API_ECN_NONE` = 0.
@@ -267,6 +273,8 @@ impl crate::codec::Wire for IpEcn {
 }
 /// VPP enum `ip_feature_location` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpFeatureLocation(pub u8);
 impl IpFeatureLocation {
     /// `IP_API_FEATURE_INPUT` = 0.
@@ -337,6 +345,8 @@ impl crate::codec::Wire for IpFeatureLocation {
 }
 /// VPP enum `ip_proto` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpProto(pub u8);
 impl IpProto {
     /// `IP_API_PROTO_HOPOPT` = 0.
@@ -441,7 +451,12 @@ impl crate::codec::Wire for IpProto {
 pub type AddressWithPrefix = Prefix;
 /// VPP alias `ip4_address`: `u8[4]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Ip4Address(pub [u8; 4]);
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Ip4Address(
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
+    pub [u8; 4],
+);
 impl Default for Ip4Address {
     fn default() -> Self {
         Self([0u8; 4])
@@ -469,7 +484,12 @@ impl crate::codec::Wire for Ip4Address {
 pub type Ip4AddressWithPrefix = Ip4Prefix;
 /// VPP alias `ip6_address`: `u8[16]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Ip6Address(pub [u8; 16]);
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Ip6Address(
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
+    pub [u8; 16],
+);
 impl Default for Ip6Address {
     fn default() -> Self {
         Self([0u8; 16])
@@ -499,7 +519,12 @@ pub type Ip6AddressWithPrefix = Ip6Prefix;
 ///
 /// Held as its 16 raw wire bytes; use the per-arm accessors and constructors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct AddressUnion(pub [u8; 16]);
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct AddressUnion(
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
+    pub [u8; 16],
+);
 impl Default for AddressUnion {
     fn default() -> Self {
         Self([0u8; 16])
@@ -551,6 +576,8 @@ impl crate::codec::Wire for AddressUnion {
 }
 /// VPP type `address`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Address {
     /// The `af` field.
     pub af: AddressFamily,
@@ -580,6 +607,8 @@ impl crate::codec::Wire for Address {
 }
 /// VPP type `ip4_address_and_mask`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Ip4AddressAndMask {
     /// The `addr` field.
     pub addr: Ip4Address,
@@ -615,6 +644,8 @@ impl crate::codec::Wire for Ip4AddressAndMask {
 }
 /// VPP type `ip4_prefix`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Ip4Prefix {
     /// The `address` field.
     pub address: Ip4Address,
@@ -647,6 +678,8 @@ impl crate::codec::Wire for Ip4Prefix {
 }
 /// VPP type `ip6_address_and_mask`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Ip6AddressAndMask {
     /// The `addr` field.
     pub addr: Ip6Address,
@@ -682,6 +715,8 @@ impl crate::codec::Wire for Ip6AddressAndMask {
 }
 /// VPP type `ip6_prefix`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Ip6Prefix {
     /// The `address` field.
     pub address: Ip6Address,
@@ -714,6 +749,8 @@ impl crate::codec::Wire for Ip6Prefix {
 }
 /// VPP type `mprefix`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Mprefix {
     /// The `af` field.
     pub af: AddressFamily,
@@ -765,6 +802,8 @@ impl crate::codec::Wire for Mprefix {
 }
 /// VPP type `prefix`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Prefix {
     /// The `address` field.
     pub address: Address,
@@ -794,6 +833,8 @@ impl crate::codec::Wire for Prefix {
 }
 /// A context for matching prefixes against. (Think ip prefix list.) The meaning (exact match / want subnets) of an unset matcher is left to the implementer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct PrefixMatcher {
     /// le mut be \<= to prefix.len. Default: 255 (not set).
     pub le: u8,

@@ -9,6 +9,8 @@ pub const VERSION: &str = "1.0.0";
 pub const API_CRC: u32 = 0xba19340c;
 /// VPP enum `lb_encap_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbEncapType(pub u32);
 impl LbEncapType {
     /// `LB_API_ENCAP_TYPE_GRE4` = 0.
@@ -83,6 +85,8 @@ impl crate::codec::Wire for LbEncapType {
 }
 /// VPP enum `lb_lkp_type_t` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbLkpTypeT(pub u32);
 impl LbLkpTypeT {
     /// `LB_API_LKP_SAME_IP_PORT` = 0.
@@ -149,6 +153,8 @@ impl crate::codec::Wire for LbLkpTypeT {
 }
 /// VPP enum `lb_nat_protocol` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbNatProtocol(pub u32);
 impl LbNatProtocol {
     /// `LB_API_NAT_PROTOCOL_UDP` = 6.
@@ -211,6 +217,8 @@ impl crate::codec::Wire for LbNatProtocol {
 }
 /// VPP enum `lb_srv_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbSrvType(pub u32);
 impl LbSrvType {
     /// `LB_API_SRV_TYPE_CLUSTERIP` = 0.
@@ -273,6 +281,8 @@ impl crate::codec::Wire for LbSrvType {
 }
 /// VPP enum `lb_vip_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbVipType(pub u32);
 impl LbVipType {
     /// `LB_API_VIP_TYPE_IP6_GRE6` = 0.
@@ -355,6 +365,8 @@ impl crate::codec::Wire for LbVipType {
 }
 /// Define connection statistics structure
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbVip {
     /// ip prefix and length
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,

@@ -9,12 +9,18 @@ pub const VERSION: &str = "2.1.0";
 pub const API_CRC: u32 = 0xb197c551;
 /// VPP type `message_table_entry`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MessageTableEntry {
     /// The `index` field.
     pub index: u16,
     /// The `name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub name: String,
 }
 impl crate::codec::Wire for MessageTableEntry {
@@ -40,6 +46,8 @@ impl crate::codec::Wire for MessageTableEntry {
 }
 /// Get API version table (includes built-in and plugins)
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ModuleVersion {
     /// The `major` field.
     pub major: u32,
@@ -50,6 +58,10 @@ pub struct ModuleVersion {
     /// The `name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub name: String,
 }
 impl crate::codec::Wire for ModuleVersion {
@@ -81,6 +93,8 @@ impl crate::codec::Wire for ModuleVersion {
 ///
 /// Wire name `api_versions_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ApiVersions {}
 impl crate::codec::Message for ApiVersions {
     const NAME: &'static str = "api_versions";
@@ -104,12 +118,18 @@ impl crate::codec::Message for ApiVersions {
 ///
 /// Wire name `api_versions_reply_5f0d99d6`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ApiVersionsReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
     /// The `api_versions` field.
     ///
     /// Variable-length array: its count field `count` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::vla::<_, 4294967295u64>)
+    )]
     pub api_versions: Vec<ModuleVersion>,
 }
 impl crate::codec::Message for ApiVersionsReply {
@@ -144,6 +164,8 @@ impl crate::codec::Message for ApiVersionsReply {
 ///
 /// Wire name `control_ping_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ControlPing {}
 impl crate::codec::Message for ControlPing {
     const NAME: &'static str = "control_ping";
@@ -167,6 +189,8 @@ impl crate::codec::Message for ControlPing {
 ///
 /// Wire name `control_ping_reply_f6b0b8ca`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ControlPingReply {
     /// return code for the request
     pub retval: i32,
@@ -208,6 +232,8 @@ impl crate::codec::Message for ControlPingReply {
 ///
 /// Wire name `get_api_json_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetApiJson {}
 impl crate::codec::Message for GetApiJson {
     const NAME: &'static str = "get_api_json";
@@ -231,6 +257,8 @@ impl crate::codec::Message for GetApiJson {
 ///
 /// Wire name `get_api_json_reply_ea715b59`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetApiJsonReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -266,10 +294,16 @@ impl crate::codec::Message for GetApiJsonReply {
 ///
 /// Wire name `get_first_msg_id_ebf79a66`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetFirstMsgId {
     /// The `name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub name: String,
 }
 impl crate::codec::Message for GetFirstMsgId {
@@ -297,6 +331,8 @@ impl crate::codec::Message for GetFirstMsgId {
 ///
 /// Wire name `get_first_msg_id_reply_7d337472`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetFirstMsgIdReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -332,6 +368,8 @@ impl crate::codec::Message for GetFirstMsgIdReply {
 ///
 /// Deprecated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntCreate {
     /// The `ctx_quota` field.
     pub ctx_quota: i32,
@@ -340,8 +378,13 @@ pub struct MemclntCreate {
     /// The `name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub name: String,
     /// The `api_versions` field.
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
     pub api_versions: [u32; 8],
 }
 impl crate::codec::Message for MemclntCreate {
@@ -384,6 +427,8 @@ impl crate::codec::Message for MemclntCreate {
 ///
 /// Deprecated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntCreateReply {
     /// The `response` field.
     pub response: i32,
@@ -430,6 +475,8 @@ impl crate::codec::Message for MemclntCreateReply {
 ///
 /// Wire name `memclnt_create_v2_c4bd4882`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntCreateV2 {
     /// The `ctx_quota` field.
     pub ctx_quota: i32,
@@ -438,8 +485,13 @@ pub struct MemclntCreateV2 {
     /// The `name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub name: String,
     /// The `api_versions` field.
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
     pub api_versions: [u32; 8],
     /// The `keepalive` field.
     ///
@@ -498,6 +550,8 @@ impl crate::codec::Message for MemclntCreateV2 {
 ///
 /// Wire name `memclnt_create_v2_reply_42ec4560`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntCreateV2Reply {
     /// The `response` field.
     pub response: i32,
@@ -544,6 +598,8 @@ impl crate::codec::Message for MemclntCreateV2Reply {
 ///
 /// Wire name `memclnt_delete_7e1c04e3`, header kind `other`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntDelete {
     /// The `index` field.
     pub index: u32,
@@ -581,6 +637,8 @@ impl crate::codec::Message for MemclntDelete {
 ///
 /// Wire name `memclnt_delete_reply_3d3b6312`, header kind `other`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntDeleteReply {
     /// The `response` field.
     pub response: i32,
@@ -614,6 +672,8 @@ impl crate::codec::Message for MemclntDeleteReply {
 ///
 /// Wire name `memclnt_keepalive_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntKeepalive {}
 impl crate::codec::Message for MemclntKeepalive {
     const NAME: &'static str = "memclnt_keepalive";
@@ -637,6 +697,8 @@ impl crate::codec::Message for MemclntKeepalive {
 ///
 /// Wire name `memclnt_keepalive_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntKeepaliveReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -666,6 +728,8 @@ impl crate::codec::Message for MemclntKeepaliveReply {
 ///
 /// Wire name `memclnt_read_timeout_c3a3a452`, header kind `other`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntReadTimeout {
     /// The `dummy` field.
     pub dummy: u8,
@@ -695,6 +759,8 @@ impl crate::codec::Message for MemclntReadTimeout {
 ///
 /// Wire name `memclnt_rx_thread_suspend_c3a3a452`, header kind `other`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntRxThreadSuspend {
     /// The `dummy` field.
     pub dummy: u8,
@@ -724,6 +790,8 @@ impl crate::codec::Message for MemclntRxThreadSuspend {
 ///
 /// Wire name `rpc_call_7e8a2c95`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RpcCall {
     /// The `function` field.
     pub function: u64,
@@ -736,6 +804,10 @@ pub struct RpcCall {
     /// The `data` field.
     ///
     /// Variable-length array: its count field `data_len` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::vla::<_, 4294967295u64>)
+    )]
     pub data: Vec<u8>,
 }
 impl crate::codec::Message for RpcCall {
@@ -783,6 +855,8 @@ impl crate::codec::Message for RpcCall {
 ///
 /// Wire name `rpc_call_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RpcCallReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -812,6 +886,8 @@ impl crate::codec::Message for RpcCallReply {
 ///
 /// Wire name `rx_thread_exit_c3a3a452`, header kind `other`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RxThreadExit {
     /// The `dummy` field.
     pub dummy: u8,
@@ -841,12 +917,18 @@ impl crate::codec::Message for RxThreadExit {
 ///
 /// Wire name `sock_init_shm_51646d92`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SockInitShm {
     /// The `requested_size` field.
     pub requested_size: u32,
     /// The `configs` field.
     ///
     /// Variable-length array: its count field `nitems` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::vla::<_, 255u64>)
+    )]
     pub configs: Vec<u64>,
 }
 impl crate::codec::Message for SockInitShm {
@@ -881,6 +963,8 @@ impl crate::codec::Message for SockInitShm {
 ///
 /// Wire name `sock_init_shm_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SockInitShmReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -910,10 +994,16 @@ impl crate::codec::Message for SockInitShmReply {
 ///
 /// Wire name `sockclnt_create_455fb9c4`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SockclntCreate {
     /// The `name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub name: String,
 }
 impl crate::codec::Message for SockclntCreate {
@@ -941,6 +1031,8 @@ impl crate::codec::Message for SockclntCreate {
 ///
 /// Wire name `sockclnt_create_reply_35166268`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SockclntCreateReply {
     /// The `response` field.
     pub response: i32,
@@ -949,6 +1041,10 @@ pub struct SockclntCreateReply {
     /// The `message_table` field.
     ///
     /// Variable-length array: its count field `count` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::vla::<_, 65535u64>)
+    )]
     pub message_table: Vec<MessageTableEntry>,
 }
 impl crate::codec::Message for SockclntCreateReply {
@@ -990,6 +1086,8 @@ impl crate::codec::Message for SockclntCreateReply {
 ///
 /// Wire name `sockclnt_delete_8ac76db6`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SockclntDelete {
     /// The `index` field.
     pub index: u32,
@@ -1019,6 +1117,8 @@ impl crate::codec::Message for SockclntDelete {
 ///
 /// Wire name `sockclnt_delete_reply_8f38b1ee`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SockclntDeleteReply {
     /// The `response` field.
     pub response: i32,
@@ -1048,10 +1148,16 @@ impl crate::codec::Message for SockclntDeleteReply {
 ///
 /// Wire name `trace_plugin_msg_ids_f476d3ce`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct TracePluginMsgIds {
     /// The `plugin_name` field.
     ///
     /// Fixed string of 128 bytes on the wire: at most 127 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<128>)
+    )]
     pub plugin_name: String,
     /// The `first_msg_id` field.
     pub first_msg_id: u16,
