@@ -549,7 +549,7 @@ impl<'a> ModuleEmitter<'a> {
 
             // count fields are not struct fields
             if let Some(vla) = counts.get(f.name.as_str()) {
-                let Elem::Prim(p) = elem.clone().into_count(self) else {
+                let Elem::Prim(p) = elem.clone().into_count() else {
                     return Err(self.unsupported(&fitem, "vla count field is not an integer"));
                 };
                 let (_, hi) = p
@@ -806,7 +806,7 @@ impl<'a> ModuleEmitter<'a> {
 
 impl Elem {
     /// For a count field: the integer type it is encoded as.
-    fn into_count(self, _em: &ModuleEmitter<'_>) -> Self {
+    fn into_count(self) -> Self {
         match self {
             Self::Named {
                 scalar: Some((p, _)),
@@ -1047,7 +1047,9 @@ impl ModuleEmitter<'_> {
                 )]);
                 let nl = usize_lit(n as usize);
                 let is_u8 = matches!(elem, Elem::Prim(Prim::U8));
-                let derive = derives(ei.copy, ei.float, false);
+                // `[T; N]: Default` only for N <= 32
+                let small = n <= 32;
+                let derive = derives(ei.copy, ei.float, small);
                 let sa = serde_array_attr(&self.cfg.codec_path);
                 let size = usize_lit(ei.min * n as usize);
                 let (enc, dec, def) = if is_u8 {
@@ -1068,15 +1070,22 @@ impl ModuleEmitter<'_> {
                 } else {
                     quote!(self.0.iter().map(#codec::Wire::wire_len).sum::<usize>())
                 };
+                let def = if small {
+                    TokenStream::new()
+                } else {
+                    quote! {
+                        impl Default for #id {
+                            fn default() -> Self {
+                                #def
+                            }
+                        }
+                    }
+                };
                 Ok(quote! {
                     #d
                     #derive
                     pub struct #id(#sa pub [#ty; #nl]);
-                    impl Default for #id {
-                        fn default() -> Self {
-                            #def
-                        }
-                    }
+                    #def
                     impl #codec::Wire for #id {
                         const MIN_WIRE_SIZE: usize = #size;
                         #[inline]
@@ -1146,11 +1155,44 @@ impl ModuleEmitter<'_> {
                     }
                 }
             };
+            let (getter_fn, from_body) = match (&elem, self.u8_array_alias(&arm.ty)) {
+                // byte-array aliases (e.g. ip4_address): plain copies, no allocation
+                (_, Some(k)) => {
+                    let k = usize_lit(k);
+                    (
+                        quote! {
+                            #[doc = #gdoc]
+                            pub fn #getter(&self) -> #ty {
+                                let mut a = [0u8; #k];
+                                a.copy_from_slice(&self.0[..#k]);
+                                #ty(a)
+                            }
+                        },
+                        quote! {
+                            let mut b = [0u8; #n];
+                            b[..#k].copy_from_slice(&v.0);
+                            Self(b)
+                        },
+                    )
+                }
+                (Elem::Prim(p), None) if p.int_range().is_some() => {
+                    let k = usize_lit(p.size());
+                    (
+                        getter_fn,
+                        quote! {
+                            let mut b = [0u8; #n];
+                            b[..#k].copy_from_slice(&v.to_be_bytes());
+                            Self(b)
+                        },
+                    )
+                }
+                _ => (getter_fn, quote!(Self(#codec::encode_arm::<#ty, #n>(&v)))),
+            };
             methods.push(quote! {
                 #getter_fn
                 #[doc = #fdoc]
                 pub fn #from(v: #ty) -> Self {
-                    Self(#codec::encode_arm::<#ty, #n>(&v))
+                    #from_body
                 }
                 #[doc = #sdoc]
                 pub fn #set(&mut self, v: #ty) {
@@ -1158,18 +1200,31 @@ impl ModuleEmitter<'_> {
                 }
             });
         }
+        let (derive, def) = if info.min <= 32 {
+            (
+                quote!(#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]),
+                TokenStream::new(),
+            )
+        } else {
+            (
+                quote!(#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]),
+                quote! {
+                    impl Default for #id {
+                        fn default() -> Self {
+                            Self([0u8; #n])
+                        }
+                    }
+                },
+            )
+        };
         let extra = feature_derives();
         let sa = serde_array_attr(&self.cfg.codec_path);
         Ok(quote! {
             #d
-            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+            #derive
             #extra
             pub struct #id(#sa pub [u8; #n]);
-            impl Default for #id {
-                fn default() -> Self {
-                    Self([0u8; #n])
-                }
-            }
+            #def
             impl #id {
                 #(#methods)*
             }
@@ -1189,6 +1244,16 @@ impl ModuleEmitter<'_> {
                 }
             }
         })
+    }
+
+    /// The length of a `u8[k]` alias type, if `ty` (as seen from this module) is one.
+    fn u8_array_alias(&self, ty: &str) -> Option<usize> {
+        let name = bare_type_name(ty)?;
+        let owner = self.set.owner_of(self.module, name)?;
+        match self.set.get(owner)?.type_items().get(name)? {
+            TypeItem::Alias(a) if a.target == "u8" => a.length.map(|k| k as usize),
+            _ => None,
+        }
     }
 
     fn default_impl(id: &Ident, fc: &FieldsCode) -> TokenStream {
@@ -1286,10 +1351,7 @@ impl ModuleEmitter<'_> {
         let len = &fc.len_expr;
         let def = Self::default_impl(&id, &fc);
         let name = &m.name;
-        let crc = Literal::u32_unsuffixed(m.crc);
-        let crc = format!("{:#010x}", m.crc)
-            .parse::<TokenStream>()
-            .unwrap_or(quote!(#crc));
+        let crc = hex_u32(m.crc);
         let hk = match header {
             Header::Request => quote!(Request),
             Header::Reply => quote!(Reply),
@@ -1464,10 +1526,7 @@ impl ModuleEmitter<'_> {
             quote!(#codec::MessageInfo::of::<#id>(#module))
         });
         let version = f.version.clone().unwrap_or_default();
-        let api_crc = f.api_crc.unwrap_or(0);
-        let api_crc = format!("{api_crc:#010x}")
-            .parse::<TokenStream>()
-            .unwrap_or_default();
+        let api_crc = hex_u32(f.api_crc.unwrap_or(0));
         let mdoc = format!(" Every message of `{module}`, sorted by name.");
         Ok(quote! {
             /// The module's API version (`options.version`).
@@ -1479,6 +1538,14 @@ impl ModuleEmitter<'_> {
             pub static MESSAGES: &[#codec::MessageInfo] = &[#(#entries),*];
         })
     }
+}
+
+/// A `0x%08x` integer literal.
+fn hex_u32(v: u32) -> TokenStream {
+    let lit: Literal = format!("{v:#010x}")
+        .parse()
+        .unwrap_or_else(|_| Literal::u32_unsuffixed(v));
+    quote!(#lit)
 }
 
 fn sanitize_const(name: &str) -> String {
@@ -1566,6 +1633,11 @@ pub(crate) fn emit_mod(
                 .binary_search_by(|m| m.name_crc.cmp(name_crc))
                 .ok()
                 .map(|i| &MESSAGES[i])
+        }
+
+        /// The message named `name` (e.g. `control_ping`), whatever its CRC.
+        pub fn find_message_by_name(name: &str) -> Option<&'static #codec::MessageInfo> {
+            MESSAGES.iter().find(|m| m.name == name)
         }
 
         /// Decodes the exact body of the message named `name_crc`.

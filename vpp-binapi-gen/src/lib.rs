@@ -55,12 +55,15 @@ pub struct ApiSet {
     files: BTreeMap<String, ApiFile>,
 }
 
-/// Finds every `*.api.json` file below `dir` (recursively), by module name (file name without
-/// `.api.json`).
+/// How deep [`find_api_files`] descends (a guard against symbolic-link cycles).
+const MAX_DIR_DEPTH: usize = 8;
+
+/// Finds every `*.api.json` file below `dir` (recursively, at most 8 levels), by module name
+/// (file name without `.api.json`).
 pub fn find_api_files(dir: &Path) -> Result<BTreeMap<String, PathBuf>, Error> {
     let mut out: BTreeMap<String, PathBuf> = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
+    let mut stack = vec![(dir.to_path_buf(), 0usize)];
+    while let Some((d, depth)) = stack.pop() {
         let rd = std::fs::read_dir(&d).map_err(|source| Error::Io {
             path: d.clone(),
             source,
@@ -76,7 +79,9 @@ pub fn find_api_files(dir: &Path) -> Result<BTreeMap<String, PathBuf>, Error> {
         entries.sort();
         for p in entries {
             if p.is_dir() {
-                stack.push(p);
+                if depth < MAX_DIR_DEPTH {
+                    stack.push((p, depth + 1));
+                }
             } else if let Some(name) = p.file_name().and_then(|n| n.to_str())
                 && let Some(module) = name.strip_suffix(".api.json")
             {
@@ -219,8 +224,7 @@ pub fn generate_module(set: &ApiSet, module: &str, cfg: &Config) -> Result<Strin
         module,
         f.version.as_deref().unwrap_or("unknown")
     );
-    let attrs = "#![allow(clippy::derivable_impls, clippy::identity_op)]\n";
-    render(module, tokens, &format!("{header}{attrs}"))
+    render(module, tokens, &header)
 }
 
 fn render(module: &str, tokens: proc_macro2::TokenStream, prefix: &str) -> Result<String, Error> {

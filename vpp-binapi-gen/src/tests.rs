@@ -279,3 +279,34 @@ fn snapshot_fixture_modules() {
     insta::assert_snapshot!("base_types_rs", files["base_types.rs"]);
     insta::assert_snapshot!("mod_rs", files["mod.rs"]);
 }
+
+#[test]
+fn api_files_are_found_recursively() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("core")).unwrap();
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    std::fs::copy(
+        fixtures().join("base_types.api.json"),
+        dir.path().join("core/base_types.api.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixtures().join("shapes.api.json"),
+        dir.path().join("plugins/shapes.api.json"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("plugins/notes.txt"), "ignored").unwrap();
+    let found = crate::find_api_files(dir.path()).unwrap();
+    let names: Vec<&String> = found.keys().collect();
+    assert_eq!(names, ["base_types", "shapes"]);
+    let set = ApiSet::load(dir.path(), &["shapes"]).unwrap();
+    assert_eq!(set.modules().count(), 2);
+
+    std::fs::copy(
+        fixtures().join("shapes.api.json"),
+        dir.path().join("core/shapes.api.json"),
+    )
+    .unwrap();
+    let err = crate::find_api_files(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::DuplicateModule { .. }), "{err:?}");
+}

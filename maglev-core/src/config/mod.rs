@@ -1,1 +1,217 @@
 //! The `maglev.yaml` config model: parsing and semantic validation.
+//!
+//! Loading is two stages, as in the Go original: the parse stage turns YAML into typed raw
+//! structs (unknown keys, duplicate keys and type mismatches are errors, reported with line,
+//! column and key path), then the semantic stage checks every rule and resolves every default,
+//! reporting every broken rule at once. The loader does no I/O: callers read the file and pass
+//! its text with a source name for messages.
+//!
+//! # Rules checked by the semantic stage
+//!
+//! Every broken rule is reported (sorted by position) as `file:line:column: key: message`.
+//!
+//! - `healthchecker.transition-history` is 1-10000; `netns` is a plain name (no `/`, `.`, `..`).
+//! - With a `vpp` section, `vpp.lb` is required, and so are `ipv4-src-address` (IPv4) and
+//!   `ipv6-src-address` (IPv6). `sticky-buckets-per-core` is a power of two up to 2^28;
+//!   `flow-timeout` is whole seconds in 1-120 (`40s` or `40`); `sync-interval` is > 0;
+//!   `startup-max-delay` is not below `startup-min-delay` (both may be 0).
+//! - Durations are Go-style (`500ms`, `2s`, `1m30s`, `1.5h`, `0`); a bare number other than 0
+//!   needs a unit.
+//! - Health checks: `port` 1-65535, required for http/https/tcp, forbidden for icmp;
+//!   `interval`, `fast-interval`, `down-interval`, `timeout` > 0; an explicit `timeout` must
+//!   not exceed `interval` (the default timeout is `min(1s, interval)`); `rise`/`fall` 1-100;
+//!   `probe-ipv4-src` IPv4 and `probe-ipv6-src` IPv6; `params` keys only where they apply
+//!   (`path`, `host`, `response-code`, `response-regexp` for http/https; `ssl` for tcp;
+//!   `server-name`, `insecure-skip-verify` for https or tcp with `ssl: true`); `path` absolute;
+//!   `host`/`server-name` non-empty without spaces; `response-code` `200` or `200-399` within
+//!   100-599; `response-regexp` compiles (within a size limit).
+//! - Backends: `address` is a unicast IP address; `healthcheck` names an existing check.
+//! - Frontends: `address` is a unicast IP address, or a prefix without host bits; `protocol`
+//!   is tcp, udp or any; `port` 0-65535, with port 0 exactly for protocol any (absent protocol
+//!   and port mean an all-port VIP); `new-flows-table-length` a power of two up to 2^24;
+//!   `pools` non-empty, each pool named (non-empty, unique in the frontend) with at least one
+//!   backend; every member names an existing backend, with `weight` 0-100; all backends of a
+//!   frontend share the VIP's address family; two different backends with the same address
+//!   cannot serve one frontend; no two frontends share a VIP (prefix, protocol, port).
+//! - Section names are non-empty; duplicate names (any duplicate YAML key) are parse errors.
+//!
+//! # Decisions beyond the original
+//!
+//! - A frontend `address` may be a prefix (`192.0.2.0/28`); a plain address is a host prefix.
+//! - Without `protocol`, a frontend is an all-port VIP and must not set a port.
+//! - A backend listed in several pools of one frontend counts in its first pool (as the
+//!   original does); listing two backends with one address in one frontend is an error.
+//! - Without a `vpp` section the config still loads ([`Config::vpp`] is `None`); a daemon
+//!   that programs VPP must refuse to do so.
+//!
+//! ```
+//! use maglev_core::config::Config;
+//!
+//! let text = "
+//! maglev:
+//!   backends:
+//!     web1: { address: 127.0.0.11 }
+//!   frontends:
+//!     web:
+//!       address: 127.0.0.100
+//!       protocol: tcp
+//!       port: 80
+//!       pools:
+//!         - name: primary
+//!           backends:
+//!             web1: {}
+//! ";
+//! let config = Config::from_yaml_str("maglev.yaml", text).unwrap();
+//! let web = config.frontend("web").unwrap();
+//! assert_eq!(web.pools[0].backends[0].weight, 100);
+//! assert!(web.flush_on_down);
+//! ```
+
+mod duration;
+mod error;
+mod model;
+mod raw;
+mod validate;
+
+pub use error::{ConfigError, ParseError, SemanticError};
+pub use model::{
+    Backend, CheckKind, Config, Encap, Frontend, HealthCheck, HealthChecker, HttpParams, Pool,
+    PoolMember, Protocol, ResponseRegex, StatusRange, TlsParams, Vpp, VppLb, defaults,
+};
+
+use serde_path_to_error::Segment;
+
+/// Largest config text the loader accepts, in bytes.
+pub const MAX_INPUT_BYTES: usize = 1 << 20;
+
+impl Config {
+    /// Parses and validates a `maglev.yaml` given as text. `source_name` (usually the file's
+    /// path) only appears in error messages.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Parse`] when the text is not YAML of the right shape (syntax, types,
+    /// unknown or duplicate keys, more than [`MAX_INPUT_BYTES`] or the parser's limits on
+    /// nesting, nodes and aliases); [`ConfigError::Invalid`] with every broken semantic rule.
+    pub fn from_yaml_str(source_name: &str, text: &str) -> Result<Self, ConfigError> {
+        let raw = parse(source_name, text).map_err(ConfigError::Parse)?;
+        let maglev = raw.maglev.value.unwrap_or_default();
+        validate::Checker::new(source_name, text)
+            .check(maglev)
+            .map_err(ConfigError::Invalid)
+    }
+}
+
+/// Parser limits: generous for any real config, small enough that hostile input (deep nesting,
+/// alias bombs, huge scalars) fails fast instead of eating memory.
+fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = 200_000;
+    budget.max_nodes = 100_000;
+    budget.max_aliases = 1_000;
+    budget.max_anchors = 1_000;
+    budget.max_depth = 32;
+    budget.max_documents = 2;
+    budget.max_total_scalar_bytes = MAX_INPUT_BYTES;
+    budget.max_recorded_anchor_events = 100_000;
+    budget.max_recorded_anchor_bytes = MAX_INPUT_BYTES;
+    budget.max_merge_keys = 100;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options.alias_limits.max_total_replayed_events = 100_000;
+    options.alias_limits.max_replay_stack_depth = 16;
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    options.with_snippet = false;
+    options
+}
+
+fn parse(source_name: &str, text: &str) -> Result<raw::RawFile, ParseError> {
+    let error = |line, column, path: String, message: String| ParseError {
+        source_name: source_name.to_owned(),
+        line,
+        column,
+        path,
+        message,
+    };
+    if text.len() > MAX_INPUT_BYTES {
+        return Err(error(
+            0,
+            0,
+            String::new(),
+            format!(
+                "config is too large ({} bytes, at most {MAX_INPUT_BYTES})",
+                text.len()
+            ),
+        ));
+    }
+    if text.trim().is_empty() {
+        return Err(error(
+            0,
+            0,
+            String::new(),
+            "config is empty (expected a top-level `maglev:` key)".to_owned(),
+        ));
+    }
+    let mut path = String::new();
+    let parsed = serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
+        serde_path_to_error::deserialize::<_, raw::RawFile>(de).map_err(|failure| {
+            path = render_path(failure.path());
+            failure.into_inner()
+        })
+    });
+    parsed.map_err(|failure| {
+        let (line, column) = failure
+            .location()
+            .map_or((0, 0), |location| (location.line(), location.column()));
+        error(line, column, path, parse_message(&failure))
+    })
+}
+
+/// The key path of a parse error, below `maglev:` and without serde-saphyr's span wrappers.
+fn render_path(path: &serde_path_to_error::Path) -> String {
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Map { key } if key == "value" => {}
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Unknown => {}
+        }
+    }
+    match out.strip_prefix("maglev") {
+        Some(rest) => rest.strip_prefix('.').unwrap_or(rest).to_owned(),
+        None => out,
+    }
+}
+
+/// serde-saphyr's message without its location suffix (the location is rendered separately).
+fn parse_message(failure: &serde_saphyr::Error) -> String {
+    let text = failure.without_snippet().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    let text = match text.rfind(" at line ") {
+        Some(index) => &text[..index],
+        None => text,
+    };
+    let text = text.lines().next().unwrap_or_default().trim();
+    // serde-saphyr names the Rust type; say what the file should hold instead.
+    let text = match text {
+        "invalid i64" | "invalid u64" | "invalid i32" | "invalid u32" => "expected an integer",
+        other if other.starts_with("multiple YAML documents") => {
+            "expected one YAML document, found more"
+        }
+        other => other,
+    };
+    if let Some(limit) = text.strip_prefix("budget breached: ") {
+        return format!("config exceeds the parser's limits ({limit})");
+    }
+    if text.is_empty() {
+        "invalid yaml".to_owned()
+    } else {
+        text.to_owned()
+    }
+}

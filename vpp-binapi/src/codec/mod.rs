@@ -22,6 +22,34 @@
 //! - Counts are checked against the bytes remaining **before** anything is allocated.
 //!
 //! Encoding never fails and never panics.
+//!
+//! Because of these conventions `encode(decode(bytes))` is the *canonical* form of `bytes`
+//! (booleans become 0/1, fixed strings are re-padded after their first NUL and cut to `N - 1`
+//! bytes); encoding that canonical form again is stable.
+//!
+//! # Example
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use vpp_binapi::codec::{self, HeaderKind, Message};
+//! use vpp_binapi::r#gen::lb::LbAddDelAsV2;
+//!
+//! let msg = LbAddDelAsV2 {
+//!     pfx: "10.0.0.1/32".parse::<ipnet::IpNet>().unwrap().into(),
+//!     protocol: 6,
+//!     port: 80,
+//!     as_address: Ipv4Addr::new(10, 1, 1, 1).into(),
+//!     ..Default::default() // weight 100, from the .api.json default
+//! };
+//! // The id comes from VPP's message table, looked up by `LbAddDelAsV2::NAME_CRC`.
+//! let raw = codec::encode_message_to_vec(&msg, 600, 0x8000_0001, 7);
+//! assert_eq!(LbAddDelAsV2::HEADER, HeaderKind::Request);
+//! assert_eq!(codec::read_context(&raw, LbAddDelAsV2::HEADER), Some(7));
+//! let (header, back) = codec::decode_message::<LbAddDelAsV2>(&raw).unwrap();
+//! assert_eq!((header.msg_id, header.client_index, header.context), (600, Some(0x8000_0001), Some(7)));
+//! assert_eq!(back, msg);
+//! assert_eq!(back.weight, 100);
+//! ```
 
 #[cfg(feature = "arbitrary")]
 pub mod arbitrary_support;
@@ -646,6 +674,8 @@ pub struct MessageInfo {
     pub module: &'static str,
     /// Decodes an exact body (no trailing bytes) into a boxed message.
     pub decode_body: DecodeBodyFn,
+    /// Decodes a body, ignoring trailing bytes (as VPP does), into a boxed message.
+    pub decode_body_lenient: DecodeBodyFn,
 }
 
 impl MessageInfo {
@@ -658,6 +688,7 @@ impl MessageInfo {
             header: M::HEADER,
             module,
             decode_body: decode_boxed::<M>,
+            decode_body_lenient: decode_boxed_lenient::<M>,
         }
     }
 }
@@ -674,6 +705,10 @@ impl fmt::Debug for MessageInfo {
 
 fn decode_boxed<M: Message>(body: &[u8]) -> Result<Box<dyn DynMessage>, DecodeError> {
     Ok(Box::new(decode_body::<M>(body)?))
+}
+
+fn decode_boxed_lenient<M: Message>(body: &[u8]) -> Result<Box<dyn DynMessage>, DecodeError> {
+    Ok(Box::new(M::decode_body(&mut Reader::new(body, M::NAME))?))
 }
 
 /// Object-safe view of any [`Message`], for code that handles messages chosen at run time.

@@ -385,6 +385,10 @@ pub fn visit_messages<V: crate::codec::MessageVisitor>(v: &mut V) {
 pub fn find_message(name_crc: &str) -> Option<&'static crate::codec::MessageInfo> {
     MESSAGES.binary_search_by(|m| m.name_crc.cmp(name_crc)).ok().map(|i| &MESSAGES[i])
 }
+/// The message named `name` (e.g. `control_ping`), whatever its CRC.
+pub fn find_message_by_name(name: &str) -> Option<&'static crate::codec::MessageInfo> {
+    MESSAGES.iter().find(|m| m.name == name)
+}
 /// Decodes the exact body of the message named `name_crc`.
 pub fn decode_any(
     name_crc: &str,
