@@ -100,7 +100,10 @@ fn handshake_reply(c: &mut Criterion) {
         message_table: (0..2000u16)
             .map(|i| MessageTableEntry {
                 index: i + 1,
-                name: format!("some_plugin_message_number_{i}_{:08x}", u32::from(i) * 2_654_435_761),
+                name: format!(
+                    "some_plugin_message_number_{i}_{:08x}",
+                    u32::from(i).wrapping_mul(2_654_435_761)
+                ),
             })
             .collect(),
     };
@@ -108,7 +111,8 @@ fn handshake_reply(c: &mut Criterion) {
     assert_eq!(wire.len(), 20 + 2000 * 66);
     c.bench_function("decode sockclnt_create_reply 2000 entries", |b| {
         b.iter(|| {
-            decode_message::<SockclntCreateReply>(black_box(&wire)).map(|(_, m)| m.message_table.len())
+            decode_message::<SockclntCreateReply>(black_box(&wire))
+                .map(|(_, m)| m.message_table.len())
         });
     });
 }
