@@ -30,7 +30,12 @@ fn golden_vectors() -> Vec<Value> {
         "`import vpp_papi` failed: install VPP's Python client with `pip install vpp-papi` \
          (CI installs it) to run the papi golden-vector test"
     );
-    assert!(status.success(), "{} failed: {status}", script.display());
+    assert!(
+        status.success(),
+        "{} failed: {status} (its message is above; the API dir is $VPP_API_DIR, else \
+         ../shared/vpp-api beside the repository)",
+        script.display()
+    );
     let text = std::fs::read_to_string(out.path()).expect("read the golden vectors");
     let doc: Value = serde_json::from_str(&text).expect("golden.py prints JSON");
     println!("vpp_papi version {}", doc["papi_version"]);
