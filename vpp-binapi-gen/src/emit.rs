@@ -584,6 +584,19 @@ impl<'a> ModuleEmitter<'a> {
                 None => format!("The `{}` field.", doc::code(&f.name)),
             }];
             let field_ty;
+            let mut attrs = TokenStream::new();
+            if matches!(f.shape, Shape::Scalar)
+                && (matches!(elem, Elem::Prim(Prim::F64))
+                    || matches!(
+                        &elem,
+                        Elem::Named {
+                            scalar: Some((Prim::F64, _)),
+                            ..
+                        }
+                    ))
+            {
+                attrs.extend(arbitrary_with_attr(&codec, quote!(f64_not_nan)));
+            }
             match &f.shape {
                 Shape::Scalar => {
                     if is_str {
@@ -609,6 +622,7 @@ impl<'a> ModuleEmitter<'a> {
                     let nl = usize_lit(n_us);
                     if is_str {
                         field_ty = quote!(String);
+                        attrs.extend(arbitrary_with_attr(&codec, quote!(fixed_string::<#nl>)));
                         fc.encode
                             .push(quote!(#codec::put_fixed_string(out, &self.#id, #nl);));
                         fc.decode
@@ -623,6 +637,7 @@ impl<'a> ModuleEmitter<'a> {
                         ));
                     } else if is_u8 {
                         field_ty = quote!([u8; #nl]);
+                        attrs.extend(serde_array_attr(&self.cfg.codec_path));
                         fc.encode.push(quote!(out.extend_from_slice(&self.#id);));
                         fc.decode.push(quote!(let #id = r.array::<#nl>(#label)?;));
                         const_len += n_us;
@@ -632,6 +647,7 @@ impl<'a> ModuleEmitter<'a> {
                         }
                     } else {
                         field_ty = quote!([#ty; #nl]);
+                        attrs.extend(serde_array_attr(&self.cfg.codec_path));
                         fc.encode.push(quote! {
                             for e in &self.#id {
                                 #codec::Wire::encode(e, out);
@@ -671,6 +687,11 @@ impl<'a> ModuleEmitter<'a> {
                     fc.fixed = false;
                     fc.copy = false;
                     fc.infallible = false;
+                    let vmax = count_max
+                        .get(c)
+                        .cloned()
+                        .unwrap_or_else(|| Literal::u64_suffixed(u64::MAX));
+                    attrs.extend(arbitrary_with_attr(&codec, quote!(vla::<_, #vmax>)));
                     doc_lines.push(format!(
                         "Variable-length array: its count field `{c}` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded)."
                     ));
@@ -770,7 +791,7 @@ impl<'a> ModuleEmitter<'a> {
             };
             fc.defaults.push(quote!(#id: #init));
             let d = docs(&doc_lines);
-            fc.decls.push(quote!(#d pub #id: #field_ty));
+            fc.decls.push(quote!(#d #attrs pub #id: #field_ty));
             fc.idents.push(id);
         }
         let c = usize_lit(const_len);
@@ -810,7 +831,8 @@ fn derives(copy: bool, float: bool, default: bool) -> TokenStream {
         d.push(quote!(Eq));
         d.push(quote!(Hash));
     }
-    quote!(#[derive(#(#d),*)])
+    let extra = feature_derives();
+    quote!(#[derive(#(#d),*)] #extra)
 }
 
 fn option_lines(options: &serde_json::Map<String, Value>) -> Vec<String> {
@@ -951,9 +973,11 @@ impl ModuleEmitter<'_> {
             }
         };
         let size = usize_lit(e.width.size());
+        let extra = feature_derives();
         quote! {
             #d
             #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+            #extra
             pub struct #id(pub #w);
             impl #id {
                 #(#consts)*
@@ -1026,6 +1050,7 @@ impl ModuleEmitter<'_> {
                 // `[T; N]: Default` only for N <= 32
                 let small = n <= 32;
                 let derive = derives(ei.copy, ei.float, small);
+                let sa = serde_array_attr(&self.cfg.codec_path);
                 let size = usize_lit(ei.min * n as usize);
                 let (enc, dec, def) = if is_u8 {
                     (
@@ -1059,7 +1084,7 @@ impl ModuleEmitter<'_> {
                 Ok(quote! {
                     #d
                     #derive
-                    pub struct #id(pub [#ty; #nl]);
+                    pub struct #id(#sa pub [#ty; #nl]);
                     #def
                     impl #codec::Wire for #id {
                         const MIN_WIRE_SIZE: usize = #size;
@@ -1192,10 +1217,13 @@ impl ModuleEmitter<'_> {
                 },
             )
         };
+        let extra = feature_derives();
+        let sa = serde_array_attr(&self.cfg.codec_path);
         Ok(quote! {
             #d
             #derive
-            pub struct #id(pub [u8; #n]);
+            #extra
+            pub struct #id(#sa pub [u8; #n]);
             #def
             impl #id {
                 #(#methods)*
@@ -1552,6 +1580,7 @@ pub(crate) fn emit_mod(
         .unwrap_or_else(|_| quote!(crate::codec));
     let mut entries: Vec<(String, TokenStream)> = vec![];
     let mut mods = vec![];
+    let mut visit_types: Vec<(String, TokenStream)> = vec![];
     for m in modules {
         let mid = format_ident!("{}", m);
         let f = set.get(m).ok_or_else(|| Error::MissingModule {
@@ -1570,6 +1599,7 @@ pub(crate) fn emit_mod(
                 format!("{}_{:08x}", msg.name, msg.crc),
                 quote!(#codec::MessageInfo::of::<#mid::#id>(#m)),
             ));
+            visit_types.push((format!("{}_{:08x}", msg.name, msg.crc), quote!(#mid::#id)));
         }
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1583,11 +1613,19 @@ pub(crate) fn emit_mod(
         }
     }
     let es = entries.iter().map(|e| &e.1);
+    visit_types.sort_by(|a, b| a.0.cmp(&b.0));
+    let vis = visit_types.iter().map(|e| &e.1);
     Ok(quote! {
         #(#mods)*
 
         /// Every generated message, sorted by `name_crc` (for [`find_message`]).
         pub static MESSAGES: &[#codec::MessageInfo] = &[#(#es),*];
+
+        /// Calls [`visit`](#codec::MessageVisitor::visit) once for every generated message type
+        /// (tests, fuzzing and tools that must cover every message).
+        pub fn visit_messages<V: #codec::MessageVisitor>(v: &mut V) {
+            #(v.visit::<#vis>();)*
+        }
 
         /// The message whose `name_crc` (e.g. `control_ping_51077d14`) is `name_crc`.
         pub fn find_message(name_crc: &str) -> Option<&'static #codec::MessageInfo> {
@@ -1612,4 +1650,26 @@ pub(crate) fn emit_mod(
             Ok((info.decode_body)(body)?)
         }
     })
+}
+
+// ---- feature-gated value derives (serde, arbitrary): used by tests, golden vectors, fuzzing ----
+
+/// `#[cfg_attr(feature = ..., derive(...))]` lines added to every generated type.
+fn feature_derives() -> TokenStream {
+    quote! {
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+    }
+}
+
+/// Field attribute: fixed arrays go through `codec::serde_array` (serde only derives `N <= 32`).
+fn serde_array_attr(codec_path: &str) -> TokenStream {
+    let with = format!("{codec_path}::serde_array");
+    quote!(#[cfg_attr(feature = "serde", serde(with = #with))])
+}
+
+/// Field attribute: an `arbitrary` constructor that yields only values that survive a wire round
+/// trip (fixed strings without NUL and short enough, VLAs within their count type, no NaN).
+fn arbitrary_with_attr(codec: &TokenStream, ctor: TokenStream) -> TokenStream {
+    quote!(#[cfg_attr(feature = "arbitrary", arbitrary(with = #codec::arbitrary_support::#ctor))])
 }

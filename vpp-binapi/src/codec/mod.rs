@@ -51,7 +51,13 @@
 //! assert_eq!(back.weight, 100);
 //! ```
 
+#[cfg(feature = "arbitrary")]
+pub mod arbitrary_support;
 pub mod ip;
+#[cfg(feature = "serde")]
+pub mod serde_array;
+mod visit;
+pub use visit::{MaybeArbitrary, MaybeSerde, MessageVisitor, VisitedMessage};
 
 /// Modules generated from the generator's test fixtures (`vpp-binapi-gen/tests/fixtures`), so
 /// that every `.api.json` shape is compiled and round-tripped here.

@@ -8,7 +8,12 @@ pub const VERSION: &str = "1.0.0";
 pub const API_CRC: u32 = 0xf24103d6;
 /// VPP alias `mac_address`: `u8[6]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct MacAddress(pub [u8; 6]);
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct MacAddress(
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
+    pub [u8; 6],
+);
 impl crate::codec::Wire for MacAddress {
     const MIN_WIRE_SIZE: usize = 6;
     #[inline]

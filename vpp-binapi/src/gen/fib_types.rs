@@ -8,6 +8,8 @@ pub const VERSION: &str = "2.0.1";
 pub const API_CRC: u32 = 0x21fd785b;
 /// VPP enum `fib_path_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct FibPathFlags(pub u32);
 impl FibPathFlags {
     /// `FIB_API_PATH_FLAG_NONE` = 0.
@@ -77,6 +79,8 @@ impl crate::codec::Wire for FibPathFlags {
 }
 /// VPP enum `fib_path_nh_proto` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct FibPathNhProto(pub u32);
 impl FibPathNhProto {
     /// `FIB_API_PATH_NH_PROTO_IP4` = 0.
@@ -147,6 +151,8 @@ impl crate::codec::Wire for FibPathNhProto {
 }
 /// VPP enum `fib_path_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct FibPathType(pub u32);
 impl FibPathType {
     /// `FIB_API_PATH_TYPE_NORMAL` = 0.
@@ -241,6 +247,8 @@ impl crate::codec::Wire for FibPathType {
 }
 /// MPLS label
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct FibMplsLabel {
     /// The `is_uniform` field.
     pub is_uniform: u8,
@@ -286,6 +294,8 @@ impl crate::codec::Wire for FibMplsLabel {
 }
 /// FIB path
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct FibPath {
     /// index of the interface
     pub sw_if_index: u32,
@@ -308,6 +318,7 @@ pub struct FibPath {
     /// the number of labels present in the stack
     pub n_labels: u8,
     /// a stack of MPLS labels
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
     pub label_stack: [FibMplsLabel; 16],
 }
 impl crate::codec::Wire for FibPath {
@@ -368,6 +379,8 @@ impl crate::codec::Wire for FibPath {
 }
 /// A description of the 'next-hop' for a path this can be something that needs resolving like an IP address (into an adjacency or another FIB entry) or the index of another VPP object that was previously created (i.e. a UDP encap object)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct FibPathNh {
     /// The `address` field.
     pub address: crate::r#gen::ip_types::AddressUnion,

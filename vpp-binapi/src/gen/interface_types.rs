@@ -8,6 +8,8 @@ pub const VERSION: &str = "1.0.0";
 pub const API_CRC: u32 = 0x7f2ba79a;
 /// VPP enum `direction` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Direction(pub u8);
 impl Direction {
     /// `RX` = 0.
@@ -66,6 +68,8 @@ impl crate::codec::Wire for Direction {
 }
 /// VPP enum `if_status_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IfStatusFlags(pub u32);
 impl IfStatusFlags {
     /// `IF_STATUS_API_FLAG_ADMIN_UP` = 1.
@@ -124,6 +128,8 @@ impl crate::codec::Wire for IfStatusFlags {
 }
 /// VPP enum `if_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IfType(pub u32);
 impl IfType {
     /// `IF_API_TYPE_HARDWARE` = 0.
@@ -190,6 +196,8 @@ impl crate::codec::Wire for IfType {
 }
 /// VPP enum `link_duplex` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LinkDuplex(pub u32);
 impl LinkDuplex {
     /// `LINK_DUPLEX_API_UNKNOWN` = 0.
@@ -252,6 +260,8 @@ impl crate::codec::Wire for LinkDuplex {
 }
 /// VPP enum `mtu_proto` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MtuProto(pub u32);
 impl MtuProto {
     /// `MTU_PROTO_API_L3` = 0.
@@ -318,6 +328,8 @@ impl crate::codec::Wire for MtuProto {
 }
 /// VPP enum `rx_mode` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RxMode(pub u32);
 impl RxMode {
     /// `RX_MODE_API_UNKNOWN` = 0.
@@ -388,6 +400,8 @@ impl crate::codec::Wire for RxMode {
 }
 /// VPP enum `sub_if_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SubIfFlags(pub u32);
 impl SubIfFlags {
     /// `SUB_IF_API_FLAG_NO_TAGS` = 1.

@@ -8,6 +8,8 @@ pub const VERSION: &str = "3.2.0";
 pub const API_CRC: u32 = 0xc55aec44;
 /// VPP enumflag `ip_flow_hash_config` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpFlowHashConfig(pub u32);
 impl IpFlowHashConfig {
     /// `IP_API_FLOW_HASH_SRC_IP` = 1.
@@ -155,6 +157,8 @@ impl crate::codec::Wire for IpFlowHashConfig {
 }
 /// VPP enumflag `ip_flow_hash_config_v2` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpFlowHashConfigV2(pub u32);
 impl IpFlowHashConfigV2 {
     /// `IP_API_V2_FLOW_HASH_SRC_IP` = 1.
@@ -306,6 +310,8 @@ impl crate::codec::Wire for IpFlowHashConfigV2 {
 }
 /// VPP enum `ip_reass_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpReassType(pub u32);
 impl IpReassType {
     /// `IP_REASS_TYPE_FULL` = 0.
@@ -372,6 +378,8 @@ impl crate::codec::Wire for IpReassType {
 ///
 /// FIXME not complete yet
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpMroute {
     /// fib table /vrf associated with the route
     pub table_id: u32,
@@ -384,6 +392,10 @@ pub struct IpMroute {
     /// The `paths` field.
     ///
     /// Variable-length array: its count field `n_paths` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::vla::<_, 255u64>)
+    )]
     pub paths: Vec<crate::r#gen::mfib_types::MfibPath>,
 }
 impl crate::codec::Wire for IpMroute {
@@ -435,6 +447,8 @@ impl crate::codec::Wire for IpMroute {
 }
 /// Set a Path MTU value. i.e. a MTU value for a given neighbour. The neighbour can be described as attached (w/ interface and next-hop) or remote (w/ table\_id and next-hop);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPathMtu {
     /// opaque cookie to identify the sender
     pub client_index: u32,
@@ -488,6 +502,8 @@ impl crate::codec::Wire for IpPathMtu {
 }
 /// An IP route
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpRoute {
     /// The IP table the route is in
     pub table_id: u32,
@@ -498,6 +514,10 @@ pub struct IpRoute {
     /// The paths of the route
     ///
     /// Variable-length array: its count field `n_paths` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::vla::<_, 255u64>)
+    )]
     pub paths: Vec<crate::r#gen::fib_types::FibPath>,
 }
 impl crate::codec::Wire for IpRoute {
@@ -546,6 +566,8 @@ impl crate::codec::Wire for IpRoute {
 }
 /// VPP type `ip_route_v2`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpRouteV2 {
     /// The `table_id` field.
     pub table_id: u32,
@@ -558,6 +580,10 @@ pub struct IpRouteV2 {
     /// The `paths` field.
     ///
     /// Variable-length array: its count field `n_paths` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::vla::<_, 255u64>)
+    )]
     pub paths: Vec<crate::r#gen::fib_types::FibPath>,
 }
 impl crate::codec::Wire for IpRouteV2 {
@@ -609,6 +635,8 @@ impl crate::codec::Wire for IpRouteV2 {
 }
 /// An IP table
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTable {
     /// table ID associated with the route This table ID will apply to both the unicast and multicast FIBs
     pub table_id: u32,
@@ -617,6 +645,10 @@ pub struct IpTable {
     /// A client provided name/tag for the table. If this is not set by the client, then VPP will generate something meaningful.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub name: String,
 }
 impl crate::codec::Wire for IpTable {
@@ -644,6 +676,8 @@ impl crate::codec::Wire for IpTable {
 }
 /// Punt redirect type
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct PuntRedirect {
     /// specify the original RX interface of traffic that should be redirected. ~0 means any interface.
     pub rx_sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
@@ -690,6 +724,8 @@ impl crate::codec::Wire for PuntRedirect {
 }
 /// Punt redirect type
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct PuntRedirectV2 {
     /// specify the original RX interface of traffic that should be redirected. ~0 means any interface.
     ///
@@ -700,6 +736,10 @@ pub struct PuntRedirectV2 {
     /// the TX paths to which traffic should be redirected.
     ///
     /// Variable-length array: its count field `n_paths` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::vla::<_, 4294967295u64>)
+    )]
     pub paths: Vec<crate::r#gen::fib_types::FibPath>,
 }
 impl Default for PuntRedirectV2 {
@@ -755,6 +795,8 @@ impl crate::codec::Wire for PuntRedirectV2 {
 ///
 /// Wire name `add_del_ip_punt_redirect_v2_9e804227`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AddDelIpPuntRedirectV2 {
     /// 1 to add punt\_redirect rule, 0 to delete
     ///
@@ -798,6 +840,8 @@ impl crate::codec::Message for AddDelIpPuntRedirectV2 {
 ///
 /// Wire name `add_del_ip_punt_redirect_v2_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AddDelIpPuntRedirectV2Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -827,6 +871,8 @@ impl crate::codec::Message for AddDelIpPuntRedirectV2Reply {
 ///
 /// Wire name `ioam_disable_6b16a45e`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IoamDisable {
     /// The `id` field.
     pub id: u16,
@@ -856,6 +902,8 @@ impl crate::codec::Message for IoamDisable {
 ///
 /// Wire name `ioam_disable_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IoamDisableReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -885,6 +933,8 @@ impl crate::codec::Message for IoamDisableReply {
 ///
 /// Wire name `ioam_enable_51ccd868`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IoamEnable {
     /// profile id
     pub id: u16,
@@ -941,6 +991,8 @@ impl crate::codec::Message for IoamEnable {
 ///
 /// Wire name `ioam_enable_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IoamEnableReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -970,6 +1022,8 @@ impl crate::codec::Message for IoamEnableReply {
 ///
 /// Wire name `ip_address_details_ee29b797`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpAddressDetails {
     /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
@@ -1009,6 +1063,8 @@ impl crate::codec::Message for IpAddressDetails {
 ///
 /// Wire name `ip_address_dump_2d033de4`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpAddressDump {
     /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
@@ -1045,6 +1101,8 @@ impl crate::codec::Message for IpAddressDump {
 ///
 /// Wire name `ip_container_proxy_add_del_7df1dff1`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpContainerProxyAddDel {
     /// The `pfx` field.
     pub pfx: crate::r#gen::ip_types::Prefix,
@@ -1099,6 +1157,8 @@ impl crate::codec::Message for IpContainerProxyAddDel {
 ///
 /// Wire name `ip_container_proxy_add_del_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpContainerProxyAddDelReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -1128,6 +1188,8 @@ impl crate::codec::Message for IpContainerProxyAddDelReply {
 ///
 /// Wire name `ip_container_proxy_details_a8085523`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpContainerProxyDetails {
     /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
@@ -1167,6 +1229,8 @@ impl crate::codec::Message for IpContainerProxyDetails {
 ///
 /// Wire name `ip_container_proxy_dump_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpContainerProxyDump {}
 impl crate::codec::Message for IpContainerProxyDump {
     const NAME: &'static str = "ip_container_proxy_dump";
@@ -1190,6 +1254,8 @@ impl crate::codec::Message for IpContainerProxyDump {
 ///
 /// Wire name `ip_details_eb152d07`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpDetails {
     /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
@@ -1226,6 +1292,8 @@ impl crate::codec::Message for IpDetails {
 ///
 /// Wire name `ip_dump_98d231ca`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpDump {
     /// The `is_ipv6` field.
     pub is_ipv6: bool,
@@ -1255,6 +1323,8 @@ impl crate::codec::Message for IpDump {
 ///
 /// Wire name `ip_local_reass_enable_disable_34e2ccc4`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpLocalReassEnableDisable {
     /// The `enable_ip4` field.
     pub enable_ip4: bool,
@@ -1288,6 +1358,8 @@ impl crate::codec::Message for IpLocalReassEnableDisable {
 ///
 /// Wire name `ip_local_reass_enable_disable_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpLocalReassEnableDisableReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -1317,6 +1389,8 @@ impl crate::codec::Message for IpLocalReassEnableDisableReply {
 ///
 /// Wire name `ip_local_reass_get_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpLocalReassGet {}
 impl crate::codec::Message for IpLocalReassGet {
     const NAME: &'static str = "ip_local_reass_get";
@@ -1340,6 +1414,8 @@ impl crate::codec::Message for IpLocalReassGet {
 ///
 /// Wire name `ip_local_reass_get_reply_3e93a702`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpLocalReassGetReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -1381,6 +1457,8 @@ impl crate::codec::Message for IpLocalReassGetReply {
 ///
 /// Wire name `ip_mroute_add_del_0dd7e790`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpMrouteAddDel {
     /// The `is_add` field.
     ///
@@ -1433,6 +1511,8 @@ impl crate::codec::Message for IpMrouteAddDel {
 ///
 /// Wire name `ip_mroute_add_del_reply_1992deab`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpMrouteAddDelReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -1466,6 +1546,8 @@ impl crate::codec::Message for IpMrouteAddDelReply {
 ///
 /// Wire name `ip_mroute_details_c5cb23fc`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpMrouteDetails {
     /// Details of the route
     pub route: IpMroute,
@@ -1495,6 +1577,8 @@ impl crate::codec::Message for IpMrouteDetails {
 ///
 /// Wire name `ip_mroute_dump_b9d2e09e`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpMrouteDump {
     /// The table from which to dump routes (ony ID an AF are needed)
     pub table: IpTable,
@@ -1524,6 +1608,8 @@ impl crate::codec::Message for IpMrouteDump {
 ///
 /// Wire name `ip_mtable_details_b9d2e09e`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpMtableDetails {
     /// The `table` field.
     pub table: IpTable,
@@ -1553,6 +1639,8 @@ impl crate::codec::Message for IpMtableDetails {
 ///
 /// Wire name `ip_mtable_dump_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpMtableDump {}
 impl crate::codec::Message for IpMtableDump {
     const NAME: &'static str = "ip_mtable_dump";
@@ -1576,6 +1664,8 @@ impl crate::codec::Message for IpMtableDump {
 ///
 /// Wire name `ip_path_mtu_details_ac9539a7`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPathMtuDetails {
     /// The `pmtu` field.
     pub pmtu: IpPathMtu,
@@ -1605,6 +1695,8 @@ impl crate::codec::Message for IpPathMtuDetails {
 ///
 /// Wire name `ip_path_mtu_get_f75ba505`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPathMtuGet {
     /// The `cursor` field.
     pub cursor: u32,
@@ -1634,6 +1726,8 @@ impl crate::codec::Message for IpPathMtuGet {
 ///
 /// Wire name `ip_path_mtu_get_reply_53b48f5d`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPathMtuGetReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -1667,6 +1761,8 @@ impl crate::codec::Message for IpPathMtuGetReply {
 ///
 /// Wire name `ip_path_mtu_replace_begin_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPathMtuReplaceBegin {}
 impl crate::codec::Message for IpPathMtuReplaceBegin {
     const NAME: &'static str = "ip_path_mtu_replace_begin";
@@ -1690,6 +1786,8 @@ impl crate::codec::Message for IpPathMtuReplaceBegin {
 ///
 /// Wire name `ip_path_mtu_replace_begin_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPathMtuReplaceBeginReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -1719,6 +1817,8 @@ impl crate::codec::Message for IpPathMtuReplaceBeginReply {
 ///
 /// Wire name `ip_path_mtu_replace_end_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPathMtuReplaceEnd {}
 impl crate::codec::Message for IpPathMtuReplaceEnd {
     const NAME: &'static str = "ip_path_mtu_replace_end";
@@ -1742,6 +1842,8 @@ impl crate::codec::Message for IpPathMtuReplaceEnd {
 ///
 /// Wire name `ip_path_mtu_replace_end_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPathMtuReplaceEndReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -1771,6 +1873,8 @@ impl crate::codec::Message for IpPathMtuReplaceEndReply {
 ///
 /// Wire name `ip_path_mtu_update_10bbe5cb`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPathMtuUpdate {
     /// The `pmtu` field.
     pub pmtu: IpPathMtu,
@@ -1800,6 +1904,8 @@ impl crate::codec::Message for IpPathMtuUpdate {
 ///
 /// Wire name `ip_path_mtu_update_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPathMtuUpdateReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -1831,6 +1937,8 @@ impl crate::codec::Message for IpPathMtuUpdateReply {
 ///
 /// Deprecated.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPuntRedirect {
     /// punt definition
     pub punt: PuntRedirect,
@@ -1876,6 +1984,8 @@ impl crate::codec::Message for IpPuntRedirect {
 ///
 /// Deprecated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPuntRedirectDetails {
     /// The `punt` field.
     pub punt: PuntRedirect,
@@ -1907,6 +2017,8 @@ impl crate::codec::Message for IpPuntRedirectDetails {
 ///
 /// Deprecated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPuntRedirectDump {
     /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
@@ -1945,6 +2057,8 @@ impl crate::codec::Message for IpPuntRedirectDump {
 ///
 /// Deprecated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPuntRedirectReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -1974,6 +2088,8 @@ impl crate::codec::Message for IpPuntRedirectReply {
 ///
 /// Wire name `ip_punt_redirect_v2_details_7ba42e1d`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPuntRedirectV2Details {
     /// The `punt` field.
     pub punt: PuntRedirectV2,
@@ -2003,6 +2119,8 @@ impl crate::codec::Message for IpPuntRedirectV2Details {
 ///
 /// Wire name `ip_punt_redirect_v2_dump_d817a484`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPuntRedirectV2Dump {
     /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
@@ -2042,6 +2160,8 @@ impl crate::codec::Message for IpPuntRedirectV2Dump {
 ///
 /// Wire name `ip_reassembly_enable_disable_eb77968d`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpReassemblyEnableDisable {
     /// interface to enable/disable feature on
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
@@ -2091,6 +2211,8 @@ impl crate::codec::Message for IpReassemblyEnableDisable {
 ///
 /// Wire name `ip_reassembly_enable_disable_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpReassemblyEnableDisableReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -2120,6 +2242,8 @@ impl crate::codec::Message for IpReassemblyEnableDisableReply {
 ///
 /// Wire name `ip_reassembly_get_ea13ff63`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpReassemblyGet {
     /// The `is_ip6` field.
     pub is_ip6: bool,
@@ -2153,6 +2277,8 @@ impl crate::codec::Message for IpReassemblyGet {
 ///
 /// Wire name `ip_reassembly_get_reply_d5eb8d34`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpReassemblyGetReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -2218,6 +2344,8 @@ impl crate::codec::Message for IpReassemblyGetReply {
 ///
 /// Wire name `ip_reassembly_set_16467d25`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpReassemblySet {
     /// The `timeout_ms` field.
     pub timeout_ms: u32,
@@ -2283,6 +2411,8 @@ impl crate::codec::Message for IpReassemblySet {
 ///
 /// Wire name `ip_reassembly_set_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpReassemblySetReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -2312,6 +2442,8 @@ impl crate::codec::Message for IpReassemblySetReply {
 ///
 /// Wire name `ip_route_add_del_b8ecfe0d`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpRouteAddDel {
     /// Are the paths being added or removed
     ///
@@ -2364,6 +2496,8 @@ impl crate::codec::Message for IpRouteAddDel {
 ///
 /// Wire name `ip_route_add_del_reply_1992deab`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpRouteAddDelReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -2399,6 +2533,8 @@ impl crate::codec::Message for IpRouteAddDelReply {
 ///
 /// Marked in progress: may change.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpRouteAddDelV2 {
     /// The `is_add` field.
     ///
@@ -2453,6 +2589,8 @@ impl crate::codec::Message for IpRouteAddDelV2 {
 ///
 /// Marked in progress: may change.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpRouteAddDelV2Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -2486,6 +2624,8 @@ impl crate::codec::Message for IpRouteAddDelV2Reply {
 ///
 /// Wire name `ip_route_details_bda8f315`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpRouteDetails {
     /// The route entry in the table
     pub route: IpRoute,
@@ -2515,6 +2655,8 @@ impl crate::codec::Message for IpRouteDetails {
 ///
 /// Wire name `ip_route_dump_b9d2e09e`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpRouteDump {
     /// The table from which to dump routes (ony ID an AF are needed)
     pub table: IpTable,
@@ -2544,6 +2686,8 @@ impl crate::codec::Message for IpRouteDump {
 ///
 /// Wire name `ip_route_lookup_710d6471`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpRouteLookup {
     /// The IP table to look the route up in
     pub table_id: u32,
@@ -2584,6 +2728,8 @@ impl crate::codec::Message for IpRouteLookup {
 ///
 /// Wire name `ip_route_lookup_reply_5d8febcb`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpRouteLookupReply {
     /// return code of the lookup
     pub retval: i32,
@@ -2619,6 +2765,8 @@ impl crate::codec::Message for IpRouteLookupReply {
 ///
 /// Marked in progress: may change.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpRouteLookupV2 {
     /// The `table_id` field.
     pub table_id: u32,
@@ -2661,6 +2809,8 @@ impl crate::codec::Message for IpRouteLookupV2 {
 ///
 /// Marked in progress: may change.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpRouteLookupV2Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -2696,6 +2846,8 @@ impl crate::codec::Message for IpRouteLookupV2Reply {
 ///
 /// Marked in progress: may change.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpRouteV2Details {
     /// The `route` field.
     pub route: IpRouteV2,
@@ -2727,6 +2879,8 @@ impl crate::codec::Message for IpRouteV2Details {
 ///
 /// Marked in progress: may change.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpRouteV2Dump {
     /// The `src` field.
     pub src: u8,
@@ -2760,6 +2914,8 @@ impl crate::codec::Message for IpRouteV2Dump {
 ///
 /// Wire name `ip_source_and_port_range_check_add_del_92a067e3`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpSourceAndPortRangeCheckAddDel {
     /// 1 if add, 0 if delete
     ///
@@ -2770,8 +2926,10 @@ pub struct IpSourceAndPortRangeCheckAddDel {
     /// length of low\_port and high\_port arrays (must match)
     pub number_of_ranges: u8,
     /// The `low_ports` field.
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
     pub low_ports: [u16; 32],
     /// The `high_ports` field.
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
     pub high_ports: [u16; 32],
     /// fib table/vrf id to associate the source and port-range check with @note To specify a single port set low\_port and high\_port entry the same
     pub vrf_id: u32,
@@ -2840,6 +2998,8 @@ impl crate::codec::Message for IpSourceAndPortRangeCheckAddDel {
 ///
 /// Wire name `ip_source_and_port_range_check_add_del_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpSourceAndPortRangeCheckAddDelReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -2869,6 +3029,8 @@ impl crate::codec::Message for IpSourceAndPortRangeCheckAddDelReply {
 ///
 /// Wire name `ip_source_and_port_range_check_interface_add_del_e1ba8987`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpSourceAndPortRangeCheckInterfaceAddDel {
     /// The `is_add` field.
     ///
@@ -2942,6 +3104,8 @@ impl crate::codec::Message for IpSourceAndPortRangeCheckInterfaceAddDel {
 ///
 /// Wire name `ip_source_and_port_range_check_interface_add_del_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpSourceAndPortRangeCheckInterfaceAddDelReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -2971,6 +3135,8 @@ impl crate::codec::Message for IpSourceAndPortRangeCheckInterfaceAddDelReply {
 ///
 /// Wire name `ip_table_add_del_0ffdaec0`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTableAddDel {
     /// The `is_add` field.
     ///
@@ -3014,6 +3180,8 @@ impl crate::codec::Message for IpTableAddDel {
 ///
 /// Wire name `ip_table_add_del_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTableAddDelReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -3043,6 +3211,8 @@ impl crate::codec::Message for IpTableAddDelReply {
 ///
 /// Wire name `ip_table_add_del_v2_14e5081f`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTableAddDelV2 {
     /// the FIB table to add or del
     pub table: IpTable,
@@ -3093,6 +3263,8 @@ impl crate::codec::Message for IpTableAddDelV2 {
 ///
 /// Wire name `ip_table_add_del_v2_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTableAddDelV2Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -3122,6 +3294,8 @@ impl crate::codec::Message for IpTableAddDelV2Reply {
 ///
 /// Wire name `ip_table_allocate_b9d2e09e`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTableAllocate {
     /// if table.table\_id == ~0, vpp allocates an unused table\_id and proceeds as in ip\_table\_add\_del with is\_add = true if table.table\_id != ~0, vpp uses the table.table\_id and proceeds as in ip\_table\_add\_del with is\_add = true table.table\_id should never be 0
     pub table: IpTable,
@@ -3151,6 +3325,8 @@ impl crate::codec::Message for IpTableAllocate {
 ///
 /// Wire name `ip_table_allocate_reply_1728303a`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTableAllocateReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -3184,6 +3360,8 @@ impl crate::codec::Message for IpTableAllocateReply {
 ///
 /// Wire name `ip_table_details_c79fca0f`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTableDetails {
     /// description of the table
     pub table: IpTable,
@@ -3213,6 +3391,8 @@ impl crate::codec::Message for IpTableDetails {
 ///
 /// Wire name `ip_table_dump_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTableDump {}
 impl crate::codec::Message for IpTableDump {
     const NAME: &'static str = "ip_table_dump";
@@ -3236,6 +3416,8 @@ impl crate::codec::Message for IpTableDump {
 ///
 /// Wire name `ip_table_flush_b9d2e09e`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTableFlush {
     /// The table to flush
     pub table: IpTable,
@@ -3265,6 +3447,8 @@ impl crate::codec::Message for IpTableFlush {
 ///
 /// Wire name `ip_table_flush_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTableFlushReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -3296,6 +3480,8 @@ impl crate::codec::Message for IpTableFlushReply {
 ///
 /// Wire name `ip_table_replace_begin_b9d2e09e`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTableReplaceBegin {
     /// The table to resync
     pub table: IpTable,
@@ -3325,6 +3511,8 @@ impl crate::codec::Message for IpTableReplaceBegin {
 ///
 /// Wire name `ip_table_replace_begin_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTableReplaceBeginReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -3356,6 +3544,8 @@ impl crate::codec::Message for IpTableReplaceBeginReply {
 ///
 /// Wire name `ip_table_replace_end_b9d2e09e`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTableReplaceEnd {
     /// The table that has converged
     pub table: IpTable,
@@ -3385,6 +3575,8 @@ impl crate::codec::Message for IpTableReplaceEnd {
 ///
 /// Wire name `ip_table_replace_end_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpTableReplaceEndReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -3414,6 +3606,8 @@ impl crate::codec::Message for IpTableReplaceEndReply {
 ///
 /// Wire name `ip_unnumbered_details_cc59bd42`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpUnnumberedDetails {
     /// The interface that has unnumbered configuration
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
@@ -3456,6 +3650,8 @@ impl crate::codec::Message for IpUnnumberedDetails {
 ///
 /// Wire name `ip_unnumbered_dump_f9e6675e`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpUnnumberedDump {
     /// ~0 for all interfaces, else the interface desired
     ///
@@ -3495,6 +3691,8 @@ impl crate::codec::Message for IpUnnumberedDump {
 ///
 /// Wire name `mfib_signal_details_6f4a4cfb`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MfibSignalDetails {
     /// The `sw_if_index` field.
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
@@ -3505,6 +3703,7 @@ pub struct MfibSignalDetails {
     /// The `ip_packet_len` field.
     pub ip_packet_len: u16,
     /// The `ip_packet_data` field.
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
     pub ip_packet_data: [u8; 256],
 }
 impl Default for MfibSignalDetails {
@@ -3563,6 +3762,8 @@ impl crate::codec::Message for MfibSignalDetails {
 ///
 /// Wire name `mfib_signal_dump_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MfibSignalDump {}
 impl crate::codec::Message for MfibSignalDump {
     const NAME: &'static str = "mfib_signal_dump";
@@ -3588,6 +3789,8 @@ impl crate::codec::Message for MfibSignalDump {
 ///
 /// Deprecated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SetIpFlowHash {
     /// vrf/fib id
     pub vrf_id: u32,
@@ -3661,6 +3864,8 @@ impl crate::codec::Message for SetIpFlowHash {
 ///
 /// Deprecated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SetIpFlowHashReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -3690,6 +3895,8 @@ impl crate::codec::Message for SetIpFlowHashReply {
 ///
 /// Wire name `set_ip_flow_hash_router_id_03e4f48e`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SetIpFlowHashRouterId {
     /// The ID of the router. Mixed into the hash. Used to prevent polarisation across a network, since each router is assumed to have a different ID
     pub router_id: u32,
@@ -3719,6 +3926,8 @@ impl crate::codec::Message for SetIpFlowHashRouterId {
 ///
 /// Wire name `set_ip_flow_hash_router_id_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SetIpFlowHashRouterIdReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -3748,6 +3957,8 @@ impl crate::codec::Message for SetIpFlowHashRouterIdReply {
 ///
 /// Wire name `set_ip_flow_hash_v2_6d132100`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SetIpFlowHashV2 {
     /// The `table_id` field.
     pub table_id: u32,
@@ -3795,6 +4006,8 @@ impl crate::codec::Message for SetIpFlowHashV2 {
 ///
 /// Wire name `set_ip_flow_hash_v2_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SetIpFlowHashV2Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -3826,6 +4039,8 @@ impl crate::codec::Message for SetIpFlowHashV2Reply {
 ///
 /// Status: in\_progress.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SetIpFlowHashV3 {
     /// The `table_id` field.
     pub table_id: u32,
@@ -3875,6 +4090,8 @@ impl crate::codec::Message for SetIpFlowHashV3 {
 ///
 /// Status: in\_progress.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SetIpFlowHashV3Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -3904,6 +4121,8 @@ impl crate::codec::Message for SetIpFlowHashV3Reply {
 ///
 /// Wire name `sw_interface_ip4_enable_disable_ae6cfcfb`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SwInterfaceIp4EnableDisable {
     /// interface used to reach neighbor
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
@@ -3940,6 +4159,8 @@ impl crate::codec::Message for SwInterfaceIp4EnableDisable {
 ///
 /// Wire name `sw_interface_ip4_enable_disable_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SwInterfaceIp4EnableDisableReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -3969,6 +4190,8 @@ impl crate::codec::Message for SwInterfaceIp4EnableDisableReply {
 ///
 /// Wire name `sw_interface_ip6_enable_disable_ae6cfcfb`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SwInterfaceIp6EnableDisable {
     /// interface used to reach neighbor
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
@@ -4005,6 +4228,8 @@ impl crate::codec::Message for SwInterfaceIp6EnableDisable {
 ///
 /// Wire name `sw_interface_ip6_enable_disable_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SwInterfaceIp6EnableDisableReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -4034,6 +4259,8 @@ impl crate::codec::Message for SwInterfaceIp6EnableDisableReply {
 ///
 /// Wire name `sw_interface_ip6_get_link_local_address_f9e6675e`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SwInterfaceIp6GetLinkLocalAddress {
     /// interface to set link local on
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
@@ -4066,6 +4293,8 @@ impl crate::codec::Message for SwInterfaceIp6GetLinkLocalAddress {
 ///
 /// Wire name `sw_interface_ip6_get_link_local_address_reply_d16b7130`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SwInterfaceIp6GetLinkLocalAddressReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -4102,6 +4331,8 @@ impl crate::codec::Message for SwInterfaceIp6GetLinkLocalAddressReply {
 ///
 /// Wire name `sw_interface_ip6_set_link_local_address_1c10f15f`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SwInterfaceIp6SetLinkLocalAddress {
     /// interface to set link local on
     pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
@@ -4141,6 +4372,8 @@ impl crate::codec::Message for SwInterfaceIp6SetLinkLocalAddress {
 ///
 /// Wire name `sw_interface_ip6_set_link_local_address_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SwInterfaceIp6SetLinkLocalAddressReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,

@@ -8,6 +8,8 @@ pub const VERSION: &str = "3.0.0";
 pub const API_CRC: u32 = 0xfee023ed;
 /// VPP enum `address_family` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AddressFamily(pub u8);
 impl AddressFamily {
     /// `ADDRESS_IP4` = 0.
@@ -66,6 +68,8 @@ impl crate::codec::Wire for AddressFamily {
 }
 /// VPP enum `ip_dscp` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpDscp(pub u8);
 impl IpDscp {
     /// `IP_API_DSCP_CS0` = 0.
@@ -200,6 +204,8 @@ impl crate::codec::Wire for IpDscp {
 }
 /// VPP enum `ip_ecn` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpEcn(pub u8);
 impl IpEcn {
     /// `IP_API_ECN_NONE` = 0.
@@ -266,6 +272,8 @@ impl crate::codec::Wire for IpEcn {
 }
 /// VPP enum `ip_feature_location` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpFeatureLocation(pub u8);
 impl IpFeatureLocation {
     /// `IP_API_FEATURE_INPUT` = 0.
@@ -336,6 +344,8 @@ impl crate::codec::Wire for IpFeatureLocation {
 }
 /// VPP enum `ip_proto` (u8 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpProto(pub u8);
 impl IpProto {
     /// `IP_API_PROTO_HOPOPT` = 0.
@@ -440,7 +450,12 @@ impl crate::codec::Wire for IpProto {
 pub type AddressWithPrefix = Prefix;
 /// VPP alias `ip4_address`: `u8[4]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Ip4Address(pub [u8; 4]);
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Ip4Address(
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
+    pub [u8; 4],
+);
 impl crate::codec::Wire for Ip4Address {
     const MIN_WIRE_SIZE: usize = 4;
     #[inline]
@@ -463,7 +478,12 @@ impl crate::codec::Wire for Ip4Address {
 pub type Ip4AddressWithPrefix = Ip4Prefix;
 /// VPP alias `ip6_address`: `u8[16]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Ip6Address(pub [u8; 16]);
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Ip6Address(
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
+    pub [u8; 16],
+);
 impl crate::codec::Wire for Ip6Address {
     const MIN_WIRE_SIZE: usize = 16;
     #[inline]
@@ -488,7 +508,12 @@ pub type Ip6AddressWithPrefix = Ip6Prefix;
 ///
 /// Held as its 16 raw wire bytes; use the per-arm accessors and constructors.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct AddressUnion(pub [u8; 16]);
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct AddressUnion(
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
+    pub [u8; 16],
+);
 impl AddressUnion {
     /// Reads the union as the `ip4` arm.
     pub fn ip4(&self) -> Ip4Address {
@@ -543,6 +568,8 @@ impl crate::codec::Wire for AddressUnion {
 }
 /// VPP type `address`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Address {
     /// The `af` field.
     pub af: AddressFamily,
@@ -572,6 +599,8 @@ impl crate::codec::Wire for Address {
 }
 /// VPP type `ip4_address_and_mask`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Ip4AddressAndMask {
     /// The `addr` field.
     pub addr: Ip4Address,
@@ -607,6 +636,8 @@ impl crate::codec::Wire for Ip4AddressAndMask {
 }
 /// VPP type `ip4_prefix`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Ip4Prefix {
     /// The `address` field.
     pub address: Ip4Address,
@@ -639,6 +670,8 @@ impl crate::codec::Wire for Ip4Prefix {
 }
 /// VPP type `ip6_address_and_mask`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Ip6AddressAndMask {
     /// The `addr` field.
     pub addr: Ip6Address,
@@ -674,6 +707,8 @@ impl crate::codec::Wire for Ip6AddressAndMask {
 }
 /// VPP type `ip6_prefix`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Ip6Prefix {
     /// The `address` field.
     pub address: Ip6Address,
@@ -706,6 +741,8 @@ impl crate::codec::Wire for Ip6Prefix {
 }
 /// VPP type `mprefix`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Mprefix {
     /// The `af` field.
     pub af: AddressFamily,
@@ -757,6 +794,8 @@ impl crate::codec::Wire for Mprefix {
 }
 /// VPP type `prefix`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Prefix {
     /// The `address` field.
     pub address: Address,
@@ -786,6 +825,8 @@ impl crate::codec::Wire for Prefix {
 }
 /// A context for matching prefixes against. (Think ip prefix list.) The meaning (exact match / want subnets) of an unset matcher is left to the implementer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct PrefixMatcher {
     /// le mut be \<= to prefix.len. Default: 255 (not set).
     pub le: u8,

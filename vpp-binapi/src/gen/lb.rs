@@ -12,6 +12,8 @@ pub const API_CRC: u32 = 0xac602d7b;
 ///
 /// VAT help: `<vip-prefix> [protocol (tcp|udp) port <n>] [<address>] [del] [flush]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelAs {
     /// ip prefix and length
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
@@ -90,6 +92,8 @@ impl crate::codec::Message for LbAddDelAs {
 ///
 /// VAT help: `<vip-prefix> [protocol (tcp|udp) port <n>] [<address>] [del] [flush]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelAsReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -121,6 +125,8 @@ impl crate::codec::Message for LbAddDelAsReply {
 ///
 /// VAT help: `<vip-prefix> [protocol (tcp|udp) port <n>] [<address>] [weight <0-100>] [del] [flush]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelAsV2 {
     /// ip prefix and length
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
@@ -207,6 +213,8 @@ impl crate::codec::Message for LbAddDelAsV2 {
 ///
 /// VAT help: `<vip-prefix> [protocol (tcp|udp) port <n>] [<address>] [weight <0-100>] [del] [flush]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelAsV2Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -236,6 +244,8 @@ impl crate::codec::Message for LbAddDelAsV2Reply {
 ///
 /// Wire name `lb_add_del_intf_nat4_47d6e753`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelIntfNat4 {
     /// true if add, false if delete
     pub is_add: bool,
@@ -272,6 +282,8 @@ impl crate::codec::Message for LbAddDelIntfNat4 {
 ///
 /// Wire name `lb_add_del_intf_nat4_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelIntfNat4Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -301,6 +313,8 @@ impl crate::codec::Message for LbAddDelIntfNat4Reply {
 ///
 /// Wire name `lb_add_del_intf_nat6_47d6e753`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelIntfNat6 {
     /// true if add, false if delete
     pub is_add: bool,
@@ -337,6 +351,8 @@ impl crate::codec::Message for LbAddDelIntfNat6 {
 ///
 /// Wire name `lb_add_del_intf_nat6_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelIntfNat6Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -368,6 +384,8 @@ impl crate::codec::Message for LbAddDelIntfNat6Reply {
 ///
 /// VAT help: `<prefix> [protocol (tcp|udp) port <n>] [encap (gre6|gre4|l3dsr|nat4|nat6)] [dscp <n>] [type (nodeport|clusterip) target_port <n>] [new_len <n>] [del]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelVip {
     /// ip prefix and length
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
@@ -478,6 +496,8 @@ impl crate::codec::Message for LbAddDelVip {
 ///
 /// VAT help: `<prefix> [protocol (tcp|udp) port <n>] [encap (gre6|gre4|l3dsr|nat4|nat6)] [dscp <n>] [type (nodeport|clusterip) target_port <n>] [new_len <n>] [del]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelVipReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -509,6 +529,8 @@ impl crate::codec::Message for LbAddDelVipReply {
 ///
 /// VAT help: `<prefix> [protocol (tcp|udp) port <n>] [encap (gre6|gre4|l3dsr|nat4|nat6)] [dscp <n>] [type (nodeport|clusterip) target_port <n>] [new_len <n>] [src_ip_sticky] [del]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelVipV2 {
     /// ip prefix and length
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
@@ -625,6 +647,8 @@ impl crate::codec::Message for LbAddDelVipV2 {
 ///
 /// VAT help: `<prefix> [protocol (tcp|udp) port <n>] [encap (gre6|gre4|l3dsr|nat4|nat6)] [dscp <n>] [type (nodeport|clusterip) target_port <n>] [new_len <n>] [src_ip_sticky] [del]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelVipV2Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -654,6 +678,8 @@ impl crate::codec::Message for LbAddDelVipV2Reply {
 ///
 /// Wire name `lb_as_details_8d24c29e`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAsDetails {
     /// The `vip` field.
     pub vip: crate::r#gen::lb_types::LbVip,
@@ -708,6 +734,8 @@ impl crate::codec::Message for LbAsDetails {
 ///
 /// VAT help: `<vip-prefix> [protocol (tcp|udp) port <n>]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAsDump {
     /// ip prefix and length.
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
@@ -750,6 +778,8 @@ impl crate::codec::Message for LbAsDump {
 ///
 /// VAT help: `<vip-prefix> [protocol (tcp|udp) port <n>] <address> weight <0-100> [flush]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAsSetWeight {
     /// ip prefix and length
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
@@ -828,6 +858,8 @@ impl crate::codec::Message for LbAsSetWeight {
 ///
 /// VAT help: `<vip-prefix> [protocol (tcp|udp) port <n>] <address> weight <0-100> [flush]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAsSetWeightReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -857,6 +889,8 @@ impl crate::codec::Message for LbAsSetWeightReply {
 ///
 /// Wire name `lb_as_v2_details_90064aae`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAsV2Details {
     /// the VIP this AS belongs to
     pub vip: crate::r#gen::lb_types::LbVip,
@@ -921,6 +955,8 @@ impl crate::codec::Message for LbAsV2Details {
 ///
 /// VAT help: `<vip-prefix> [protocol (tcp|udp) port <n>]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAsV2Dump {
     /// ip prefix and length.
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
@@ -963,6 +999,8 @@ impl crate::codec::Message for LbAsV2Dump {
 ///
 /// VAT help: `[ip4-src-address <addr>] [ip6-src-address <addr>] [buckets <n>] [timeout <s>]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbConf {
     /// IPv4 address to be used as source for IPv4 traffic(applicable in GRE4/GRE6/NAT4/NAT6 mode only).
     pub ip4_src_address: crate::r#gen::ip_types::Ip4Address,
@@ -1032,6 +1070,8 @@ impl crate::codec::Message for LbConf {
 ///
 /// Wire name `lb_conf_get_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbConfGet {}
 impl crate::codec::Message for LbConfGet {
     const NAME: &'static str = "lb_conf_get";
@@ -1055,6 +1095,8 @@ impl crate::codec::Message for LbConfGet {
 ///
 /// Wire name `lb_conf_get_reply_923427ac`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbConfGetReply {
     /// return code
     pub retval: i32,
@@ -1117,6 +1159,8 @@ impl crate::codec::Message for LbConfGetReply {
 ///
 /// VAT help: `[ip4-src-address <addr>] [ip6-src-address <addr>] [buckets <n>] [timeout <s>]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbConfReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -1146,6 +1190,8 @@ impl crate::codec::Message for LbConfReply {
 ///
 /// Wire name `lb_flush_vip_1063f819`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbFlushVip {
     /// ip prefix and length
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
@@ -1186,6 +1232,8 @@ impl crate::codec::Message for LbFlushVip {
 ///
 /// Wire name `lb_flush_vip_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbFlushVipReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -1215,6 +1263,8 @@ impl crate::codec::Message for LbFlushVipReply {
 ///
 /// Wire name `lb_vip_details_1329ec9b`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbVipDetails {
     /// all vip addrs.
     pub vip: crate::r#gen::lb_types::LbVip,
@@ -1286,6 +1336,8 @@ impl crate::codec::Message for LbVipDetails {
 ///
 /// Wire name `lb_vip_dump_56110cb7`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbVipDump {
     /// The `pfx` field.
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,

@@ -8,6 +8,8 @@ pub const VERSION: &str = "1.0.0";
 pub const API_CRC: u32 = 0xba19340c;
 /// VPP enum `lb_encap_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbEncapType(pub u32);
 impl LbEncapType {
     /// `LB_API_ENCAP_TYPE_GRE4` = 0.
@@ -82,6 +84,8 @@ impl crate::codec::Wire for LbEncapType {
 }
 /// VPP enum `lb_lkp_type_t` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbLkpTypeT(pub u32);
 impl LbLkpTypeT {
     /// `LB_API_LKP_SAME_IP_PORT` = 0.
@@ -148,6 +152,8 @@ impl crate::codec::Wire for LbLkpTypeT {
 }
 /// VPP enum `lb_nat_protocol` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbNatProtocol(pub u32);
 impl LbNatProtocol {
     /// `LB_API_NAT_PROTOCOL_UDP` = 6.
@@ -210,6 +216,8 @@ impl crate::codec::Wire for LbNatProtocol {
 }
 /// VPP enum `lb_srv_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbSrvType(pub u32);
 impl LbSrvType {
     /// `LB_API_SRV_TYPE_CLUSTERIP` = 0.
@@ -272,6 +280,8 @@ impl crate::codec::Wire for LbSrvType {
 }
 /// VPP enum `lb_vip_type` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbVipType(pub u32);
 impl LbVipType {
     /// `LB_API_VIP_TYPE_IP6_GRE6` = 0.
@@ -354,6 +364,8 @@ impl crate::codec::Wire for LbVipType {
 }
 /// Define connection statistics structure
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbVip {
     /// ip prefix and length
     pub pfx: crate::r#gen::ip_types::AddressWithPrefix,

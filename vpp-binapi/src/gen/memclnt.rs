@@ -8,12 +8,18 @@ pub const VERSION: &str = "2.1.0";
 pub const API_CRC: u32 = 0xb197c551;
 /// VPP type `message_table_entry`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MessageTableEntry {
     /// The `index` field.
     pub index: u16,
     /// The `name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub name: String,
 }
 impl crate::codec::Wire for MessageTableEntry {
@@ -39,6 +45,8 @@ impl crate::codec::Wire for MessageTableEntry {
 }
 /// Get API version table (includes built-in and plugins)
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ModuleVersion {
     /// The `major` field.
     pub major: u32,
@@ -49,6 +57,10 @@ pub struct ModuleVersion {
     /// The `name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub name: String,
 }
 impl crate::codec::Wire for ModuleVersion {
@@ -80,6 +92,8 @@ impl crate::codec::Wire for ModuleVersion {
 ///
 /// Wire name `api_versions_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ApiVersions {}
 impl crate::codec::Message for ApiVersions {
     const NAME: &'static str = "api_versions";
@@ -103,12 +117,18 @@ impl crate::codec::Message for ApiVersions {
 ///
 /// Wire name `api_versions_reply_5f0d99d6`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ApiVersionsReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
     /// The `api_versions` field.
     ///
     /// Variable-length array: its count field `count` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::vla::<_, 4294967295u64>)
+    )]
     pub api_versions: Vec<ModuleVersion>,
 }
 impl crate::codec::Message for ApiVersionsReply {
@@ -143,6 +163,8 @@ impl crate::codec::Message for ApiVersionsReply {
 ///
 /// Wire name `control_ping_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ControlPing {}
 impl crate::codec::Message for ControlPing {
     const NAME: &'static str = "control_ping";
@@ -166,6 +188,8 @@ impl crate::codec::Message for ControlPing {
 ///
 /// Wire name `control_ping_reply_f6b0b8ca`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ControlPingReply {
     /// return code for the request
     pub retval: i32,
@@ -207,6 +231,8 @@ impl crate::codec::Message for ControlPingReply {
 ///
 /// Wire name `get_api_json_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetApiJson {}
 impl crate::codec::Message for GetApiJson {
     const NAME: &'static str = "get_api_json";
@@ -230,6 +256,8 @@ impl crate::codec::Message for GetApiJson {
 ///
 /// Wire name `get_api_json_reply_ea715b59`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetApiJsonReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -265,10 +293,16 @@ impl crate::codec::Message for GetApiJsonReply {
 ///
 /// Wire name `get_first_msg_id_ebf79a66`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetFirstMsgId {
     /// The `name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub name: String,
 }
 impl crate::codec::Message for GetFirstMsgId {
@@ -296,6 +330,8 @@ impl crate::codec::Message for GetFirstMsgId {
 ///
 /// Wire name `get_first_msg_id_reply_7d337472`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetFirstMsgIdReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -331,6 +367,8 @@ impl crate::codec::Message for GetFirstMsgIdReply {
 ///
 /// Deprecated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntCreate {
     /// The `ctx_quota` field.
     pub ctx_quota: i32,
@@ -339,8 +377,13 @@ pub struct MemclntCreate {
     /// The `name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub name: String,
     /// The `api_versions` field.
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
     pub api_versions: [u32; 8],
 }
 impl crate::codec::Message for MemclntCreate {
@@ -383,6 +426,8 @@ impl crate::codec::Message for MemclntCreate {
 ///
 /// Deprecated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntCreateReply {
     /// The `response` field.
     pub response: i32,
@@ -429,6 +474,8 @@ impl crate::codec::Message for MemclntCreateReply {
 ///
 /// Wire name `memclnt_create_v2_c4bd4882`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntCreateV2 {
     /// The `ctx_quota` field.
     pub ctx_quota: i32,
@@ -437,8 +484,13 @@ pub struct MemclntCreateV2 {
     /// The `name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub name: String,
     /// The `api_versions` field.
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
     pub api_versions: [u32; 8],
     /// The `keepalive` field.
     ///
@@ -497,6 +549,8 @@ impl crate::codec::Message for MemclntCreateV2 {
 ///
 /// Wire name `memclnt_create_v2_reply_42ec4560`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntCreateV2Reply {
     /// The `response` field.
     pub response: i32,
@@ -543,6 +597,8 @@ impl crate::codec::Message for MemclntCreateV2Reply {
 ///
 /// Wire name `memclnt_delete_7e1c04e3`, header kind `other`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntDelete {
     /// The `index` field.
     pub index: u32,
@@ -580,6 +636,8 @@ impl crate::codec::Message for MemclntDelete {
 ///
 /// Wire name `memclnt_delete_reply_3d3b6312`, header kind `other`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntDeleteReply {
     /// The `response` field.
     pub response: i32,
@@ -613,6 +671,8 @@ impl crate::codec::Message for MemclntDeleteReply {
 ///
 /// Wire name `memclnt_keepalive_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntKeepalive {}
 impl crate::codec::Message for MemclntKeepalive {
     const NAME: &'static str = "memclnt_keepalive";
@@ -636,6 +696,8 @@ impl crate::codec::Message for MemclntKeepalive {
 ///
 /// Wire name `memclnt_keepalive_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntKeepaliveReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -665,6 +727,8 @@ impl crate::codec::Message for MemclntKeepaliveReply {
 ///
 /// Wire name `memclnt_read_timeout_c3a3a452`, header kind `other`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntReadTimeout {
     /// The `dummy` field.
     pub dummy: u8,
@@ -694,6 +758,8 @@ impl crate::codec::Message for MemclntReadTimeout {
 ///
 /// Wire name `memclnt_rx_thread_suspend_c3a3a452`, header kind `other`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemclntRxThreadSuspend {
     /// The `dummy` field.
     pub dummy: u8,
@@ -723,6 +789,8 @@ impl crate::codec::Message for MemclntRxThreadSuspend {
 ///
 /// Wire name `rpc_call_7e8a2c95`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RpcCall {
     /// The `function` field.
     pub function: u64,
@@ -735,6 +803,10 @@ pub struct RpcCall {
     /// The `data` field.
     ///
     /// Variable-length array: its count field `data_len` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::vla::<_, 4294967295u64>)
+    )]
     pub data: Vec<u8>,
 }
 impl crate::codec::Message for RpcCall {
@@ -782,6 +854,8 @@ impl crate::codec::Message for RpcCall {
 ///
 /// Wire name `rpc_call_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RpcCallReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -811,6 +885,8 @@ impl crate::codec::Message for RpcCallReply {
 ///
 /// Wire name `rx_thread_exit_c3a3a452`, header kind `other`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RxThreadExit {
     /// The `dummy` field.
     pub dummy: u8,
@@ -840,12 +916,18 @@ impl crate::codec::Message for RxThreadExit {
 ///
 /// Wire name `sock_init_shm_51646d92`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SockInitShm {
     /// The `requested_size` field.
     pub requested_size: u32,
     /// The `configs` field.
     ///
     /// Variable-length array: its count field `nitems` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::vla::<_, 255u64>)
+    )]
     pub configs: Vec<u64>,
 }
 impl crate::codec::Message for SockInitShm {
@@ -880,6 +962,8 @@ impl crate::codec::Message for SockInitShm {
 ///
 /// Wire name `sock_init_shm_reply_e8d4e804`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SockInitShmReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -909,10 +993,16 @@ impl crate::codec::Message for SockInitShmReply {
 ///
 /// Wire name `sockclnt_create_455fb9c4`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SockclntCreate {
     /// The `name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub name: String,
 }
 impl crate::codec::Message for SockclntCreate {
@@ -940,6 +1030,8 @@ impl crate::codec::Message for SockclntCreate {
 ///
 /// Wire name `sockclnt_create_reply_35166268`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SockclntCreateReply {
     /// The `response` field.
     pub response: i32,
@@ -948,6 +1040,10 @@ pub struct SockclntCreateReply {
     /// The `message_table` field.
     ///
     /// Variable-length array: its count field `count` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::vla::<_, 65535u64>)
+    )]
     pub message_table: Vec<MessageTableEntry>,
 }
 impl crate::codec::Message for SockclntCreateReply {
@@ -989,6 +1085,8 @@ impl crate::codec::Message for SockclntCreateReply {
 ///
 /// Wire name `sockclnt_delete_8ac76db6`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SockclntDelete {
     /// The `index` field.
     pub index: u32,
@@ -1018,6 +1116,8 @@ impl crate::codec::Message for SockclntDelete {
 ///
 /// Wire name `sockclnt_delete_reply_8f38b1ee`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SockclntDeleteReply {
     /// The `response` field.
     pub response: i32,
@@ -1047,10 +1147,16 @@ impl crate::codec::Message for SockclntDeleteReply {
 ///
 /// Wire name `trace_plugin_msg_ids_f476d3ce`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct TracePluginMsgIds {
     /// The `plugin_name` field.
     ///
     /// Fixed string of 128 bytes on the wire: at most 127 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<128>)
+    )]
     pub plugin_name: String,
     /// The `first_msg_id` field.
     pub first_msg_id: u16,

@@ -8,6 +8,8 @@ pub const VERSION: &str = "1.0.0";
 pub const API_CRC: u32 = 0xd2b57aaf;
 /// VPP enum `mfib_entry_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MfibEntryFlags(pub u32);
 impl MfibEntryFlags {
     /// `MFIB_API_ENTRY_FLAG_NONE` = 0.
@@ -78,6 +80,8 @@ impl crate::codec::Wire for MfibEntryFlags {
 }
 /// VPP enum `mfib_itf_flags` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MfibItfFlags(pub u32);
 impl MfibItfFlags {
     /// `MFIB_API_ITF_FLAG_NONE` = 0.
@@ -152,6 +156,8 @@ impl crate::codec::Wire for MfibItfFlags {
 }
 /// mFIB path
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MfibPath {
     /// The `itf_flags` field.
     pub itf_flags: MfibItfFlags,

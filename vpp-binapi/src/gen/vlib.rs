@@ -8,16 +8,26 @@ pub const VERSION: &str = "1.0.0";
 pub const API_CRC: u32 = 0x9a9e84e4;
 /// thread data
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ThreadData {
     /// thread index
     pub id: u32,
     /// thread name i.e. vpp\_main or vpp\_wk\_0
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub name: String,
     /// thread type i.e. workers or stats
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub r#type: String,
     /// thread Process Id
     pub pid: u32,
@@ -74,14 +84,24 @@ impl crate::codec::Wire for ThreadData {
 ///
 /// Wire name `add_node_next_2457116d`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AddNodeNext {
     /// The `node_name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub node_name: String,
     /// The `next_name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub next_name: String,
 }
 impl crate::codec::Message for AddNodeNext {
@@ -111,6 +131,8 @@ impl crate::codec::Message for AddNodeNext {
 ///
 /// Wire name `add_node_next_reply_2ed75f32`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AddNodeNextReply {
     /// return code for the add next node request
     pub retval: i32,
@@ -144,6 +166,8 @@ impl crate::codec::Message for AddNodeNextReply {
 ///
 /// Wire name `cli_23bfbfff`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Cli {
     /// pointer to cli command string
     pub cmd_in_shmem: u64,
@@ -173,6 +197,8 @@ impl crate::codec::Message for Cli {
 ///
 /// Wire name `cli_inband_f8377302`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct CliInband {
     /// The `cmd` field.
     ///
@@ -204,6 +230,8 @@ impl crate::codec::Message for CliInband {
 ///
 /// Wire name `cli_inband_reply_05879051`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct CliInbandReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -239,6 +267,8 @@ impl crate::codec::Message for CliInbandReply {
 ///
 /// Wire name `cli_reply_06d68297`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct CliReply {
     /// return code for request
     pub retval: i32,
@@ -272,10 +302,16 @@ impl crate::codec::Message for CliReply {
 ///
 /// Wire name `get_f64_endian_value_809fcd44`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetF64EndianValue {
     /// The constant of 1.0. If you send a different value, expect an rv=VNET\_API\_ERROR\_API\_ENDIAN\_FAILED.
     ///
     /// Default (applied by `Default::default()`): `1.0`.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::f64_not_nan)
+    )]
     pub f64_one: f64,
 }
 impl Default for GetF64EndianValue {
@@ -308,10 +344,16 @@ impl crate::codec::Message for GetF64EndianValue {
 ///
 /// Wire name `get_f64_endian_value_reply_7e02e404`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetF64EndianValueReply {
     /// return value - VNET\_API\_ERROR\_API\_ENDIAN\_FAILED if f64\_one != 1.0
     pub retval: u32,
     /// The value of 'f64 1.0'
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::f64_not_nan)
+    )]
     pub f64_one_result: f64,
 }
 impl crate::codec::Message for GetF64EndianValueReply {
@@ -341,10 +383,16 @@ impl crate::codec::Message for GetF64EndianValueReply {
 ///
 /// Wire name `get_f64_increment_by_one_b64f027e`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetF64IncrementByOne {
     /// The value you want to test. Default: 1.0.
     ///
     /// Default (applied by `Default::default()`): `1.0`.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::f64_not_nan)
+    )]
     pub f64_value: f64,
 }
 impl Default for GetF64IncrementByOne {
@@ -377,10 +425,16 @@ impl crate::codec::Message for GetF64IncrementByOne {
 ///
 /// Wire name `get_f64_increment_by_one_reply_d25dbaa3`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetF64IncrementByOneReply {
     /// The `retval` field.
     pub retval: u32,
     /// The input f64\_value incremented by 1.0.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::f64_not_nan)
+    )]
     pub f64_value: f64,
 }
 impl crate::codec::Message for GetF64IncrementByOneReply {
@@ -410,14 +464,24 @@ impl crate::codec::Message for GetF64IncrementByOneReply {
 ///
 /// Wire name `get_next_index_2457116d`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetNextIndex {
     /// name of node to find relative index from
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub node_name: String,
     /// next node from node\_name to find relative index of
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub next_name: String,
 }
 impl crate::codec::Message for GetNextIndex {
@@ -447,6 +511,8 @@ impl crate::codec::Message for GetNextIndex {
 ///
 /// Wire name `get_next_index_reply_2ed75f32`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetNextIndexReply {
     /// return value
     pub retval: i32,
@@ -480,6 +546,8 @@ impl crate::codec::Message for GetNextIndexReply {
 ///
 /// Wire name `get_node_graph_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetNodeGraph {}
 impl crate::codec::Message for GetNodeGraph {
     const NAME: &'static str = "get_node_graph";
@@ -503,6 +571,8 @@ impl crate::codec::Message for GetNodeGraph {
 ///
 /// Wire name `get_node_graph_reply_06d68297`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetNodeGraphReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
@@ -536,10 +606,16 @@ impl crate::codec::Message for GetNodeGraphReply {
 ///
 /// Wire name `get_node_index_f1984c64`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetNodeIndex {
     /// The `node_name` field.
     ///
     /// Fixed string of 64 bytes on the wire: at most 63 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<64>)
+    )]
     pub node_name: String,
 }
 impl crate::codec::Message for GetNodeIndex {
@@ -567,6 +643,8 @@ impl crate::codec::Message for GetNodeIndex {
 ///
 /// Wire name `get_node_index_reply_a8600b89`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GetNodeIndexReply {
     /// return code for the request
     pub retval: i32,
@@ -600,6 +678,8 @@ impl crate::codec::Message for GetNodeIndexReply {
 ///
 /// Wire name `show_threads_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ShowThreads {}
 impl crate::codec::Message for ShowThreads {
     const NAME: &'static str = "show_threads";
@@ -623,12 +703,18 @@ impl crate::codec::Message for ShowThreads {
 ///
 /// Wire name `show_threads_reply_efd78e83`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ShowThreadsReply {
     /// return code
     pub retval: i32,
     /// array of thread data
     ///
     /// Variable-length array: its count field `count` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::vla::<_, 4294967295u64>)
+    )]
     pub thread_data: Vec<ThreadData>,
 }
 impl crate::codec::Message for ShowThreadsReply {

@@ -10,18 +10,32 @@ pub const API_CRC: u32 = 0xbbfa7484;
 ///
 /// Wire name `log_details_03d61cc0`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LogDetails {
     /// The `timestamp` field.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::f64_not_nan)
+    )]
     pub timestamp: crate::r#gen::vpe_types::Timestamp,
     /// The `level` field.
     pub level: crate::r#gen::vpe_types::LogLevel,
     /// The `msg_class` field.
     ///
     /// Fixed string of 32 bytes on the wire: at most 31 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<32>)
+    )]
     pub msg_class: String,
     /// The `message` field.
     ///
     /// Fixed string of 256 bytes on the wire: at most 255 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<256>)
+    )]
     pub message: String,
 }
 impl crate::codec::Message for LogDetails {
@@ -66,8 +80,14 @@ impl crate::codec::Message for LogDetails {
 ///
 /// Wire name `log_dump_6ab31753`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LogDump {
     /// The `start_timestamp` field.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::f64_not_nan)
+    )]
     pub start_timestamp: crate::r#gen::vpe_types::Timestamp,
 }
 impl crate::codec::Message for LogDump {
@@ -98,6 +118,8 @@ impl crate::codec::Message for LogDump {
 ///
 /// Wire name `show_version_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ShowVersion {}
 impl crate::codec::Message for ShowVersion {
     const NAME: &'static str = "show_version";
@@ -121,24 +143,42 @@ impl crate::codec::Message for ShowVersion {
 ///
 /// Wire name `show_version_reply_c919bde1`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ShowVersionReply {
     /// return code for the request
     pub retval: i32,
     /// name of the program (vpe)
     ///
     /// Fixed string of 32 bytes on the wire: at most 31 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<32>)
+    )]
     pub program: String,
     /// version of the program
     ///
     /// Fixed string of 32 bytes on the wire: at most 31 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<32>)
+    )]
     pub version: String,
     /// The `build_date` field.
     ///
     /// Fixed string of 32 bytes on the wire: at most 31 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<32>)
+    )]
     pub build_date: String,
     /// root of the workspace where the program was built
     ///
     /// Fixed string of 256 bytes on the wire: at most 255 bytes are sent, longer values are truncated.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::fixed_string::<256>)
+    )]
     pub build_directory: String,
 }
 impl crate::codec::Message for ShowVersionReply {
@@ -180,6 +220,8 @@ impl crate::codec::Message for ShowVersionReply {
 ///
 /// Wire name `show_vpe_system_time_51077d14`, header kind `request`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ShowVpeSystemTime {}
 impl crate::codec::Message for ShowVpeSystemTime {
     const NAME: &'static str = "show_vpe_system_time";
@@ -203,10 +245,16 @@ impl crate::codec::Message for ShowVpeSystemTime {
 ///
 /// Wire name `show_vpe_system_time_reply_7ffd8193`, header kind `reply`: the struct holds the body only.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ShowVpeSystemTimeReply {
     /// return value
     pub retval: i32,
     /// the time in seconds since epoch of the host system.
+    #[cfg_attr(
+        feature = "arbitrary",
+        arbitrary(with = crate::codec::arbitrary_support::f64_not_nan)
+    )]
     pub vpe_system_time: crate::r#gen::vpe_types::Timestamp,
 }
 impl crate::codec::Message for ShowVpeSystemTimeReply {

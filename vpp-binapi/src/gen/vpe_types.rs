@@ -8,6 +8,8 @@ pub const VERSION: &str = "1.0.0";
 pub const API_CRC: u32 = 0x5f754a1c;
 /// VPP enum `log_level` (u32 on the wire). A newtype so that unknown values decode without loss.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LogLevel(pub u32);
 impl LogLevel {
     /// `VPE_API_LOG_LEVEL_EMERG` = 0.
@@ -98,6 +100,8 @@ pub type Timedelta = f64;
 pub type Timestamp = f64;
 /// VPP type `version`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Version {
     /// The `major` field.
     pub major: u32,
@@ -106,8 +110,10 @@ pub struct Version {
     /// The `patch` field.
     pub patch: u32,
     /// The `pre_release` field.
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
     pub pre_release: [u8; 17],
     /// The `build_metadata` field.
+    #[cfg_attr(feature = "serde", serde(with = "crate::codec::serde_array"))]
     pub build_metadata: [u8; 17],
 }
 impl crate::codec::Wire for Version {
