@@ -17,7 +17,12 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(msg.name_crc(), info.name_crc);
     let mut again = Vec::new();
     msg.encode_body_dyn(&mut again);
-    assert_eq!(again.len(), body.len(), "{}: re-encoded length", info.name_crc);
+    assert_eq!(
+        again.len(),
+        body.len(),
+        "{}: re-encoded length",
+        info.name_crc
+    );
     let back = (info.decode_body)(&again).expect("a re-encoded body decodes");
     // compared as bytes, not values: an f64 NaN is carried faithfully but never equals itself
     let mut third = Vec::new();

@@ -37,7 +37,10 @@ fuzz_target!(|data: &[u8]| {
                     popped += FRAME_HEADER_LEN + frame.len();
                     if let Ok((_, reply)) = decode_message_lenient::<SockclntCreateReply>(&frame) {
                         let table = MessageTable::from_entries(
-                            reply.message_table.iter().map(|e| (e.index, e.name.clone())),
+                            reply
+                                .message_table
+                                .iter()
+                                .map(|e| (e.index, e.name.clone())),
                         );
                         assert!(table.len() <= reply.message_table.len());
                     }
@@ -51,7 +54,11 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         if !failed {
-            assert_eq!(popped + dec.buffered(), fed, "every fed byte is accounted for");
+            assert_eq!(
+                popped + dec.buffered(),
+                fed,
+                "every fed byte is accounted for"
+            );
         }
     }
 });
