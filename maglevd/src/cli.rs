@@ -35,7 +35,8 @@ pub struct Args {
     )]
     pub vpp_api_socket: Option<String>,
 
-    /// VPP stats socket (read for `/sys/boottime`; empty or absent: not used).
+    /// VPP stats socket. Accepted for compatibility with the original; this version does not
+    /// read counters from it yet.
     #[arg(
         long,
         visible_alias = "vpp-stats-addr",
