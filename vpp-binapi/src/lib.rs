@@ -7,6 +7,8 @@
 //!   `cargo xtask codegen`, plus a registry of every message
 //!   ([`gen::MESSAGES`], [`gen::decode_any`]).
 #![cfg_attr(not(fuzzing), warn(missing_docs))]
+// `unsafe` is allowed only in the shared-memory module of the stats segment.
+#![deny(unsafe_code)]
 
 pub mod client;
 pub mod codec;

@@ -22,6 +22,8 @@
 //! # }
 //! ```
 #![cfg_attr(not(fuzzing), warn(missing_docs))]
+// `unsafe` is allowed only in the shared-memory module of the stats segment.
+#![deny(unsafe_code)]
 
 pub mod lb;
 mod maglev;

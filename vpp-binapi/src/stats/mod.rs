@@ -33,6 +33,7 @@
 mod client;
 mod error;
 mod parse;
+#[allow(unsafe_code)] // the mapping of the shared segment; every block has a SAFETY note
 mod segment;
 mod types;
 

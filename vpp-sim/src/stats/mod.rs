@@ -20,6 +20,7 @@
 
 mod heap;
 mod server;
+#[allow(unsafe_code)] // the mapping of the shared segment; every block has a SAFETY note
 mod shm;
 mod writer;
 
