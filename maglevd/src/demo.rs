@@ -37,12 +37,14 @@ pub struct DemoServer {
     pub flap: Option<Duration>,
 }
 
-/// The servers that make the backends of `config` reachable: one per backend with a plain
-/// `http` or `tcp` check. Backends named in `flapping` come and go every `flap_period`.
+/// The servers that make the backends of `config` reachable: one per loopback backend with a
+/// plain `http` or `tcp` check. Backends named in `flapping` come and go every `flap_period`.
 pub fn plan(config: &Config, flapping: &[&str], flap_period: Duration) -> Vec<DemoServer> {
     config
         .backends
         .values()
+        // Only loopback addresses can be served here; the others stay down in the demo.
+        .filter(|backend| backend.address.is_loopback())
         .filter_map(|backend| {
             let check = config.healthcheck_of(backend)?;
             let service = match &check.kind {
@@ -161,4 +163,35 @@ async fn answer_http(mut stream: TcpStream) {
     );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config_file::{EMBEDDED_CONFIG, EMBEDDED_NAME};
+
+    #[test]
+    fn the_embedded_demo_serves_only_loopback_http_and_tcp_backends() {
+        let config = Config::from_yaml_str(EMBEDDED_NAME, EMBEDDED_CONFIG).unwrap();
+        let servers = plan(&config, &["web2"], Duration::from_secs(20));
+        assert!(!servers.is_empty());
+        for server in &servers {
+            assert!(server.addr.ip().is_loopback(), "{server:?}");
+            let backend = config.backend(&server.backend).unwrap();
+            assert_eq!(server.addr.ip(), backend.address);
+        }
+        // The example's IPv6 backend has an HTTP check but a non-local address: no server.
+        let v6: Vec<_> = config
+            .backends
+            .values()
+            .filter(|b| b.address.is_ipv6() && config.healthcheck_of(b).is_some())
+            .collect();
+        assert!(!v6.is_empty());
+        for backend in v6 {
+            assert!(servers.iter().all(|s| s.backend != backend.name));
+        }
+        let flapping: Vec<_> = servers.iter().filter(|s| s.flap.is_some()).collect();
+        assert_eq!(flapping.len(), 1);
+        assert_eq!(flapping[0].backend, "web2");
+    }
 }
