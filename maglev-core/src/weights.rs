@@ -26,8 +26,8 @@ use crate::config::Frontend;
 /// Largest weight VPP's `lb` plugin accepts from us (the CLI limit; the API does not check).
 pub const MAX_WEIGHT: u8 = 100;
 
-/// The state of a backend, as the decisions here see it. The health checker maps its own
-/// state machine into this.
+/// The state of a backend. The health checker's state machine (`maglev-health`) uses this
+/// same type, so the decisions here take its states as they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum BackendState {
     /// Not yet known: just started, resumed or enabled.
@@ -46,9 +46,19 @@ pub enum BackendState {
 }
 
 impl BackendState {
+    /// Every state, in declaration order.
+    pub const ALL: [Self; 6] = [
+        Self::Unknown,
+        Self::Up,
+        Self::Down,
+        Self::Paused,
+        Self::Disabled,
+        Self::Removed,
+    ];
+
     /// The lower-case name (`unknown`, `up`, `down`, `paused`, `disabled`, `removed`).
     #[must_use]
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Unknown => "unknown",
             Self::Up => "up",
@@ -57,6 +67,13 @@ impl BackendState {
             Self::Disabled => "disabled",
             Self::Removed => "removed",
         }
+    }
+
+    /// Whether this state is set by an operator or the config rather than by probes
+    /// (`paused`, `disabled`, `removed`). No probes run in these states.
+    #[must_use]
+    pub const fn is_operator(self) -> bool {
+        matches!(self, Self::Paused | Self::Disabled | Self::Removed)
     }
 
     /// Whether being in this state asks VPP to flush the backend's existing flows, for a

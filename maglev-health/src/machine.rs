@@ -19,65 +19,16 @@
 //! - results that arrive while paused, disabled or removed are ignored.
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::result::{ProbeResult, ResultCode};
 
-/// The health state of one backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum State {
-    /// Not yet resolved: initial, and after resume, enable or a health-check change.
-    Unknown,
-    /// Healthy: `counter >= rise`.
-    Up,
-    /// Failed enough probes: `counter < rise`.
-    Down,
-    /// An operator stopped health checking; no probes are sent.
-    Paused,
-    /// An operator disabled the backend; no probes are sent.
-    Disabled,
-    /// The backend vanished from the config; no probes are sent.
-    Removed,
-}
-
-impl State {
-    /// Every state, in declaration order.
-    pub const ALL: [Self; 6] = [
-        Self::Unknown,
-        Self::Up,
-        Self::Down,
-        Self::Paused,
-        Self::Disabled,
-        Self::Removed,
-    ];
-
-    /// The stable string form: `unknown`, `up`, `down`, `paused`, `disabled`, `removed`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Unknown => "unknown",
-            Self::Up => "up",
-            Self::Down => "down",
-            Self::Paused => "paused",
-            Self::Disabled => "disabled",
-            Self::Removed => "removed",
-        }
-    }
-
-    /// Whether this state is set by an operator or the config rather than by probes
-    /// (`paused`, `disabled`, `removed`). No probes run in these states.
-    pub const fn is_operator(self) -> bool {
-        matches!(self, Self::Paused | Self::Disabled | Self::Removed)
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The health state of one backend: `maglev-core`'s [`BackendState`], so that the weight
+/// and plan decisions take the checker's states as they are.
+///
+/// [`BackendState`]: maglev_core::weights::BackendState
+pub use maglev_core::weights::BackendState as State;
 
 /// The health-check parameters the state machine needs (the probe itself is the checker's
 /// business).

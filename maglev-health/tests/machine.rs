@@ -334,7 +334,6 @@ fn drive_to(m: &mut Machine, state: State, t0: Instant) {
         State::Removed => {
             m.remove(t0);
         }
-        other => panic!("unhandled {other}"),
     }
 }
 

@@ -28,7 +28,7 @@ use maglev_core::desired::{desired_state, flush_targets, vip_key};
 use maglev_core::plan::{As, Encap, FlushSet, Op, Plan, Scope, Vip, VipKey, VppState, plan};
 use maglev_core::weights::{BackendState, FrontendState, FrontendWeights, WeightOverrides};
 use maglev_health::checker::{Checker, Prober};
-use maglev_health::machine::{State, Transition};
+use maglev_health::machine::Transition;
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use vpp_binapi::client::{Client, ClientError, ClientOptions};
@@ -231,22 +231,10 @@ impl Pending {
     fn add_transition(&mut self, config: &Config, t: &Transition) {
         self.frontends
             .extend(config.frontends_of_backend(&t.backend).map(str::to_owned));
-        let flush = flush_targets(config, &t.backend, core_state(t.from), core_state(t.to));
+        let flush = flush_targets(config, &t.backend, t.from, t.to);
         for (vip, address) in flush.iter() {
             self.flush.insert(*vip, *address);
         }
-    }
-}
-
-/// The checker's state as `maglev-core` sees it.
-pub fn core_state(state: State) -> BackendState {
-    match state {
-        State::Up => BackendState::Up,
-        State::Down => BackendState::Down,
-        State::Paused => BackendState::Paused,
-        State::Disabled => BackendState::Disabled,
-        State::Removed => BackendState::Removed,
-        _ => BackendState::Unknown,
     }
 }
 
@@ -393,7 +381,7 @@ impl<P: Prober> Reconciler<P> {
             .checker
             .snapshot()
             .into_iter()
-            .map(|s| (s.name.to_string(), core_state(s.state)))
+            .map(|s| (s.name.to_string(), s.state))
             .collect();
         let elapsed = self.start.elapsed();
         let warmup = self
@@ -910,6 +898,7 @@ impl Drop for EmbeddedSim {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use maglev_health::machine::State;
     use maglev_health::result::ResultCode;
 
     const CONFIG: &str = "
@@ -982,7 +971,8 @@ maglev:
             (State::Removed, BackendState::Removed),
         ];
         for (health, core) in pairs {
-            assert_eq!(core_state(health), core);
+            // One type: the checker's states are the core's states.
+            assert_eq!(health, core);
             assert_eq!(health.as_str(), core.as_str());
         }
     }
