@@ -1,11 +1,13 @@
-//! The checker: one worker per backend, a scheduler, operator actions and config apply.
+//! The checker: one state machine per backend, a scheduler, operator actions and config apply.
 //!
-//! [`Checker`] owns one lightweight tokio task per backend (not a thread). Each task sleeps on
-//! tokio's timer wheel until its next deadline, runs one probe through the [`Prober`], feeds the
-//! result into the backend's sans-IO [`Machine`] and asks the machine for the next deadline.
-//! The deadline is measured start to start and never lies in the past, so a slow probe delays
-//! only its own backend and never causes a burst. Backends are keyed by name: a backend used by
-//! many frontends is probed once.
+//! [`Checker`] keeps every backend's sans-IO [`Machine`] and one scheduler task per checker (not
+//! a task or a thread per backend). The scheduler holds a min-heap of next-probe deadlines,
+//! sleeps on tokio's timer until the earliest, and starts every probe that is due: the probe
+//! runs in a task of its own only while it is in flight, so an idle backend costs a heap entry
+//! and no timer. A finished probe feeds its result into the backend's machine and asks it for
+//! the next deadline. The deadline is measured start to start and never lies in the past, so a
+//! slow probe delays only its own backend and never causes a burst. Backends are keyed by
+//! name: a backend used by many frontends is probed once.
 //!
 //! Every state change is broadcast to any number of subscribers ([`Checker::subscribe`]) over a
 //! bounded [`tokio::sync::broadcast`] channel: sending never waits, so a slow subscriber cannot
@@ -20,12 +22,13 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
+use std::task::{Context, Poll, Waker};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -291,48 +294,307 @@ impl Stats {
     }
 }
 
-/// The per-backend state shared by the operator API and the backend's task.
+/// The per-backend state shared by the operator API, the scheduler and the in-flight probe.
 struct Shared {
     machine: Machine,
     address: IpAddr,
-    /// Bumped whenever the task is replaced or stopped; a task whose generation is stale drops
-    /// its result (an aborted task may still be finishing a poll on another thread).
+    /// The health check probed; `None` for a static backend.
+    check: Option<Arc<CheckSpec>>,
+    /// Bumped whenever the schedule is replaced or stopped: a heap entry or a probe result of an
+    /// older generation is dropped (an aborted probe may still be finishing a poll on another
+    /// thread).
     generation: u64,
+    /// The probe in flight.
+    in_flight: Option<JoinHandle<()>>,
 }
+
+impl Shared {
+    /// Cancels the schedule and aborts the probe in flight; returns that probe's task.
+    fn stop(&mut self) -> Option<JoinHandle<()>> {
+        self.generation += 1;
+        let task = self.in_flight.take();
+        if let Some(task) = &task {
+            task.abort();
+        }
+        task
+    }
+}
+
+type Slot = Arc<Mutex<Shared>>;
 
 struct Worker {
     name: Arc<str>,
     spec: BackendSpec,
-    shared: Arc<Mutex<Shared>>,
-    task: Option<JoinHandle<()>>,
+    shared: Slot,
 }
 
-impl Worker {
-    fn stop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
+/// A scheduled probe: backend `slot` is due at `at` if its generation is still `generation`.
+struct Due {
+    at: Instant,
+    /// The wheel tick `at` falls in (rounded up).
+    tick: u64,
+    generation: u64,
+    name: Arc<str>,
+    slot: Slot,
+}
+
+/// Slots of the timing wheel, one per millisecond: deadlines up to this many milliseconds ahead
+/// land in their own slot; later ones share a slot with nearer ones and wait for their lap.
+const WHEEL_SLOTS: usize = 4096;
+const TICK: Duration = Duration::from_millis(4);
+
+/// A hashed timing wheel of due probes with 1 ms ticks: O(1) insert and expiry, and a tick
+/// touches only its own slot, which keeps the scheduler cheap at 10,000 probes per second.
+struct Wheel {
+    origin: Instant,
+    slots: Box<[Vec<Due>]>,
+    /// The first tick not yet expired.
+    cursor: u64,
+    len: usize,
+    /// When the scheduler looks next; `None` while it waits for an entry.
+    wake_at: Option<Instant>,
+}
+
+impl Wheel {
+    fn new(origin: Instant) -> Self {
+        Self {
+            origin,
+            slots: (0..WHEEL_SLOTS).map(|_| Vec::new()).collect(),
+            cursor: 0,
+            len: 0,
+            wake_at: None,
+        }
+    }
+
+    /// The tick at whose end `at` has passed: deadlines are rounded up, never started early.
+    fn tick_of(&self, at: Instant) -> u64 {
+        let ns = at.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(ns.div_ceil(TICK.as_nanos())).unwrap_or(u64::MAX)
+    }
+
+    /// The last tick that has fully begun at `now`.
+    fn tick_floor(&self, now: Instant) -> u64 {
+        let ns = now.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(ns / TICK.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn slot_index(tick: u64) -> usize {
+        // The modulo keeps the value below WHEEL_SLOTS, so the cast cannot truncate.
+        (tick % WHEEL_SLOTS as u64) as usize
+    }
+
+    fn insert(&mut self, mut due: Due) {
+        due.tick = self.tick_of(due.at).max(self.cursor);
+        self.slots[Self::slot_index(due.tick)].push(due);
+        self.len += 1;
+    }
+
+    /// Moves every entry due at `now` to `out`.
+    fn expire(&mut self, now: Instant, out: &mut Vec<Due>) {
+        let now_tick = self.tick_floor(now);
+        if now_tick < self.cursor {
+            return;
+        }
+        // After a stall longer than a lap, every slot is visited once.
+        let first = if now_tick - self.cursor >= WHEEL_SLOTS as u64 {
+            now_tick - (WHEEL_SLOTS as u64 - 1)
+        } else {
+            self.cursor
+        };
+        for tick in first..=now_tick {
+            let slot = &mut self.slots[Self::slot_index(tick)];
+            let mut i = 0;
+            while i < slot.len() {
+                if slot[i].tick <= now_tick {
+                    out.push(slot.swap_remove(i));
+                    self.len -= 1;
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        self.cursor = now_tick + 1;
+    }
+
+    /// When the scheduler should look again: the start of the first non-empty slot's tick
+    /// (which may hold only entries of a later lap: then it looks again one lap later).
+    fn next_wake(&self) -> Option<Instant> {
+        if self.len == 0 {
+            return None;
+        }
+        let ahead = (0..WHEEL_SLOTS as u64)
+            .find(|k| !self.slots[Self::slot_index(self.cursor + k)].is_empty())
+            .unwrap_or(0);
+        let tick = self.cursor + ahead;
+        let offset = TICK.saturating_mul(u32::try_from(tick).unwrap_or(u32::MAX));
+        Some(self.origin + offset)
+    }
+
+    fn clear(&mut self) {
+        for slot in &mut self.slots {
+            slot.clear();
+        }
+        self.len = 0;
+    }
+}
+
+/// What the scheduler task and the probe tasks share with the checker.
+struct Core<P> {
+    prober: P,
+    tx: broadcast::Sender<Transition>,
+    stats: Stats,
+    queue: Mutex<Wheel>,
+    /// Wakes the scheduler when a deadline earlier than every queued one arrives.
+    wake: Notify,
+}
+
+impl<P: Prober> Core<P> {
+    /// Queues a probe of `slot` at `at` for `generation`.
+    fn schedule(&self, name: Arc<str>, slot: Slot, generation: u64, at: Instant) {
+        let mut wheel = lock(&self.queue);
+        // The scheduler sleeps until its next tick with entries; wake it when this entry is
+        // due sooner (a resumed backend, a first probe), never in the steady state.
+        let sooner = wheel.wake_at.is_none_or(|wake| at < wake);
+        if sooner {
+            wheel.wake_at = Some(at);
+        }
+        wheel.insert(Due {
+            at,
+            tick: 0,
+            generation,
+            name,
+            slot,
+        });
+        drop(wheel);
+        if sooner {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Feeds a finished probe's result to the machine; returns the next deadline.
+    fn complete(
+        &self,
+        name: &str,
+        shared: &mut Shared,
+        started: Instant,
+        done: Instant,
+        result: &ProbeResult,
+    ) -> Option<Instant> {
+        self.stats.completed.fetch_add(1, Ordering::Relaxed);
+        let effect = shared.machine.on_result(done.into_std(), result);
+        if let ResultEffect::Transition(t) = effect {
+            emit(&self.tx, t);
+        } else {
+            tracing::trace!(name: "backend-probe", backend = %name, code = %result.code);
+        }
+        shared
+            .machine
+            .next_probe(started.into_std(), done.into_std())
+            .map(Instant::from_std)
+    }
+
+    /// Starts the probe of a due entry, unless the entry is stale.
+    fn start(self: &Arc<Self>, due: Due) {
+        let Due {
+            at,
+            generation,
+            name,
+            slot,
+            ..
+        } = due;
+        let mut shared = lock(&slot);
+        if shared.generation != generation {
+            return;
+        }
+        let started = Instant::now();
+        self.stats.record_start(started.saturating_duration_since(at));
+        let Some(check) = shared.check.clone() else {
+            let result = Machine::static_result();
+            let next = self.complete(&name, &mut shared, started, Instant::now(), &result);
+            drop(shared);
+            if let Some(next) = next {
+                self.schedule(name, slot, generation, next);
+            }
+            return;
+        };
+        let address = shared.address;
+        let core = Arc::clone(self);
+        let mut probe = Box::pin(async move { core.prober.probe(&check.probe, address).await });
+        // One poll right here: a probe that can finish without waiting (a half-open check of
+        // a local backend) then costs no task and no wakeup. A pending probe moves to a task of
+        // its own, whose first poll registers the task's waker in place of this no-op one.
+        let mut cx = Context::from_waker(Waker::noop());
+        if let Poll::Ready(result) = probe.as_mut().poll(&mut cx) {
+            let next = self.complete(&name, &mut shared, started, Instant::now(), &result);
+            drop(shared);
+            if let Some(next) = next {
+                self.schedule(name, slot, generation, next);
+            }
+            return;
+        }
+        let core = Arc::clone(self);
+        let task_slot = Arc::clone(&slot);
+        let task = async move {
+            let result = probe.await;
+            let done = Instant::now();
+            let next = {
+                let mut shared = lock(&task_slot);
+                if shared.generation != generation {
+                    return;
+                }
+                shared.in_flight = None;
+                core.complete(&name, &mut shared, started, done, &result)
+            };
+            if let Some(next) = next {
+                core.schedule(name, task_slot, generation, next);
+            }
+        };
+        shared.in_flight = Some(tokio::spawn(task));
+    }
+}
+
+/// The scheduler: sleeps until the earliest deadline, then starts every probe that is due.
+async fn drive<P: Prober>(core: Arc<Core<P>>) {
+    let mut due = Vec::new();
+    loop {
+        let next = {
+            let mut wheel = lock(&core.queue);
+            wheel.expire(Instant::now(), &mut due);
+            wheel.wake_at = wheel.next_wake();
+            wheel.wake_at
+        };
+        for entry in due.drain(..) {
+            core.start(entry);
+        }
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = core.wake.notified() => {}
+                }
+            }
+            None => core.wake.notified().await,
         }
     }
 }
 
 struct Inner<P> {
-    prober: Arc<P>,
+    core: Arc<Core<P>>,
     workers: Mutex<HashMap<Arc<str>, Worker>>,
-    tx: broadcast::Sender<Transition>,
     history: usize,
     seeds: Mutex<Jitter>,
-    stats: Arc<Stats>,
-    runtime: tokio::runtime::Handle,
+    scheduler: JoinHandle<()>,
 }
 
 impl<P> Drop for Inner<P> {
     fn drop(&mut self) {
+        self.scheduler.abort();
         let workers = self
             .workers
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
         for w in workers.values_mut() {
-            w.stop();
+            lock(&w.shared).stop();
         }
     }
 }
@@ -395,15 +657,21 @@ impl<P: Prober> Checker<P> {
     pub fn with_prober(config: CheckerConfig, prober: P) -> Self {
         let (tx, _) = broadcast::channel(config.channel_capacity.max(1));
         let seed = config.seed.unwrap_or_else(rand::random);
+        let core = Arc::new(Core {
+            prober,
+            tx,
+            stats: Stats::new(),
+            queue: Mutex::new(Wheel::new(Instant::now())),
+            wake: Notify::new(),
+        });
+        let scheduler = tokio::runtime::Handle::current().spawn(drive(Arc::clone(&core)));
         Self {
             inner: Arc::new(Inner {
-                prober: Arc::new(prober),
+                core,
                 workers: Mutex::new(HashMap::new()),
-                tx,
                 history: config.history,
                 seeds: Mutex::new(Jitter::new(seed)),
-                stats: Arc::new(Stats::new()),
-                runtime: tokio::runtime::Handle::current(),
+                scheduler,
             }),
         }
     }
@@ -411,12 +679,12 @@ impl<P: Prober> Checker<P> {
     /// A new receiver of every transition from now on. A receiver that falls more than the
     /// channel capacity behind gets `RecvError::Lagged(n)` and continues with the newest.
     pub fn subscribe(&self) -> broadcast::Receiver<Transition> {
-        self.inner.tx.subscribe()
+        self.inner.core.tx.subscribe()
     }
 
     /// Scheduler figures since the checker was built.
     pub fn stats(&self) -> SchedulerStats {
-        self.inner.stats.snapshot()
+        self.inner.core.stats.snapshot()
     }
 
     /// Number of backends.
@@ -433,20 +701,14 @@ impl<P: Prober> Checker<P> {
         lock(&self.inner.seeds).next_u64()
     }
 
-    /// Starts `worker`'s task with its first probe at `first` (replacing any task).
-    fn spawn(&self, name: &Arc<str>, worker: &mut Worker, shared: &Shared, first: Instant) {
-        worker.stop();
-        let task = run_worker(
-            Arc::clone(name),
+    /// Schedules `worker`'s next probe at `at` for the current generation of `shared`.
+    fn schedule(&self, worker: &Worker, shared: &Shared, at: Instant) {
+        self.inner.core.schedule(
+            Arc::clone(&worker.name),
             Arc::clone(&worker.shared),
             shared.generation,
-            first,
-            Arc::clone(&self.inner.prober),
-            worker.spec.check.clone().map(Arc::new),
-            self.inner.tx.clone(),
-            Arc::clone(&self.inner.stats),
+            at,
         );
-        worker.task = Some(self.inner.runtime.spawn(task));
     }
 
     fn now() -> (Instant, std::time::Instant) {
@@ -478,12 +740,11 @@ impl<P: Prober> Checker<P> {
                 source,
             })?;
         if let Some(t) = transition {
-            shared.generation += 1;
-            worker.stop();
-            emit(&self.inner.tx, t);
+            shared.stop();
+            emit(&self.inner.core.tx, t);
             if shared.machine.is_probing() {
                 // Resume and enable probe at once: one backend, no herd to spread.
-                self.spawn(&key, worker, &shared, now);
+                self.schedule(worker, &shared, now);
             }
         }
         Ok(snapshot_of(&key, &shared))
@@ -575,13 +836,12 @@ impl<P: Prober> Checker<P> {
                 .collect()
         };
         for name in gone {
-            if let Some(mut worker) = workers.remove(&name) {
+            if let Some(worker) = workers.remove(&name) {
                 let shared_arc = Arc::clone(&worker.shared);
                 let mut shared = lock(&shared_arc);
-                shared.generation += 1;
-                worker.stop();
+                shared.stop();
                 if let Some(t) = shared.machine.remove(now_std) {
-                    emit(&self.inner.tx, t);
+                    emit(&self.inner.core.tx, t);
                 }
                 drop(shared);
                 report.removed.push(name);
@@ -599,16 +859,16 @@ impl<P: Prober> Checker<P> {
                     report.unchanged.push(key);
                     continue;
                 }
-                shared.generation += 1;
-                worker.stop();
+                shared.stop();
                 let params = spec.check.as_ref().map(CheckSpec::params);
                 if let Some(t) = shared.machine.restart(now_std, params, spec.enabled) {
-                    emit(&self.inner.tx, t);
+                    emit(&self.inner.core.tx, t);
                 }
                 shared.address = spec.address;
+                shared.check = spec.check.clone().map(Arc::new);
                 worker.spec = spec;
                 if let Some(first) = shared.machine.first_probe(now_std) {
-                    self.spawn(&key, worker, &shared, Instant::from_std(first));
+                    self.schedule(worker, &shared, Instant::from_std(first));
                 }
                 report.restarted.push(key);
             } else {
@@ -623,24 +883,24 @@ impl<P: Prober> Checker<P> {
                 if !spec.enabled
                     && let Some(t) = machine.restart(now_std, params, false)
                 {
-                    emit(&self.inner.tx, t);
+                    emit(&self.inner.core.tx, t);
                 }
                 let first = machine.first_probe(now_std);
                 let shared = Shared {
                     machine,
                     address: spec.address,
+                    check: spec.check.clone().map(Arc::new),
                     generation: 0,
+                    in_flight: None,
                 };
-                let mut worker = Worker {
+                let worker = Worker {
                     name: Arc::clone(&key),
                     spec,
                     shared: Arc::new(Mutex::new(shared)),
-                    task: None,
                 };
                 if let Some(first) = first {
-                    let shared_arc = Arc::clone(&worker.shared);
-                    let shared = lock(&shared_arc);
-                    self.spawn(&key, &mut worker, &shared, Instant::from_std(first));
+                    let shared = lock(&worker.shared);
+                    self.schedule(&worker, &shared, Instant::from_std(first));
                 }
                 workers.insert(Arc::clone(&key), worker);
                 report.added.push(key);
@@ -654,22 +914,19 @@ impl<P: Prober> Checker<P> {
         Ok(report)
     }
 
-    /// Stops every worker and waits for the tasks to end. Backends are forgotten without
-    /// `removed` transitions; the checker can be given a new config afterwards.
+    /// Stops every backend's probing and waits for the probes in flight to end. Backends are
+    /// forgotten without `removed` transitions; the checker can be given a new config
+    /// afterwards.
     pub async fn shutdown(&self) {
         let tasks: Vec<JoinHandle<()>> = {
             let mut workers = lock(&self.inner.workers);
-            workers
+            let tasks = workers
                 .drain()
-                .filter_map(|(_, mut w)| {
-                    lock(&w.shared).generation += 1;
-                    w.task.take()
-                })
-                .collect()
+                .filter_map(|(_, w)| lock(&w.shared).stop())
+                .collect();
+            lock(&self.inner.core.queue).clear();
+            tasks
         };
-        for task in &tasks {
-            task.abort();
-        }
         for task in tasks {
             let _ = task.await;
         }
@@ -700,49 +957,3 @@ fn snapshot_of(name: &Arc<str>, shared: &Shared) -> BackendSnapshot {
     }
 }
 
-/// One backend's probe loop. Ends when the machine says no further probe is due, or when it
-/// is aborted or superseded (stale generation).
-#[allow(clippy::too_many_arguments)]
-async fn run_worker<P: Prober>(
-    name: Arc<str>,
-    shared: Arc<Mutex<Shared>>,
-    generation: u64,
-    first: Instant,
-    prober: Arc<P>,
-    check: Option<Arc<CheckSpec>>,
-    tx: broadcast::Sender<Transition>,
-    stats: Arc<Stats>,
-) {
-    let mut deadline = first;
-    loop {
-        tokio::time::sleep_until(deadline).await;
-        let started = Instant::now();
-        stats.record_start(started.saturating_duration_since(deadline));
-        let address = lock(&shared).address;
-        let result = match &check {
-            // Boxed so that a sleeping task does not reserve room for the largest probe's
-            // state (HTTPS): only in-flight probes cost that memory.
-            Some(check) => Box::pin(prober.probe(&check.probe, address)).await,
-            None => Machine::static_result(),
-        };
-        let done = Instant::now();
-        let mut guard = lock(&shared);
-        if guard.generation != generation {
-            return;
-        }
-        stats.completed.fetch_add(1, Ordering::Relaxed);
-        let effect = guard.machine.on_result(done.into_std(), &result);
-        if let ResultEffect::Transition(t) = effect {
-            emit(&tx, t);
-        } else {
-            tracing::trace!(name: "backend-probe", backend = %name, code = %result.code);
-        }
-        match guard
-            .machine
-            .next_probe(started.into_std(), done.into_std())
-        {
-            Some(next) => deadline = Instant::from_std(next),
-            None => return,
-        }
-    }
-}
