@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use maglev_health::probe::{ProbeKind, ProbeRunner, ProbeSpec, SynEngine, TcpCheckMode};
 use maglev_health::result::ResultCode;
-use socket2::{Domain, SockFilter, Socket, Type};
+use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 
 const V4: &str = "127.0.0.1";
 const V6: &str = "::1";
@@ -194,6 +194,84 @@ async fn many_concurrent_probes_each_get_their_own_answer() {
     for l in &open {
         assert_never_accepted(l);
     }
+}
+
+/// Folds and complements a ones'-complement sum of big-endian words.
+fn checksum(parts: &[&[u8]]) -> u16 {
+    let mut acc = 0u32;
+    for part in parts {
+        for w in part.chunks(2) {
+            acc += u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+        }
+    }
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    !(acc as u16)
+}
+
+/// Waits (on a thread) for the engine's SYN to `server`, then after `delay` answers it with
+/// a SYN-ACK of our own making, as a slow server would.
+fn answer_late(server: SocketAddr, delay: Duration) -> std::thread::JoinHandle<()> {
+    let sniffer = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::TCP)).unwrap();
+    sniffer
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let sniffer = std::net::UdpSocket::from(sniffer);
+    let IpAddr::V4(server_ip) = server.ip() else {
+        panic!("ipv4 only")
+    };
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        let (client, client_port, seq) = loop {
+            let n = sniffer.recv(&mut buf).expect("no syn seen");
+            let p = &buf[..n];
+            let ihl = usize::from(p[0] & 0x0f) * 4;
+            let tcp = &p[ihl..];
+            let dport = u16::from_be_bytes([tcp[2], tcp[3]]);
+            if dport == server.port() && tcp[13] == 0x02 {
+                let client = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
+                let sport = u16::from_be_bytes([tcp[0], tcp[1]]);
+                let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+                break (client, sport, seq);
+            }
+        };
+        std::thread::sleep(delay);
+        let mut tcp = [0u8; 20];
+        tcp[0..2].copy_from_slice(&server.port().to_be_bytes());
+        tcp[2..4].copy_from_slice(&client_port.to_be_bytes());
+        tcp[4..8].copy_from_slice(&12345u32.to_be_bytes());
+        tcp[8..12].copy_from_slice(&seq.wrapping_add(1).to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x12;
+        tcp[14..16].copy_from_slice(&1024u16.to_be_bytes());
+        let pseudo = [
+            &server_ip.octets()[..],
+            &client.octets()[..],
+            &[0, 6, 0, 20][..],
+        ];
+        let sum = checksum(&[pseudo[0], pseudo[1], pseudo[2], &tcp[..]]);
+        tcp[16..18].copy_from_slice(&sum.to_be_bytes());
+        // Without IP_HDRINCL the kernel writes the IP header, from the server's address.
+        let out = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::TCP)).unwrap();
+        out.bind(&SocketAddr::new(server.ip(), 0).into()).unwrap();
+        out.send_to(&tcp, &SocketAddr::new(IpAddr::V4(client), 0).into())
+            .unwrap();
+    })
+}
+
+/// A reply that is not there when the probe has sent its SYN reaches it through the
+/// engine's receiver task, which wakes the waiting probe.
+#[tokio::test]
+async fn a_late_reply_wakes_the_waiting_probe() {
+    let engine = engine();
+    let (_l, _fillers, addr) = unanswering(V4);
+    let server = answer_late(addr, Duration::from_millis(100));
+    let r = engine.check(addr, None, Duration::from_secs(3)).await;
+    server.join().unwrap();
+    assert_eq!(r.code, ResultCode::L4Ok, "{r:?}");
+    assert!(r.elapsed >= Duration::from_millis(100), "{r:?}");
+    assert_eq!(engine.in_flight(), 0);
 }
 
 #[tokio::test]

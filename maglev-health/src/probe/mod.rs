@@ -318,8 +318,12 @@ pub async fn probe(spec: &ProbeSpec, target: IpAddr) -> ProbeResult {
 enum PlainTcp<'a> {
     /// Connect, then reset.
     Connect,
-    /// Half-open, through the engine.
-    HalfOpen(&'a SynEngine),
+    /// Half-open, through the engine; with `fallback`, families the engine cannot probe
+    /// (IPv6 on a host without it) connect instead.
+    HalfOpen {
+        engine: &'a SynEngine,
+        fallback: bool,
+    },
     /// Half-open was asked for but is unavailable: fail with this reason.
     Unavailable(&'a str),
 }
@@ -346,7 +350,7 @@ async fn run(spec: &ProbeSpec, target: IpAddr, plain: PlainTcp<'_>) -> ProbeResu
         ProbeKind::Tcp { port, tls: None } => {
             let addr = std::net::SocketAddr::new(target, *port);
             match plain {
-                PlainTcp::HalfOpen(engine) if engine.supports(target) => {
+                PlainTcp::HalfOpen { engine, fallback } if !fallback || engine.supports(target) => {
                     engine
                         .check_until(addr, source, deadline, spec.timeout)
                         .await
@@ -470,13 +474,16 @@ impl ProbeRunner {
     }
 
     /// Runs one probe of `target` as `spec` says: [`probe`], except that plain TCP checks
-    /// run half-open when the mode says so (IPv6 targets fall back to connect in `Auto` mode
-    /// when the host has no IPv6 raw socket). Must run inside a tokio runtime with I/O and
-    /// time enabled.
+    /// run half-open when the mode says so. On a host without IPv6 raw sockets, IPv6 plain
+    /// TCP checks connect in `Auto` mode and fail with `L4CON` in `HalfOpen` mode. Must run
+    /// inside a tokio runtime with I/O and time enabled.
     pub async fn probe(&self, spec: &ProbeSpec, target: IpAddr) -> ProbeResult {
         let plain = match &spec.kind {
             ProbeKind::Tcp { tls: None, .. } => match self.backend() {
-                TcpBackend::HalfOpen(engine) => PlainTcp::HalfOpen(engine),
+                TcpBackend::HalfOpen(engine) => PlainTcp::HalfOpen {
+                    engine,
+                    fallback: self.mode == TcpCheckMode::Auto,
+                },
                 TcpBackend::Connect => PlainTcp::Connect,
                 TcpBackend::Unavailable(reason) => PlainTcp::Unavailable(reason),
             },
