@@ -385,3 +385,9 @@ fn runner_is_shareable_and_its_probe_is_send() {
     };
     send(&engine_fut);
 }
+
+#[test]
+fn outside_a_runtime_the_engine_is_an_error_not_a_panic() {
+    let err = SynEngine::new().unwrap_err();
+    assert!(err.to_string().contains("runtime"), "{err}");
+}

@@ -228,9 +228,11 @@ impl SynEngine {
     /// ports and starts the receiver tasks.
     ///
     /// Fails with the OS error when the process may not open raw sockets (`EPERM` without
-    /// CAP_NET_RAW). Must be called inside a tokio runtime with I/O enabled; the engine then
-    /// belongs to that runtime.
+    /// CAP_NET_RAW), or with an error when called outside a tokio runtime. Call it inside a
+    /// runtime with I/O enabled; the engine then belongs to that runtime.
     pub fn new() -> io::Result<Self> {
+        // Registering sockets outside a runtime would panic: report it as an error instead.
+        tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
         let v4 = RawSocket::open(Family::V4)?;
         let (reserved, ports, dual_stack) = reserve_ports(RESERVED_PORTS)?;
         // IPv6 probes need the reserved ports held on IPv6 too; without a dual-stack
