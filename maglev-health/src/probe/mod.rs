@@ -27,6 +27,12 @@
 //!   received), then closes with a reset before sending the final ACK, as HAProxy does: the
 //!   server never accepts the connection and no TIME_WAIT is left, which costs both ends far
 //!   less kernel work. TLS and HTTP probes complete the handshake normally.
+//! - [`ProbeRunner`] can run plain TCP checks half-open instead ([`TcpCheckMode`]): a
+//!   [`SynEngine`] sends a hand-built SYN from a raw socket, a SYN-ACK acknowledging it passes,
+//!   a reset refuses, and the kernel resets the SYN-ACK itself since no socket owns the
+//!   connection. Same codes and meaning as the connect check, about half its kernel work; it
+//!   needs CAP_NET_RAW, and `Auto` falls back to the connect check without it. One difference:
+//!   ICMP errors (unreachable) report as `L4TOUT` instead of `L4CON`, see [`SynEngine`].
 //! - The default HTTP `Host` header is the backend address (IPv6 in brackets), with `:port`
 //!   appended only when the port is not the scheme's default (80 for HTTP, 443 for HTTPS), as
 //!   RFC 9110 §7.2 asks.
@@ -42,10 +48,12 @@
 mod http;
 mod icmp;
 mod net;
+mod syn;
 mod tls;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -53,6 +61,7 @@ use tokio::time::Instant;
 use crate::result::{ProbeResult, ResultCode};
 
 pub use icmp::{IcmpMode, IcmpUnavailable, IpFamily, icmp_mode};
+pub use syn::{RESERVED_PORTS, ROUTE_TTL, SynEngine};
 pub use tls::TlsParams;
 
 /// How much of an HTTP body the response regexp sees at most.
@@ -301,6 +310,25 @@ type Outcome = (ResultCode, String);
 /// target is probed as IPv4. Must run inside a tokio runtime with I/O and time enabled; the
 /// probe spawns nothing, so dropping the future closes its socket at once.
 pub async fn probe(spec: &ProbeSpec, target: IpAddr) -> ProbeResult {
+    run(spec, target, PlainTcp::Connect).await
+}
+
+/// How a plain TCP check runs.
+#[derive(Clone, Copy)]
+enum PlainTcp<'a> {
+    /// Connect, then reset.
+    Connect,
+    /// Half-open, through the engine; with `fallback`, families the engine cannot probe
+    /// (IPv6 on a host without it) connect instead.
+    HalfOpen {
+        engine: &'a SynEngine,
+        fallback: bool,
+    },
+    /// Half-open was asked for but is unavailable: fail with this reason.
+    Unavailable(&'a str),
+}
+
+async fn run(spec: &ProbeSpec, target: IpAddr, plain: PlainTcp<'_>) -> ProbeResult {
     let start = Instant::now();
     let target = target.to_canonical();
     let deadline = deadline_after(start, spec.timeout);
@@ -321,7 +349,15 @@ pub async fn probe(spec: &ProbeSpec, target: IpAddr) -> ProbeResult {
         // saves a second timer per probe on the checker's hottest path.
         ProbeKind::Tcp { port, tls: None } => {
             let addr = std::net::SocketAddr::new(target, *port);
-            net::plain_check(addr, source, deadline, spec.timeout).await
+            match plain {
+                PlainTcp::HalfOpen { engine, fallback } if !fallback || engine.supports(target) => {
+                    engine
+                        .check_until(addr, source, deadline, spec.timeout)
+                        .await
+                }
+                PlainTcp::Unavailable(reason) => (ResultCode::L4Con, reason.to_owned()),
+                _ => net::plain_check(addr, source, deadline, spec.timeout).await,
+            }
         }
         _ => match tokio::time::timeout_at(deadline_after(deadline, GUARD_MARGIN), run).await {
             Ok(outcome) => outcome,
@@ -338,6 +374,168 @@ pub async fn probe(spec: &ProbeSpec, target: IpAddr) -> ProbeResult {
         "probe-done"
     );
     ProbeResult::new(code, detail, elapsed)
+}
+
+/// How [`ProbeRunner`] runs plain TCP checks (TCP without TLS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum TcpCheckMode {
+    /// Half-open when a [`SynEngine`] can be created (CAP_NET_RAW), else connect. Decided
+    /// once, at the first plain TCP check, and logged (`tcp-check-mode`).
+    #[default]
+    Auto,
+    /// Half-open only. Without raw sockets, every plain TCP check fails with `L4CON` and a
+    /// detail saying why, rather than silently checking another way.
+    HalfOpen,
+    /// Connect, then reset before the server accepts (what [`probe`] does).
+    Connect,
+}
+
+impl fmt::Display for TcpCheckMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::HalfOpen => "half-open",
+            Self::Connect => "connect",
+        })
+    }
+}
+
+/// Half-open TCP checks were asked for and cannot run here.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+#[error("half-open tcp checks unavailable: {reason} (raw sockets need CAP_NET_RAW)")]
+pub struct HalfOpenUnavailable {
+    /// Why the raw sockets could not be opened.
+    pub reason: String,
+}
+
+/// Runs probes like [`probe`], with plain TCP checks done as its [`TcpCheckMode`] says.
+///
+/// `Send + Sync`; share one (in an `Arc`) between all probes. The half-open engine is created
+/// at the first plain TCP check (or by [`ProbeRunner::prepare`]), inside the tokio runtime
+/// running it, and belongs to that runtime from then on.
+#[derive(Debug)]
+pub struct ProbeRunner {
+    mode: TcpCheckMode,
+    backend: OnceLock<TcpBackend>,
+}
+
+#[derive(Debug)]
+enum TcpBackend {
+    HalfOpen(SynEngine),
+    Connect,
+    Unavailable(String),
+}
+
+impl ProbeRunner {
+    /// A runner whose plain TCP checks follow `mode`. Opens nothing yet.
+    pub fn new(mode: TcpCheckMode) -> Self {
+        Self {
+            mode,
+            backend: OnceLock::new(),
+        }
+    }
+
+    /// The mode asked for.
+    pub fn mode(&self) -> TcpCheckMode {
+        self.mode
+    }
+
+    /// Decides now how plain TCP checks run (otherwise the first one decides), so that a
+    /// daemon can report it, or fail, at startup. Returns the effective mode (`HalfOpen` or
+    /// `Connect`), or why `HalfOpen` cannot run. Must be called inside a tokio runtime.
+    pub fn prepare(&self) -> Result<TcpCheckMode, HalfOpenUnavailable> {
+        match self.backend() {
+            TcpBackend::HalfOpen(_) => Ok(TcpCheckMode::HalfOpen),
+            TcpBackend::Connect => Ok(TcpCheckMode::Connect),
+            TcpBackend::Unavailable(reason) => Err(HalfOpenUnavailable {
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    /// The effective mode of plain TCP checks (`HalfOpen` or `Connect`) once decided; `None`
+    /// before the first plain TCP check (and [`ProbeRunner::prepare`]), or when `HalfOpen`
+    /// was asked for and is unavailable.
+    pub fn tcp_mode_in_use(&self) -> Option<TcpCheckMode> {
+        match self.backend.get()? {
+            TcpBackend::HalfOpen(_) => Some(TcpCheckMode::HalfOpen),
+            TcpBackend::Connect => Some(TcpCheckMode::Connect),
+            TcpBackend::Unavailable(_) => None,
+        }
+    }
+
+    /// The half-open engine, when plain TCP checks use one.
+    pub fn syn_engine(&self) -> Option<&SynEngine> {
+        match self.backend.get()? {
+            TcpBackend::HalfOpen(engine) => Some(engine),
+            _ => None,
+        }
+    }
+
+    /// Runs one probe of `target` as `spec` says: [`probe`], except that plain TCP checks
+    /// run half-open when the mode says so. On a host without IPv6 raw sockets, IPv6 plain
+    /// TCP checks connect in `Auto` mode and fail with `L4CON` in `HalfOpen` mode. Must run
+    /// inside a tokio runtime with I/O and time enabled.
+    pub async fn probe(&self, spec: &ProbeSpec, target: IpAddr) -> ProbeResult {
+        let plain = match &spec.kind {
+            ProbeKind::Tcp { tls: None, .. } => match self.backend() {
+                TcpBackend::HalfOpen(engine) => PlainTcp::HalfOpen {
+                    engine,
+                    fallback: self.mode == TcpCheckMode::Auto,
+                },
+                TcpBackend::Connect => PlainTcp::Connect,
+                TcpBackend::Unavailable(reason) => PlainTcp::Unavailable(reason),
+            },
+            _ => PlainTcp::Connect,
+        };
+        run(spec, target, plain).await
+    }
+
+    fn backend(&self) -> &TcpBackend {
+        self.backend.get_or_init(|| {
+            if self.mode == TcpCheckMode::Connect {
+                tracing::info!(
+                    target: "maglev_health::probe",
+                    mode = "connect",
+                    reason = "configured",
+                    "tcp-check-mode"
+                );
+                return TcpBackend::Connect;
+            }
+            match SynEngine::new() {
+                Ok(engine) => {
+                    tracing::info!(
+                        target: "maglev_health::probe",
+                        mode = "half-open",
+                        reason = "raw sockets available",
+                        ipv6 = engine.supports(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+                        "tcp-check-mode"
+                    );
+                    TcpBackend::HalfOpen(engine)
+                }
+                Err(e) if self.mode == TcpCheckMode::Auto => {
+                    tracing::info!(
+                        target: "maglev_health::probe",
+                        mode = "connect",
+                        reason = %format!("raw socket: {}", io_detail(&e)),
+                        "tcp-check-mode"
+                    );
+                    TcpBackend::Connect
+                }
+                Err(e) => {
+                    let reason = format!("half-open check unavailable: {}", io_detail(&e));
+                    tracing::warn!(
+                        target: "maglev_health::probe",
+                        mode = "half-open",
+                        reason = %reason,
+                        "tcp-check-mode"
+                    );
+                    TcpBackend::Unavailable(reason)
+                }
+            }
+        })
+    }
 }
 
 /// `start + d`, saturating far in the future instead of overflowing.
