@@ -17,7 +17,9 @@
 //!   bench-local connect-and-close prober, `rst` for the same closing with a reset (as HAProxy
 //!   does; no TIME_WAIT), `rst-noqa` for the reset close with quick-ack off before the connect
 //!   (HAProxy's full trick: the server never leaves SYN-RECV), `noop` for one that does no I/O
-//!   at all, to separate prober cost from scheduler cost.
+//!   at all, to separate prober cost from scheduler cost; `connect` and `half-open` force
+//!   the production prober's TCP check mode (default: `auto`, half-open when raw sockets are
+//!   allowed).
 //!
 //! Run: `cargo bench -p benches --bench checker`.
 
@@ -30,7 +32,7 @@ use maglev_health::checker::{
     BackendSpec, CheckSpec, Checker, CheckerConfig, DefaultProber, Prober,
 };
 use maglev_health::machine::State;
-use maglev_health::probe::{ProbeKind, ProbeSpec};
+use maglev_health::probe::{ProbeKind, ProbeSpec, TcpCheckMode};
 use maglev_health::result::{ProbeResult, ResultCode};
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -396,8 +398,15 @@ fn main() {
             println!("prober: noop (no I/O; scheduler cost only)");
             measure(NoopProber, port, &opts, child_pid).await;
         } else {
-            println!("prober: maglev_health::probe (real TCP probe)");
-            measure(DefaultProber, port, &opts, child_pid).await;
+            let mode = match prober.as_str() {
+                "connect" => TcpCheckMode::Connect,
+                "half-open" => TcpCheckMode::HalfOpen,
+                _ => TcpCheckMode::Auto,
+            };
+            let p = DefaultProber::new(mode);
+            let used = p.runner().prepare().expect("tcp check mode");
+            println!("prober: maglev-health's DefaultProber, tcp check mode {mode} (in use: {used})");
+            measure(p, port, &opts, child_pid).await;
         }
     });
     drop(child.stdin.take());

@@ -22,10 +22,10 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
-use std::task::{Context, Poll, Waker};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast};
@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use crate::machine::{
     ActionError, Jitter, Machine, Params, ResultEffect, State, Transition, TransitionRecord,
 };
-use crate::probe::ProbeSpec;
+use crate::probe::{ProbeRunner, ProbeSpec, TcpCheckMode};
 use crate::result::ProbeResult;
 
 /// Runs one probe. The checker calls it once per backend per cycle; tests inject fakes.
@@ -47,13 +47,30 @@ pub trait Prober: Send + Sync + 'static {
     fn probe(&self, spec: &ProbeSpec, target: IpAddr) -> impl Future<Output = ProbeResult> + Send;
 }
 
-/// The prober used in production: [`crate::probe::probe`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DefaultProber;
+/// The prober used in production: a [`ProbeRunner`], whose plain TCP checks run half-open
+/// when raw sockets are allowed ([`TcpCheckMode::Auto`], the default).
+#[derive(Debug, Default)]
+pub struct DefaultProber {
+    runner: ProbeRunner,
+}
+
+impl DefaultProber {
+    /// A prober whose plain TCP checks follow `mode`.
+    pub fn new(mode: TcpCheckMode) -> Self {
+        Self {
+            runner: ProbeRunner::new(mode),
+        }
+    }
+
+    /// The runner behind it: [`ProbeRunner::prepare`] decides the TCP check mode up front.
+    pub fn runner(&self) -> &ProbeRunner {
+        &self.runner
+    }
+}
 
 impl Prober for DefaultProber {
     fn probe(&self, spec: &ProbeSpec, target: IpAddr) -> impl Future<Output = ProbeResult> + Send {
-        crate::probe::probe(spec, target)
+        self.runner.probe(spec, target)
     }
 }
 
@@ -341,7 +358,7 @@ struct Due {
 /// Slots of the timing wheel, one per millisecond: deadlines up to this many milliseconds ahead
 /// land in their own slot; later ones share a slot with nearer ones and wait for their lap.
 const WHEEL_SLOTS: usize = 4096;
-const TICK: Duration = Duration::from_millis(4);
+const TICK: Duration = Duration::from_millis(1);
 
 /// A hashed timing wheel of due probes with 1 ms ticks: O(1) insert and expiry, and a tick
 /// touches only its own slot, which keeps the scheduler cheap at 10,000 probes per second.
@@ -507,7 +524,8 @@ impl<P: Prober> Core<P> {
             return;
         }
         let started = Instant::now();
-        self.stats.record_start(started.saturating_duration_since(at));
+        self.stats
+            .record_start(started.saturating_duration_since(at));
         let Some(check) = shared.check.clone() else {
             let result = Machine::static_result();
             let next = self.complete(&name, &mut shared, started, Instant::now(), &result);
@@ -644,7 +662,7 @@ impl Checker<DefaultProber> {
     /// # Panics
     /// Outside a tokio runtime.
     pub fn new(config: CheckerConfig) -> Self {
-        Self::with_prober(config, DefaultProber)
+        Self::with_prober(config, DefaultProber::default())
     }
 }
 
@@ -680,6 +698,11 @@ impl<P: Prober> Checker<P> {
     /// channel capacity behind gets `RecvError::Lagged(n)` and continues with the newest.
     pub fn subscribe(&self) -> broadcast::Receiver<Transition> {
         self.inner.core.tx.subscribe()
+    }
+
+    /// The prober probes run through.
+    pub fn prober(&self) -> &P {
+        &self.inner.core.prober
     }
 
     /// Scheduler figures since the checker was built.
@@ -957,3 +980,70 @@ fn snapshot_of(name: &Arc<str>, shared: &Shared) -> BackendSnapshot {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due(wheel: &Wheel, at_ms: u64) -> Due {
+        let machine = Machine::new(Arc::from("b"), None, 1, 1);
+        Due {
+            at: wheel.origin + Duration::from_millis(at_ms),
+            tick: 0,
+            generation: at_ms,
+            name: Arc::from("b"),
+            slot: Arc::new(Mutex::new(Shared {
+                machine,
+                address: IpAddr::from([127, 0, 0, 1]),
+                check: None,
+                generation: 0,
+                in_flight: None,
+            })),
+        }
+    }
+
+    fn expired(wheel: &mut Wheel, now_ms: u64) -> Vec<u64> {
+        let mut out = Vec::new();
+        wheel.expire(wheel.origin + Duration::from_millis(now_ms), &mut out);
+        let mut at: Vec<u64> = out.iter().map(|d| d.generation).collect();
+        at.sort_unstable();
+        at
+    }
+
+    #[test]
+    fn wheel_expires_each_entry_once_at_its_tick_across_laps() {
+        let lap = WHEEL_SLOTS as u64;
+        let mut w = Wheel::new(Instant::now());
+        assert_eq!(w.next_wake(), None);
+        // Same slot, three different laps; plus a near entry.
+        for at in [5, 5 + lap, 5 + 2 * lap, 7] {
+            let d = due(&w, at);
+            w.insert(d);
+        }
+        assert_eq!(w.next_wake(), Some(w.origin + Duration::from_millis(5)));
+        assert_eq!(expired(&mut w, 4), Vec::<u64>::new(), "nothing early");
+        assert_eq!(expired(&mut w, 5), vec![5]);
+        assert_eq!(expired(&mut w, 6), Vec::<u64>::new());
+        assert_eq!(expired(&mut w, lap), vec![7], "later laps wait");
+        assert_eq!(expired(&mut w, lap + 5), vec![5 + lap]);
+        assert_eq!(w.len, 1);
+        // A stall of more than a lap still expires everything due, once.
+        assert_eq!(expired(&mut w, 10 * lap), vec![5 + 2 * lap]);
+        assert_eq!(w.len, 0);
+        assert_eq!(w.next_wake(), None);
+    }
+
+    #[test]
+    fn wheel_rounds_deadlines_up_and_runs_overdue_entries_next() {
+        let mut w = Wheel::new(Instant::now());
+        let mut d = due(&w, 0);
+        d.at = w.origin + Duration::from_micros(2_300);
+        w.insert(d);
+        assert_eq!(expired(&mut w, 2), Vec::<u64>::new(), "never started early");
+        assert_eq!(expired(&mut w, 3).len(), 1);
+        // An entry already overdue goes to the next tick, not to a passed slot.
+        let d = due(&w, 1);
+        w.insert(d);
+        assert_eq!(w.next_wake(), Some(w.origin + Duration::from_millis(4)));
+        assert_eq!(expired(&mut w, 4), vec![1]);
+    }
+}

@@ -147,6 +147,23 @@ async fn the_configured_source_address_is_used() {
     assert!(r.detail.contains("not of the target's family"), "{r:?}");
 }
 
+/// A source address that is not local cannot be bound: the probe fails at once with a detail
+/// naming it, and sends nothing.
+#[tokio::test]
+async fn a_non_local_source_is_refused_at_once() {
+    let engine = engine();
+    let l = listener(V4);
+    let addr = l.local_addr().unwrap();
+    // 192.0.2.1 (TEST-NET-1) is not configured on any interface here.
+    let r = engine
+        .check(addr, Some(ip("192.0.2.1")), Duration::from_secs(5))
+        .await;
+    assert_eq!(r.code, ResultCode::L4Con, "{r:?}");
+    assert!(r.detail.starts_with("bind 192.0.2.1"), "{r:?}");
+    assert!(r.elapsed < Duration::from_secs(1), "{r:?}");
+    assert_never_accepted(&l);
+}
+
 #[tokio::test]
 async fn a_mapped_address_is_probed_as_ipv4() {
     let engine = engine();

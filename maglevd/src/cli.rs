@@ -14,6 +14,28 @@ pub enum LogFormat {
     Json,
 }
 
+/// How plain TCP health checks (TCP without TLS) are done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TcpCheck {
+    /// Half-open (SYN, then the kernel's reset) when raw sockets are allowed (CAP_NET_RAW),
+    /// else connect.
+    Auto,
+    /// Half-open only; refuse to start without raw sockets.
+    HalfOpen,
+    /// Connect, then reset before the server accepts.
+    Connect,
+}
+
+impl From<TcpCheck> for maglev_health::probe::TcpCheckMode {
+    fn from(mode: TcpCheck) -> Self {
+        match mode {
+            TcpCheck::Auto => Self::Auto,
+            TcpCheck::HalfOpen => Self::HalfOpen,
+            TcpCheck::Connect => Self::Connect,
+        }
+    }
+}
+
 /// maglevd: health-checks backends and programs VPP's lb plugin to match.
 ///
 /// Without `--config` it runs the embedded demo: the example config (`etc/maglev.yaml`), a
@@ -58,6 +80,11 @@ pub struct Args {
     /// (`info,maglevd=debug`).
     #[arg(long, env = "MAGLEV_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// How plain TCP checks are done: `auto` (half-open with CAP_NET_RAW, else connect),
+    /// `half-open` or `connect`.
+    #[arg(long, env = "MAGLEV_TCP_CHECK", value_enum, default_value = "auto")]
+    pub tcp_check: TcpCheck,
 
     /// Validate the config and exit: 0 valid, 1 parse error, 2 semantic error (errors are
     /// printed as `file:line:col: key: message`).

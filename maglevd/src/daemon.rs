@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use maglev_core::config::Config;
-use maglev_health::checker::Checker;
+use maglev_health::checker::{Checker, DefaultProber};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
@@ -70,7 +70,17 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     let _demo = (source == ConfigSource::Embedded)
         .then(|| demo::spawn(demo::plan(&config, DEMO_FLAPPING, DEMO_FLAP_PERIOD)));
 
-    let checker = Checker::new(specs::checker_config(&config));
+    let checker = Checker::with_prober(
+        specs::checker_config(&config),
+        DefaultProber::new(args.tcp_check.into()),
+    );
+    // Decide the TCP check mode now (it is logged as `tcp-check-mode`): an explicit
+    // `--tcp-check half-open` without raw sockets is a startup error, not a silent fallback.
+    checker
+        .prober()
+        .runner()
+        .prepare()
+        .map_err(|e| anyhow::anyhow!("--tcp-check half-open: {e}"))?;
     // Subscribe before the first apply so the reconciler sees every transition.
     let transitions = checker.subscribe();
     let report = checker

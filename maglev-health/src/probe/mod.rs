@@ -61,7 +61,7 @@ use tokio::time::Instant;
 use crate::result::{ProbeResult, ResultCode};
 
 pub use icmp::{IcmpMode, IcmpUnavailable, IpFamily, icmp_mode};
-pub use syn::{RESERVED_PORTS, ROUTE_TTL, SynEngine};
+pub use syn::{MAX_SOURCES, RESERVED_PORTS, ROUTE_TTL, SynEngine};
 pub use tls::TlsParams;
 
 /// How much of an HTTP body the response regexp sees at most.
@@ -313,6 +313,30 @@ pub async fn probe(spec: &ProbeSpec, target: IpAddr) -> ProbeResult {
     run(spec, target, PlainTcp::Connect).await
 }
 
+/// Any probe but a plain TCP check, under the outer guard.
+async fn guarded(
+    spec: &ProbeSpec,
+    target: IpAddr,
+    source: Option<IpAddr>,
+    deadline: Instant,
+) -> Outcome {
+    let run = async {
+        match &spec.kind {
+            ProbeKind::Tcp { port, tls } => {
+                net::tcp_probe(target, *port, source, tls.as_ref(), deadline, spec.timeout).await
+            }
+            ProbeKind::Http(params) => {
+                http::http_probe(params, target, source, deadline, spec.timeout).await
+            }
+            ProbeKind::Icmp => icmp::icmp_probe(target, source, deadline, spec.timeout).await,
+        }
+    };
+    match tokio::time::timeout_at(deadline_after(deadline, GUARD_MARGIN), run).await {
+        Ok(outcome) => outcome,
+        Err(_) => (spec.kind.guard_code(), timeout_detail(spec.timeout)),
+    }
+}
+
 /// How a plain TCP check runs.
 #[derive(Clone, Copy)]
 enum PlainTcp<'a> {
@@ -333,17 +357,6 @@ async fn run(spec: &ProbeSpec, target: IpAddr, plain: PlainTcp<'_>) -> ProbeResu
     let target = target.to_canonical();
     let deadline = deadline_after(start, spec.timeout);
     let source = spec.source_for(target);
-    let run = async {
-        match &spec.kind {
-            ProbeKind::Tcp { port, tls } => {
-                net::tcp_probe(target, *port, source, tls.as_ref(), deadline, spec.timeout).await
-            }
-            ProbeKind::Http(params) => {
-                http::http_probe(params, target, source, deadline, spec.timeout).await
-            }
-            ProbeKind::Icmp => icmp::icmp_probe(target, source, deadline, spec.timeout).await,
-        }
-    };
     let (code, detail) = match &spec.kind {
         // A plain TCP check is one connect bounded by the deadline: it needs no guard, which
         // saves a second timer per probe on the checker's hottest path.
@@ -359,10 +372,9 @@ async fn run(spec: &ProbeSpec, target: IpAddr, plain: PlainTcp<'_>) -> ProbeResu
                 _ => net::plain_check(addr, source, deadline, spec.timeout).await,
             }
         }
-        _ => match tokio::time::timeout_at(deadline_after(deadline, GUARD_MARGIN), run).await {
-            Ok(outcome) => outcome,
-            Err(_) => (spec.kind.guard_code(), timeout_detail(spec.timeout)),
-        },
+        // Boxed: the TLS and HTTP state is large, and a plain TCP check (the hot path, run
+        // by the thousand) should not carry room for it.
+        _ => Box::pin(guarded(spec, target, source, deadline)).await,
     };
     let elapsed = start.elapsed();
     tracing::trace!(
@@ -425,6 +437,13 @@ enum TcpBackend {
     HalfOpen(SynEngine),
     Connect,
     Unavailable(String),
+}
+
+impl Default for ProbeRunner {
+    /// A runner in [`TcpCheckMode::Auto`].
+    fn default() -> Self {
+        Self::new(TcpCheckMode::Auto)
+    }
 }
 
 impl ProbeRunner {

@@ -9,7 +9,7 @@ use std::net::{
 };
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -32,6 +32,9 @@ pub const ROUTE_TTL: Duration = Duration::from_secs(15);
 /// Route-cache entries kept at most; the cache is emptied of stale entries, then entirely,
 /// when full.
 const ROUTE_CACHE_MAX: usize = 4096;
+
+/// Distinct source addresses an engine probes from at most (one raw socket each).
+pub const MAX_SOURCES: usize = 64;
 
 /// Segments one read pass handles before giving the runtime a turn.
 const RECV_BATCH: usize = 256;
@@ -94,8 +97,10 @@ const FILTER_V6: [(u16, u8, u8, u32); 6] = [
 ///
 /// # How
 ///
-/// - One raw `IPPROTO_TCP` socket per family, with `IP_HDRINCL` / `IPV6_HDRINCL`: we write
-///   the whole IP header, so the source address is whatever the probe asks for. The TCP
+/// - One raw `IPPROTO_TCP` socket per source address, bound to it, opened at the first probe
+///   from that address (at most [`MAX_SOURCES`]), with `IP_HDRINCL` / `IPV6_HDRINCL`: we write
+///   the whole IP header. Being bound, the socket is handed only the segments addressed to its
+///   source, not a copy of every TCP segment the host receives. The TCP
 ///   checksum covers the source address, so when none is configured the engine asks the
 ///   routing table which one the kernel would pick (a connected UDP socket's local address),
 ///   and caches the answer per destination for [`ROUTE_TTL`].
@@ -119,21 +124,23 @@ const FILTER_V6: [(u16, u8, u8, u32); 6] = [
 /// - Needs CAP_NET_RAW: [`SynEngine::new`] fails with the OS error (`EPERM`) without it.
 /// - ICMP errors are not matched to probes: an unreachable host or a filtering firewall that
 ///   answers with ICMP reports as a timeout, not as `L4CON`.
-/// - A configured source address that is not local gets no replies: timeout.
+/// - A configured source address that is not local cannot be bound: `L4CON` at once, with a
+///   detail naming it.
 /// - The engine belongs to the tokio runtime it was created in (its sockets and receiver
 ///   tasks are registered there).
-/// - Every raw TCP socket gets a copy of each matching segment the host receives, so the
-///   receiver also reads (and ignores) SYN-ACKs and resets meant for other sockets.
+/// - Each raw socket gets a copy of every SYN-ACK and reset addressed to its source, so the
+///   receiver also reads (and ignores) those meant for other sockets.
 #[derive(Debug)]
 pub struct SynEngine {
     shared: Arc<Shared>,
-    tasks: Vec<JoinHandle<()>>,
 }
 
 #[derive(Debug)]
 struct Shared {
-    v4: RawSocket,
-    v6: Option<RawSocket>,
+    /// Whether IPv6 raw sockets (and a dual-stack port reservation) are available.
+    v6: bool,
+    /// The raw socket of each source address, with its receiver task.
+    sockets: Mutex<HashMap<IpAddr, Bound>>,
     table: Mutex<HashMap<Key, Waiter>>,
     ports: Vec<u16>,
     /// Held only to keep the ports reserved.
@@ -141,6 +148,9 @@ struct Shared {
     cursor: AtomicUsize,
     routes: Mutex<HashMap<(IpAddr, u32), (IpAddr, std::time::Instant)>>,
 }
+
+/// A raw socket bound to one source address, and the task receiving on it.
+type Bound = (Arc<RawSocket>, JoinHandle<()>);
 
 /// One raw socket, two handles on the same open file: `sys` for direct non-blocking system
 /// calls (which never wait for the runtime to notice readiness), `notify` registered with
@@ -233,36 +243,29 @@ impl SynEngine {
     pub fn new() -> io::Result<Self> {
         // Registering sockets outside a runtime would panic: report it as an error instead.
         tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
-        let v4 = RawSocket::open(Family::V4)?;
+        // Opened only to learn now whether raw sockets are allowed; probes open their own.
+        drop(RawSocket::open(Family::V4, None)?);
         let (reserved, ports, dual_stack) = reserve_ports(RESERVED_PORTS)?;
         // IPv6 probes need the reserved ports held on IPv6 too; without a dual-stack
         // reservation (or without IPv6 at all) the engine serves IPv4 only.
-        let v6 = if dual_stack {
-            RawSocket::open(Family::V6).ok()
-        } else {
-            None
-        };
+        let v6 = dual_stack && RawSocket::open(Family::V6, None).is_ok();
         let shared = Arc::new(Shared {
-            v4,
             v6,
+            sockets: Mutex::new(HashMap::new()),
             table: Mutex::new(HashMap::new()),
             ports,
             _reserved: reserved,
             cursor: AtomicUsize::new(rand::random::<u16>() as usize),
             routes: Mutex::new(HashMap::new()),
         });
-        let mut tasks = vec![tokio::spawn(receive(Arc::clone(&shared), Family::V4))];
-        if shared.v6.is_some() {
-            tasks.push(tokio::spawn(receive(Arc::clone(&shared), Family::V6)));
-        }
-        Ok(Self { shared, tasks })
+        Ok(Self { shared })
     }
 
     /// Whether this engine can probe `target`'s family (IPv6 needs the host to have IPv6).
     pub fn supports(&self, target: IpAddr) -> bool {
         match target.to_canonical() {
             IpAddr::V4(_) => true,
-            IpAddr::V6(_) => self.shared.v6.is_some(),
+            IpAddr::V6(_) => self.shared.v6,
         }
     }
 
@@ -305,14 +308,10 @@ impl SynEngine {
         timeout: Duration,
     ) -> Outcome {
         let target = canonical(target);
-        let shared = &*self.shared;
-        let sock = match target {
-            SocketAddr::V4(_) => &shared.v4,
-            SocketAddr::V6(_) => match &shared.v6 {
-                Some(s) => s,
-                None => return (ResultCode::L4Con, "no ipv6 raw socket".to_owned()),
-            },
-        };
+        let shared = &self.shared;
+        if target.is_ipv6() && !shared.v6 {
+            return (ResultCode::L4Con, "no ipv6 raw socket".to_owned());
+        }
         let local = match source.map(|s| s.to_canonical()) {
             Some(src) if src.is_ipv4() == target.is_ipv4() => src,
             Some(src) => {
@@ -325,6 +324,10 @@ impl SynEngine {
                 Ok(src) => src,
                 Err(e) => return (ResultCode::L4Con, io_detail(&e)),
             },
+        };
+        let sock = match shared.socket_for(local) {
+            Ok(sock) => sock,
+            Err(outcome) => return outcome,
         };
         let isn: u32 = rand::random();
         let Some(slot) = shared.reserve(target, local, isn.wrapping_add(1)) else {
@@ -342,7 +345,7 @@ impl SynEngine {
         if let Err(outcome) = sock.send(&packet[..len], dst, deadline, timeout).await {
             return outcome;
         }
-        let reply = match shared.read_for(sock, &slot.key) {
+        let reply = match shared.read_for(&sock, &slot.key) {
             Some(reply) => reply,
             None => match tokio::time::timeout_at(deadline, slot.wait()).await {
                 Ok(reply) => reply,
@@ -358,19 +361,23 @@ impl SynEngine {
 
 impl Drop for SynEngine {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for (_, task) in lock(&self.shared.sockets).values() {
             task.abort();
         }
     }
 }
 
 impl RawSocket {
-    fn open(family: Family) -> io::Result<Self> {
+    /// A raw TCP socket of `family`, bound to `source` when given.
+    fn open(family: Family, source: Option<IpAddr>) -> io::Result<Self> {
         let domain = match family {
             Family::V4 => Domain::IPV4,
             Family::V6 => Domain::IPV6,
         };
         let socket = Socket::new(domain, Type::RAW, Some(Protocol::TCP))?;
+        if let Some(source) = source {
+            socket.bind(&SocketAddr::new(source, 0).into())?;
+        }
         let program: Vec<SockFilter> = match family {
             Family::V4 => {
                 socket.set_header_included_v4(true)?;
@@ -449,11 +456,34 @@ impl RawSocket {
 }
 
 impl Shared {
-    fn socket(&self, family: Family) -> Option<&RawSocket> {
-        match family {
-            Family::V4 => Some(&self.v4),
-            Family::V6 => self.v6.as_ref(),
+    /// The raw socket bound to `source`, opened (with its receiver task) on first use.
+    fn socket_for(self: &Arc<Self>, source: IpAddr) -> Result<Arc<RawSocket>, Outcome> {
+        let mut sockets = lock(&self.sockets);
+        if let Some((sock, _)) = sockets.get(&source) {
+            return Ok(Arc::clone(sock));
         }
+        if sockets.len() >= MAX_SOURCES {
+            return Err((
+                ResultCode::L4Con,
+                format!("more than {MAX_SOURCES} source addresses"),
+            ));
+        }
+        let family = if source.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        let sock = RawSocket::open(family, Some(source))
+            .map(Arc::new)
+            .map_err(|e| {
+                (
+                    ResultCode::L4Con,
+                    format!("bind {source}: {}", io_detail(&e)),
+                )
+            })?;
+        let task = tokio::spawn(receive(Arc::downgrade(self), Arc::clone(&sock)));
+        sockets.insert(source, (Arc::clone(&sock), task));
+        Ok(sock)
     }
 
     /// Takes a free source port for a probe of `target` and registers its waiter.
@@ -602,17 +632,17 @@ impl Future for Wait<'_> {
     }
 }
 
-/// The receiver task of one family: wakes on readability, reads everything queued, settles
-/// the waiters the replies answer.
-async fn receive(shared: Arc<Shared>, family: Family) {
-    let Some(sock) = shared.socket(family) else {
-        return;
-    };
+/// The receiver task of one raw socket: wakes on readability, reads everything queued,
+/// settles the waiters the replies answer. Ends with the engine.
+async fn receive(shared: Weak<Shared>, sock: Arc<RawSocket>) {
     let mut buf = [0u8; PACKET_BUF];
     loop {
         if sock.notify.readable().await.is_err() {
             return;
         }
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
         let mut drained = false;
         for _ in 0..RECV_BATCH {
             match sock.recv(&mut buf, true) {
@@ -1016,12 +1046,8 @@ mod tests {
     #[tokio::test]
     async fn dispatch_matches_port_address_and_ack_only() {
         let shared = Shared {
-            v4: RawSocket {
-                family: Family::V4,
-                sys: StdUdpSocket::bind("127.0.0.1:0").unwrap(),
-                notify: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
-            },
-            v6: None,
+            v6: false,
+            sockets: Mutex::new(HashMap::new()),
             table: table_with(
                 Key {
                     local_port: 40_000,
