@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use clap::Parser as _;
-use maglevd::cli::{Args, LogFormat, VppTarget};
+use maglev_health::probe::TcpCheckMode;
+use maglevd::cli::{Args, LogFormat, TcpCheck, VppTarget};
 
 fn parse(args: &[&str]) -> Result<Args, clap::Error> {
     Args::try_parse_from(std::iter::once("maglevd").chain(args.iter().copied()))
@@ -61,6 +62,20 @@ fn embedded_sim_conflicts_with_a_socket() {
         VppTarget::Embedded
     );
     assert!(parse(&["--embedded-sim", "--vpp-api-socket", "/a"]).is_err());
+}
+
+#[test]
+fn tcp_check_mode_defaults_to_auto_and_maps_to_the_prober_modes() {
+    assert_eq!(parse(&[]).unwrap().tcp_check, TcpCheck::Auto);
+    for (flag, mode) in [
+        ("auto", TcpCheckMode::Auto),
+        ("half-open", TcpCheckMode::HalfOpen),
+        ("connect", TcpCheckMode::Connect),
+    ] {
+        let args = parse(&["--tcp-check", flag]).unwrap();
+        assert_eq!(TcpCheckMode::from(args.tcp_check), mode, "{flag}");
+    }
+    assert!(parse(&["--tcp-check", "syn"]).is_err());
 }
 
 #[test]
