@@ -515,6 +515,7 @@ impl ProbeRunner {
         self.backend.get_or_init(|| {
             if self.mode == TcpCheckMode::Connect {
                 tracing::info!(
+                    name: "tcp-check-mode",
                     target: "maglev_health::probe",
                     mode = "connect",
                     reason = "configured",
@@ -525,6 +526,7 @@ impl ProbeRunner {
             match SynEngine::new() {
                 Ok(engine) => {
                     tracing::info!(
+                        name: "tcp-check-mode",
                         target: "maglev_health::probe",
                         mode = "half-open",
                         reason = "raw sockets available",
@@ -535,6 +537,7 @@ impl ProbeRunner {
                 }
                 Err(e) if self.mode == TcpCheckMode::Auto => {
                     tracing::info!(
+                        name: "tcp-check-mode",
                         target: "maglev_health::probe",
                         mode = "connect",
                         reason = %format!("raw socket: {}", io_detail(&e)),
@@ -545,6 +548,7 @@ impl ProbeRunner {
                 Err(e) => {
                     let reason = format!("half-open check unavailable: {}", io_detail(&e));
                     tracing::warn!(
+                        name: "tcp-check-mode",
                         target: "maglev_health::probe",
                         mode = "half-open",
                         reason = %reason,
