@@ -11,7 +11,8 @@
 //!   interval plus 2 s;
 //! - `CHECKER_BENCH_BACKENDS`: number of backends (default 10000);
 //! - `CHECKER_BENCH_INTERVAL_MS`: probe interval (default 1000);
-//! - `CHECKER_BENCH_THREADS`: tokio worker threads of the checker (default 2);
+//! - `CHECKER_BENCH_THREADS`: tokio worker threads of the checker (default 2; 0 for a
+//!   current-thread runtime);
 //! - `CHECKER_BENCH_LISTENERS`: listener count, one per address 127.0.1.x (default 100);
 //! - `CHECKER_BENCH_PROBER`: `minimal` swaps the real prober (`maglev_health::probe`) for a
 //!   bench-local connect-and-close prober, `rst` for the same closing with a reset (as HAProxy
@@ -181,6 +182,7 @@ async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts, child: u32) {
         .filter(|s| s.state == State::Up)
         .count();
     let cpu0 = cpu_seconds();
+    let run0 = run_seconds();
     let user0 = user_seconds();
     let child0 = cpu_seconds_of(&child);
     let stats0 = checker.stats();
@@ -189,6 +191,7 @@ async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts, child: u32) {
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu1 = cpu_seconds();
+    let run1 = run_seconds();
     let user = user_seconds() - user0;
     let child_cpu = cpu_seconds_of(&child) - child0;
     let stats1 = checker.stats();
@@ -230,6 +233,11 @@ async fn measure<P: Prober>(prober: P, port: u16, opts: &Opts, child: u32) {
         1000.0 * cpu / probes.max(1) as f64,
         1e6 * cpu / probes.max(1) as f64
     );
+    let run = run1 - run0;
+    println!(
+        "  on-CPU time (schedstat, to the nanosecond): {run:.3} s; {:.2} us per probe",
+        1e6 * run / probes.max(1) as f64
+    );
     println!(
         "  of which user {:.0}%, system {:.0}%",
         100.0 * user / cpu.max(1e-9),
@@ -269,6 +277,26 @@ struct Opts {
     interval: Duration,
     threads: usize,
     listeners: u64,
+}
+
+/// Time this process's threads spent on a CPU, in seconds, from `/proc/self/task/*/schedstat`
+/// (nanoseconds, unlike the tick-sampled utime and stime); 0 when unreadable.
+fn run_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let mut ns = 0u64;
+    for task in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        ns += text
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    ns as f64 / 1e9
 }
 
 /// utime + stime of this process, in seconds.
@@ -351,7 +379,7 @@ fn main() {
     let secs = env_u64("CHECKER_BENCH_SECS", 10);
     let backends = env_u64("CHECKER_BENCH_BACKENDS", 10_000);
     let interval = Duration::from_millis(env_u64("CHECKER_BENCH_INTERVAL_MS", 1000));
-    let threads = env_u64("CHECKER_BENCH_THREADS", 2).max(1) as usize;
+    let threads = env_u64("CHECKER_BENCH_THREADS", 2) as usize;
     let listeners = env_u64("CHECKER_BENCH_LISTENERS", 100).clamp(1, 250);
     let prober = std::env::var("CHECKER_BENCH_PROBER").unwrap_or_default();
 
@@ -369,11 +397,18 @@ fn main() {
     let port: u16 = port_line.trim().parse().expect("listener port");
     let child_pid = child.id();
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .expect("checker runtime");
+    // 0 threads: a current-thread runtime (everything on the bench's main thread).
+    let rt = if threads == 0 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+    .expect("checker runtime");
     let opts = Opts {
         secs,
         backends,

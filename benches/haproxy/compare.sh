@@ -51,13 +51,15 @@ pid=$!
 sleep 15
 
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+run() { awk '{ print $1 }' "/proc/$1/schedstat"; }
 fails() { awk '/^Tcp:/ { if (h) print $8; h = 1 }' /proc/net/snmp; }
-c0=$(cpu $pid); f0=$(fails); t0=$(date +%s.%N)
+c0=$(cpu $pid); r0=$(run $pid); f0=$(fails); t0=$(date +%s.%N)
 sleep "$window"
-c1=$(cpu $pid); f1=$(fails); t1=$(date +%s.%N)
+c1=$(cpu $pid); r1=$(run $pid); f1=$(fails); t1=$(date +%s.%N)
 hz=$(getconf CLK_TCK)
-awk -v c=$((c1 - c0)) -v f=$((f1 - f0)) -v t0="$t0" -v t1="$t1" -v hz="$hz" -v n="$n" 'BEGIN {
+awk -v c=$((c1 - c0)) -v r=$((r1 - r0)) -v f=$((f1 - f0)) -v t0="$t0" -v t1="$t1" -v hz="$hz" -v n="$n" 'BEGIN {
   secs = c / hz; el = t1 - t0
   printf "haproxy: %d servers, window %.1f s, checks counted %d (%.1f/s), CPU %.2f s = %.1f%% of one core, %.1f us per check\n",
     n, el, f, f / el, secs, 100 * secs / el, 1e6 * secs / f
+  printf "  on-CPU time (schedstat): %.3f s; %.2f us per check\n", r / 1e9, r / 1e3 / f
 }'

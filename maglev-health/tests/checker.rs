@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use maglev_health::checker::{
-    BackendSpec, CheckSpec, Checker, CheckerConfig, CheckerError, Prober,
+    BackendSpec, CheckSpec, Checker, CheckerConfig, CheckerError, Prober, SCHEDULER_TICK,
 };
 use maglev_health::machine::{ActionError, State, Transition};
 use maglev_health::probe::{ProbeKind, ProbeSpec};
@@ -146,16 +146,18 @@ async fn cadence_is_start_to_start_with_jitter() {
     let starts = fake.starts(addr(0));
     // about 100 probes in 10 s at a 100 ms period, despite each taking 30 ms
     assert!((95..=106).contains(&starts.len()), "{}", starts.len());
+    // ±10% jitter, and a start may be up to one scheduler tick after its deadline
     for w in starts.windows(2) {
         let gap = w[1] - w[0];
         assert!(
-            gap >= Duration::from_millis(90) && gap <= Duration::from_millis(110),
+            gap >= Duration::from_millis(90) && gap <= Duration::from_millis(110) + SCHEDULER_TICK,
             "gap {gap:?}"
         );
     }
-    // the gaps are jittered, not all equal
+    // the gaps are jittered, not all equal (in steps of the scheduler's tick: a ±10 ms jitter
+    // spans about five 4 ms ticks)
     let distinct: std::collections::BTreeSet<_> = starts.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(distinct.len() > 10);
+    assert!(distinct.len() >= 4, "{distinct:?}");
     let snap = c.state("a").unwrap();
     assert_eq!(snap.state, State::Up);
     assert_eq!(snap.counter, 4);
@@ -173,11 +175,12 @@ async fn overrunning_probe_starts_the_next_at_once_without_burst() {
     sleep(Duration::from_secs(5)).await;
     let starts = fake.starts(addr(0));
     assert!((19..=21).contains(&starts.len()), "{}", starts.len());
+    // back to back (within the scheduler's tick), no catch-up
     for w in starts.windows(2) {
-        assert_eq!(
-            w[1] - w[0],
-            Duration::from_millis(250),
-            "back to back, no catch-up"
+        let gap = w[1] - w[0];
+        assert!(
+            gap >= Duration::from_millis(250) && gap <= Duration::from_millis(250) + SCHEDULER_TICK,
+            "gap {gap:?}"
         );
     }
 }
