@@ -344,7 +344,19 @@ impl Machine {
         // Keep `up iff c >= rise` exact: a failure in unknown lands below rise already, since
         // unknown always holds c = rise-1.
         debug_assert!((to == State::Up) == (self.counter >= self.params.rise));
-        self.last_result = Some(result.clone());
+        // The hot path, once per probe: reuse the previous result's buffer, and copy the
+        // detail for a transition only when there is one.
+        match &mut self.last_result {
+            Some(last) => {
+                last.code = result.code;
+                last.elapsed = result.elapsed;
+                last.detail.clone_from(&result.detail);
+            }
+            None => self.last_result = Some(result.clone()),
+        }
+        if to == self.state {
+            return ResultEffect::Counted;
+        }
         match self.transition(to, now, result.code, result.detail.clone()) {
             Some(t) => ResultEffect::Transition(t),
             None => ResultEffect::Counted,

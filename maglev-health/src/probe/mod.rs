@@ -369,7 +369,9 @@ async fn run(spec: &ProbeSpec, target: IpAddr, plain: PlainTcp<'_>) -> ProbeResu
                         .await
                 }
                 PlainTcp::Unavailable(reason) => (ResultCode::L4Con, reason.to_owned()),
-                _ => net::plain_check(addr, source, deadline, spec.timeout).await,
+                // Boxed, so that the half-open path's future stays small (one small block
+                // per probe, which the allocator recycles cheaply).
+                _ => Box::pin(net::plain_check(addr, source, deadline, spec.timeout)).await,
             }
         }
         // Boxed: the TLS and HTTP state is large, and a plain TCP check (the hot path, run

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket as StdUdpSocket,
@@ -140,17 +141,67 @@ struct Shared {
     /// Whether IPv6 raw sockets (and a dual-stack port reservation) are available.
     v6: bool,
     /// The raw socket of each source address, with its receiver task.
-    sockets: Mutex<HashMap<IpAddr, Bound>>,
-    table: Mutex<HashMap<Key, Waiter>>,
+    sockets: Mutex<FastMap<IpAddr, Bound>>,
+    table: Mutex<FastMap<Key, Waiter>>,
     ports: Vec<u16>,
     /// Held only to keep the ports reserved.
     _reserved: Vec<Socket>,
     cursor: AtomicUsize,
-    routes: Mutex<HashMap<(IpAddr, u32), (IpAddr, std::time::Instant)>>,
+    routes: Mutex<FastMap<(IpAddr, u32), (IpAddr, std::time::Instant)>>,
 }
 
 /// A raw socket bound to one source address, and the task receiving on it.
 type Bound = (Arc<RawSocket>, JoinHandle<()>);
+
+/// A map with [`FastHasher`]: the engine's tables are looked up a few times per probe.
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// A multiply-and-rotate hasher, much cheaper than the default SipHash for these small keys.
+/// It does not resist chosen collisions, and needs not: entries are only ever added for our
+/// own probes (a received packet can look an entry up, never add one), so no peer can grow a
+/// chain.
+#[derive(Clone, Copy, Debug, Default)]
+struct FastHasher(u64);
+
+impl FastHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// One raw socket, two handles on the same open file: `sys` for direct non-blocking system
 /// calls (which never wait for the runtime to notice readiness), `notify` registered with
@@ -251,12 +302,12 @@ impl SynEngine {
         let v6 = dual_stack && RawSocket::open(Family::V6, None).is_ok();
         let shared = Arc::new(Shared {
             v6,
-            sockets: Mutex::new(HashMap::new()),
-            table: Mutex::new(HashMap::new()),
+            sockets: Mutex::new(FastMap::default()),
+            table: Mutex::new(FastMap::default()),
             ports,
             _reserved: reserved,
             cursor: AtomicUsize::new(rand::random::<u16>() as usize),
-            routes: Mutex::new(HashMap::new()),
+            routes: Mutex::new(FastMap::default()),
         });
         Ok(Self { shared })
     }
@@ -336,13 +387,24 @@ impl SynEngine {
                 format!("too many probes of {target} in flight"),
             );
         };
-        let mut packet = [0u8; IPV6_HEADER + TCP_SYN_LEN];
-        let len = build_syn(&mut packet, local, target, slot.key.local_port, isn);
         let dst = match target {
             SocketAddr::V4(a) => SocketAddr::V4(SocketAddrV4::new(*a.ip(), 0)),
             SocketAddr::V6(a) => SocketAddr::V6(SocketAddrV6::new(*a.ip(), 0, 0, a.scope_id())),
         };
-        if let Err(outcome) = sock.send(&packet[..len], dst, deadline, timeout).await {
+        // The packet lives only in this block, so that it takes no room in the future while
+        // the probe waits; only a full socket buffer (rare) needs an owned copy and a wait.
+        let blocked = {
+            let mut packet = [0u8; IPV6_HEADER + TCP_SYN_LEN];
+            let len = build_syn(&mut packet, local, target, slot.key.local_port, isn);
+            match sock.sys.send_to(&packet[..len], dst) {
+                Ok(_) => None,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(packet[..len].to_vec()),
+                Err(e) => return (ResultCode::L4Con, format!("send: {}", io_detail(&e))),
+            }
+        };
+        if let Some(packet) = blocked
+            && let Err(outcome) = Box::pin(sock.send(packet, dst, deadline, timeout)).await
+        {
             return outcome;
         }
         let reply = match shared.read_for(&sock, &slot.key) {
@@ -409,22 +471,18 @@ impl RawSocket {
         })
     }
 
-    /// Sends `packet`, waiting (until `deadline`) only when the socket buffer is full.
+    /// Sends `packet` once the socket buffer has room, waiting until `deadline` at most.
     async fn send(
         &self,
-        packet: &[u8],
+        packet: Vec<u8>,
         dst: SocketAddr,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<(), Outcome> {
-        let sent = match self.sys.send_to(packet, dst) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                match tokio::time::timeout_at(deadline, self.notify.send_to(packet, dst)).await {
-                    Ok(sent) => sent,
-                    Err(_) => return Err((ResultCode::L4Tout, timeout_detail(timeout))),
-                }
-            }
-            sent => sent,
+        let sent = match tokio::time::timeout_at(deadline, self.notify.send_to(&packet, dst)).await
+        {
+            Ok(sent) => sent,
+            Err(_) => return Err((ResultCode::L4Tout, timeout_detail(timeout))),
         };
         match sent {
             Ok(_) => Ok(()),
@@ -1029,8 +1087,8 @@ mod tests {
     }
 
     /// An engine-less `Shared` for dispatch tests: only the table matters.
-    fn table_with(key: Key, ack: u32, local: IpAddr) -> Mutex<HashMap<Key, Waiter>> {
-        let mut t = HashMap::new();
+    fn table_with(key: Key, ack: u32, local: IpAddr) -> Mutex<FastMap<Key, Waiter>> {
+        let mut t = FastMap::default();
         t.insert(
             key,
             Waiter {
@@ -1047,7 +1105,7 @@ mod tests {
     async fn dispatch_matches_port_address_and_ack_only() {
         let shared = Shared {
             v6: false,
-            sockets: Mutex::new(HashMap::new()),
+            sockets: Mutex::new(FastMap::default()),
             table: table_with(
                 Key {
                     local_port: 40_000,
@@ -1060,7 +1118,7 @@ mod tests {
             ports: vec![40_000],
             _reserved: Vec::new(),
             cursor: AtomicUsize::new(0),
-            routes: Mutex::new(HashMap::new()),
+            routes: Mutex::new(FastMap::default()),
         };
         let seg = |src: [u8; 4], dst: [u8; 4], sport, dport, ack, flags| {
             parse_v4(&reply_v4(src, dst, sport, dport, ack, flags)).unwrap()
