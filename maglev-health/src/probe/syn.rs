@@ -479,10 +479,9 @@ impl RawSocket {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<(), Outcome> {
-        let sent = match tokio::time::timeout_at(deadline, self.notify.send_to(&packet, dst)).await
-        {
-            Ok(sent) => sent,
-            Err(_) => return Err((ResultCode::L4Tout, timeout_detail(timeout))),
+        let send = self.notify.send_to(&packet, dst);
+        let Ok(sent) = tokio::time::timeout_at(deadline, send).await else {
+            return Err((ResultCode::L4Tout, timeout_detail(timeout)));
         };
         match sent {
             Ok(_) => Ok(()),
