@@ -368,7 +368,10 @@ async fn run(spec: &ProbeSpec, target: IpAddr, plain: PlainTcp<'_>) -> ProbeResu
                         .check_until(addr, source, deadline, spec.timeout)
                         .await
                 }
-                PlainTcp::Unavailable(reason) => (ResultCode::L4Con, reason.to_owned()),
+                PlainTcp::Unavailable(reason) => (
+                    ResultCode::L4Con,
+                    format!("half-open check unavailable: {reason}"),
+                ),
                 // Boxed, so that the half-open path's future stays small (one small block
                 // per probe, which the allocator recycles cheaply).
                 _ => Box::pin(net::plain_check(addr, source, deadline, spec.timeout)).await,
@@ -548,7 +551,7 @@ impl ProbeRunner {
                     TcpBackend::Connect
                 }
                 Err(e) => {
-                    let reason = format!("half-open check unavailable: {}", io_detail(&e));
+                    let reason = format!("raw socket: {}", io_detail(&e));
                     tracing::warn!(
                         name: "tcp-check-mode",
                         target: "maglev_health::probe",
