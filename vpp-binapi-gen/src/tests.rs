@@ -1,26 +1,44 @@
-//! Unit tests of the generator on small hand-written `.api.json` fixtures
-//! (`tests/fixtures/`), covering every shape of the format.
+//! Unit tests of the generator on small hand-written fixtures in the `.api.json` format
+//! (`tests/fixtures/<module>.fixture.json`), covering every shape of the format. Tests that
+//! search a directory get the fixtures copied under their `.api.json` names.
 
 use std::path::{Path, PathBuf};
 
 use crate::model::{Prim, Shape};
 use crate::{ApiSet, Config, Error, generate, generate_module, message_list, parse_api_json};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+const FIXTURE_MODULES: [&str; 2] = ["base_types", "shapes"];
+
+fn fixture_path(module: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{module}.fixture.json"))
 }
 
-fn fixture_text(name: &str) -> String {
-    std::fs::read_to_string(fixtures().join(name)).unwrap()
+fn fixture_text(module: &str) -> String {
+    std::fs::read_to_string(fixture_path(module)).unwrap()
+}
+
+/// A directory holding the fixtures as `<module>.api.json`, as `ApiSet::load` looks for them.
+fn staged_fixtures() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for module in FIXTURE_MODULES {
+        std::fs::copy(
+            fixture_path(module),
+            dir.path().join(format!("{module}.api.json")),
+        )
+        .unwrap();
+    }
+    dir
 }
 
 fn fixture_set() -> ApiSet {
-    ApiSet::load(&fixtures(), &["shapes"]).unwrap()
+    ApiSet::load(staged_fixtures().path(), &["shapes"]).unwrap()
 }
 
 #[test]
 fn parses_every_field_shape() {
-    let f = parse_api_json("shapes.api.json", &fixture_text("shapes.api.json")).unwrap();
+    let f = parse_api_json("shapes.api.json", &fixture_text("shapes")).unwrap();
     assert_eq!(f.module, "shapes");
     assert_eq!(f.version.as_deref(), Some("0.1.0"));
     assert_eq!(f.api_crc, Some(0x0bad_cafe));
@@ -97,7 +115,7 @@ fn fixture_crcs_verify() {
 
 #[test]
 fn wrong_crc_is_refused_naming_file_and_message() {
-    let text = fixture_text("shapes.api.json").replace("0x53b48f5d", "0x53b48f5e");
+    let text = fixture_text("shapes").replace("0x53b48f5d", "0x53b48f5e");
     let mut set = ApiSet::new();
     let err = set.add_json("shapes.api.json", &text).unwrap_err();
     match &err {
@@ -205,7 +223,7 @@ fn generating_without_imports_fails() {
         matches!(&err, Error::MissingModule { module, imported_by: Some(by) } if module == "base_types" && by == "shapes"),
         "{err:?}"
     );
-    let err = ApiSet::load(&fixtures(), &["nope"]).unwrap_err();
+    let err = ApiSet::load(staged_fixtures().path(), &["nope"]).unwrap_err();
     assert!(matches!(err, Error::MissingModule { .. }));
 }
 
@@ -286,12 +304,12 @@ fn api_files_are_found_recursively() {
     std::fs::create_dir_all(dir.path().join("core")).unwrap();
     std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
     std::fs::copy(
-        fixtures().join("base_types.api.json"),
+        fixture_path("base_types"),
         dir.path().join("core/base_types.api.json"),
     )
     .unwrap();
     std::fs::copy(
-        fixtures().join("shapes.api.json"),
+        fixture_path("shapes"),
         dir.path().join("plugins/shapes.api.json"),
     )
     .unwrap();
@@ -303,7 +321,7 @@ fn api_files_are_found_recursively() {
     assert_eq!(set.modules().count(), 2);
 
     std::fs::copy(
-        fixtures().join("shapes.api.json"),
+        fixture_path("shapes"),
         dir.path().join("core/shapes.api.json"),
     )
     .unwrap();

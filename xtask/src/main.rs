@@ -120,8 +120,9 @@ mod codegen {
     /// Output directory, relative to the workspace root.
     pub(crate) const OUT_DIR: &str = "vpp-binapi/src/gen";
 
-    /// The generator's own test fixtures, compiled into `vpp-binapi`'s codec unit tests so that
-    /// every `.api.json` shape is known to compile and round-trip.
+    /// The generator's own hand-written test fixtures (`<module>.fixture.json`, in the
+    /// `.api.json` format), compiled into `vpp-binapi`'s codec unit tests so that every shape
+    /// is known to compile and round-trip.
     pub(crate) const FIXTURE_DIR: &str = "vpp-binapi-gen/tests/fixtures";
     /// Output directory of the fixture modules, relative to the workspace root.
     pub(crate) const FIXTURE_OUT_DIR: &str = "vpp-binapi/src/codec/fixture";
@@ -135,8 +136,10 @@ mod codegen {
                 api_dir.display()
             );
         }
+        let set = vpp_binapi_gen::ApiSet::load(api_dir, MODULES)
+            .with_context(|| format!("loading .api.json files from {}", api_dir.display()))?;
         write_or_check(
-            api_dir,
+            &set,
             MODULES,
             &vpp_binapi_gen::Config::default(),
             out_dir,
@@ -150,8 +153,18 @@ mod codegen {
             gen_path: "crate::codec::fixture".to_owned(),
             ..vpp_binapi_gen::Config::default()
         };
+        let mut set = vpp_binapi_gen::ApiSet::new();
+        for module in FIXTURE_MODULES {
+            let path = root
+                .join(FIXTURE_DIR)
+                .join(format!("{module}.fixture.json"));
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            set.add_json(&format!("{module}.api.json"), &text)
+                .with_context(|| format!("loading {}", path.display()))?;
+        }
         write_or_check(
-            &root.join(FIXTURE_DIR),
+            &set,
             FIXTURE_MODULES,
             &cfg,
             &root.join(FIXTURE_OUT_DIR),
@@ -160,15 +173,13 @@ mod codegen {
     }
 
     fn write_or_check(
-        api_dir: &Path,
+        set: &vpp_binapi_gen::ApiSet,
         modules: &[&str],
         cfg: &vpp_binapi_gen::Config,
         out_dir: &Path,
         check: bool,
     ) -> Result<String> {
-        let set = vpp_binapi_gen::ApiSet::load(api_dir, modules)
-            .with_context(|| format!("loading .api.json files from {}", api_dir.display()))?;
-        let files = vpp_binapi_gen::generate(&set, modules, cfg).context("generating code")?;
+        let files = vpp_binapi_gen::generate(set, modules, cfg).context("generating code")?;
         let mut stale = vec![];
         for (name, text) in &files {
             let path = out_dir.join(name);
