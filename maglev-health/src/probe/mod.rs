@@ -358,8 +358,8 @@ async fn run(spec: &ProbeSpec, target: IpAddr, plain: PlainTcp<'_>) -> ProbeResu
     let deadline = deadline_after(start, spec.timeout);
     let source = spec.source_for(target);
     let (code, detail) = match &spec.kind {
-        // A plain TCP check is one connect bounded by the deadline: it needs no guard, which
-        // saves a second timer per probe on the checker's hottest path.
+        // A plain TCP check (half-open or connect) is bounded by the deadline already: it
+        // needs no guard, which saves a second timer per probe on the checker's hottest path.
         ProbeKind::Tcp { port, tls: None } => {
             let addr = std::net::SocketAddr::new(target, *port);
             match plain {
