@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use vpp_binapi::api::memclnt::ControlPing;
 use vpp_binapi::client::{Client, ClientOptions};
-use vpp_binapi::r#gen::memclnt::ControlPing;
 
 const CONTROL_PING: u16 = 100;
 const CONTROL_PING_REPLY: u16 = 101;

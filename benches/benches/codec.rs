@@ -9,11 +9,11 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use vpp_binapi::api::ip_types::{Address, AddressFamily, AddressUnion, Ip6Address, Prefix};
+use vpp_binapi::api::lb::{LbAddDelAsV2, LbAsV2Details};
+use vpp_binapi::api::lb_types::LbVip;
+use vpp_binapi::api::memclnt::{MessageTableEntry, SockclntCreateReply};
 use vpp_binapi::codec::{decode_message, encode_message};
-use vpp_binapi::r#gen::ip_types::{Address, AddressFamily, AddressUnion, Ip6Address, Prefix};
-use vpp_binapi::r#gen::lb::{LbAddDelAsV2, LbAsV2Details};
-use vpp_binapi::r#gen::lb_types::LbVip;
-use vpp_binapi::r#gen::memclnt::{MessageTableEntry, SockclntCreateReply};
 
 /// The modules `cargo xtask codegen` generates.
 const MODULES: &[&str] = &[

@@ -1,10 +1,10 @@
 //! Arbitrary bytes decoded as a known message chosen by the first two bytes (an index into the
-//! registry `vpp_binapi::gen::MESSAGES`). Decoding must never panic; whatever decodes must
+//! registry `vpp_binapi::api::MESSAGES`). Decoding must never panic; whatever decodes must
 //! re-encode to a body of the same length whose re-decoding encodes to the same bytes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vpp_binapi::r#gen::MESSAGES;
+use vpp_binapi::api::MESSAGES;
 
 fuzz_target!(|data: &[u8]| {
     let Some((sel, body)) = data.split_first_chunk::<2>() else {

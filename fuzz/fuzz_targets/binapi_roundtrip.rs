@@ -1,6 +1,6 @@
 //! Every message type, built by `arbitrary`: value -> encode -> decode must give the value back,
 //! for the body and for the whole message with its header. The message type is chosen by the
-//! input, via `vpp_binapi::gen::visit_messages`.
+//! input, via `vpp_binapi::api::visit_messages`.
 #![no_main]
 
 use arbitrary::Unstructured;
@@ -40,7 +40,7 @@ impl MessageVisitor for Pick<'_, '_> {
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
-    let Ok(target) = u.choose_index(vpp_binapi::r#gen::MESSAGES.len()) else {
+    let Ok(target) = u.choose_index(vpp_binapi::api::MESSAGES.len()) else {
         return;
     };
     let mut pick = Pick {
@@ -48,5 +48,5 @@ fuzz_target!(|data: &[u8]| {
         index: 0,
         u: &mut u,
     };
-    vpp_binapi::r#gen::visit_messages(&mut pick);
+    vpp_binapi::api::visit_messages(&mut pick);
 });

@@ -10,7 +10,7 @@ use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 use vpp_binapi::client::{FRAME_HEADER_LEN, FrameDecoder, MessageTable};
 use vpp_binapi::codec::decode_message_lenient;
-use vpp_binapi::r#gen::memclnt::SockclntCreateReply;
+use vpp_binapi::api::memclnt::SockclntCreateReply;
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);

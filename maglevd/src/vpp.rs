@@ -31,9 +31,9 @@ use maglev_health::checker::{Checker, Prober};
 use maglev_health::machine::Transition;
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, MissedTickBehavior};
+use vpp_binapi::api::{ip_types, lb, lb_types, vlib, vpe};
 use vpp_binapi::client::{Client, ClientError, ClientOptions};
 use vpp_binapi::codec::Message;
-use vpp_binapi::r#gen::{ip_types, lb, lb_types, vlib, vpe};
 
 use crate::cli::VppTarget;
 use crate::warmup::{Admission, Phase, Warmup};

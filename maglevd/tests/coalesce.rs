@@ -11,7 +11,7 @@ use maglev_health::checker::Checker;
 use maglevd::cli::VppTarget;
 use maglevd::config_file;
 use tokio::sync::watch;
-use vpp_binapi::r#gen::lb::LbAsSetWeight;
+use vpp_binapi::api::lb::LbAsSetWeight;
 use vpp_sim::{SimConfig, SimHandle, Simulator};
 
 const CONFIG: &str = "

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use maglev_core::plan::{Encap, Vip, VipKey, VppState};
 use maglevd::vpp::{parse_show_lb_vips, state_from_dumps};
-use vpp_binapi::r#gen::{ip_types, lb, lb_types};
+use vpp_binapi::api::{ip_types, lb, lb_types};
 
 fn key(prefix: &str, proto: u8, port: u16) -> VipKey {
     VipKey::new(prefix.parse().unwrap(), proto, port)

@@ -258,7 +258,7 @@ fn flushes(sim: &SimHandle, address: &str) -> usize {
         .filter_map(|e| {
             e.message
                 .as_any()
-                .downcast_ref::<vpp_binapi::r#gen::lb::LbAsSetWeight>()
+                .downcast_ref::<vpp_binapi::api::lb::LbAsSetWeight>()
         })
         .filter(|m| m.is_flush && m.as_address.to_ip().ok() == Some(address))
         .count()

@@ -6,7 +6,7 @@
 //! Rust module per `.api.json` file plus a `mod.rs` registry, formatted with `prettyplease`.
 //!
 //! Types are emitted once, in the module that owns them: a type that an imported file defines is
-//! referenced through that module (e.g. `lb` uses `crate::gen::ip_types::Address`).
+//! referenced through that module (e.g. `lb` uses `crate::api::ip_types::Address`).
 //!
 //! ```no_run
 //! use vpp_binapi_gen::{ApiSet, Config, generate};
@@ -43,7 +43,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            gen_path: "crate::r#gen".to_owned(),
+            gen_path: "crate::api".to_owned(),
             codec_path: "crate::codec".to_owned(),
         }
     }

@@ -188,7 +188,7 @@ fn imported_types_are_owned_by_their_module() {
     assert!(!own.contains("point") && !own.contains("color") && !own.contains("mac_address"));
     assert_eq!(set.owner_of("shapes", "point"), Some("base_types"));
     let code = generate_module(&set, "shapes", &Config::default()).unwrap();
-    assert!(code.contains("pub at: crate::r#gen::base_types::Point"));
+    assert!(code.contains("pub at: crate::api::base_types::Point"));
     assert!(!code.contains("pub struct Point"));
     let base = generate_module(&set, "base_types", &Config::default()).unwrap();
     assert!(base.contains("pub struct Point"));

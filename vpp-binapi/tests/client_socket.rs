@@ -537,12 +537,12 @@ async fn dropping_every_handle_closes_the_socket() {
 
 mod typed {
     use super::*;
+    use vpp_binapi::api::ip::{IpMtableDetails, IpMtableDump, IpTable};
+    use vpp_binapi::api::lb::{LbAsDetails, LbAsDump, LbConf, LbConfReply};
+    use vpp_binapi::api::memclnt::{ControlPing, ControlPingReply};
     use vpp_binapi::codec::{
         self, DecodeError, HeaderKind, Message, Reader, Request, decode_message,
     };
-    use vpp_binapi::r#gen::ip::{IpMtableDetails, IpMtableDump, IpTable};
-    use vpp_binapi::r#gen::lb::{LbAsDetails, LbAsDump, LbConf, LbConfReply};
-    use vpp_binapi::r#gen::memclnt::{ControlPing, ControlPingReply};
 
     const LB_CONF: u16 = 300;
     const LB_CONF_REPLY: u16 = 301;
@@ -735,8 +735,8 @@ mod typed {
     async fn compat_over_a_generated_module() {
         let vpp = start(fake::default_handler).await;
         let client = Client::connect(&vpp.path, opts()).await.unwrap();
-        let report = client.compat_messages(vpp_binapi::r#gen::lb::MESSAGES);
-        assert_eq!(report.entries.len(), vpp_binapi::r#gen::lb::MESSAGES.len());
+        let report = client.compat_messages(vpp_binapi::api::lb::MESSAGES);
+        assert_eq!(report.entries.len(), vpp_binapi::api::lb::MESSAGES.len());
         let present: Vec<&str> = report
             .entries
             .iter()

@@ -133,7 +133,7 @@ fn encoder_and_decoder_agree_with_vpp_papi() {
         checked: BTreeMap::new(),
         failures: vec![],
     };
-    vpp_binapi::r#gen::visit_messages(&mut c);
+    vpp_binapi::api::visit_messages(&mut c);
 
     let total: usize = c.checked.values().sum();
     println!(
@@ -177,7 +177,7 @@ fn encoder_and_decoder_agree_with_vpp_papi() {
             "no golden vector for {name}"
         );
     }
-    let lb_types = vpp_binapi::r#gen::MESSAGES
+    let lb_types = vpp_binapi::api::MESSAGES
         .iter()
         .filter(|m| m.module == "lb")
         .count();

@@ -1,4 +1,4 @@
-//! Property tests over EVERY generated message type (via `gen::visit_messages`):
+//! Property tests over EVERY generated message type (via `api::visit_messages`):
 //!
 //! - encode -> decode is the identity: for any value built by `arbitrary` from random bytes,
 //!   `decode(encode(x)) == x`, for the body alone and for the whole message with its header;
@@ -68,7 +68,7 @@ impl MessageVisitor for RoundTrip<'_> {
 }
 
 fn registry() -> BTreeSet<&'static str> {
-    vpp_binapi::r#gen::MESSAGES
+    vpp_binapi::api::MESSAGES
         .iter()
         .map(|m| m.name_crc)
         .collect()
@@ -81,7 +81,7 @@ fn the_visitor_covers_every_registered_message() {
         visited: BTreeSet::new(),
         decoded_random: 0,
     };
-    vpp_binapi::r#gen::visit_messages(&mut rt);
+    vpp_binapi::api::visit_messages(&mut rt);
     println!(
         "round-trip properties cover {} message types",
         rt.visited.len()
@@ -96,15 +96,15 @@ proptest! {
     #[test]
     fn every_message_round_trips(data in proptest::collection::vec(any::<u8>(), 0..3000)) {
         let mut rt = RoundTrip { data: &data, visited: BTreeSet::new(), decoded_random: 0 };
-        vpp_binapi::r#gen::visit_messages(&mut rt);
-        prop_assert_eq!(rt.visited.len(), vpp_binapi::r#gen::MESSAGES.len());
+        vpp_binapi::api::visit_messages(&mut rt);
+        prop_assert_eq!(rt.visited.len(), vpp_binapi::api::MESSAGES.len());
     }
 
     /// Short inputs: many small messages decode from them, exercising the random-bytes branch.
     #[test]
     fn short_random_bodies(data in proptest::collection::vec(any::<u8>(), 0..24)) {
         let mut rt = RoundTrip { data: &data, visited: BTreeSet::new(), decoded_random: 0 };
-        vpp_binapi::r#gen::visit_messages(&mut rt);
+        vpp_binapi::api::visit_messages(&mut rt);
         // the empty-body messages (e.g. control_ping) decode from an empty input
         if data.is_empty() {
             prop_assert!(rt.decoded_random > 0);

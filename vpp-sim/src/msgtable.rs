@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use vpp_binapi::codec::MessageInfo;
 
 use crate::lb::LbFlavor;
-use vpp_binapi::r#gen;
+use vpp_binapi::api;
 
 /// memclnt's messages in definition order: VPP gives them the fixed ids 1..=28.
 const MEMCLNT_ORDER: [&str; 28] = [
@@ -70,14 +70,14 @@ impl MsgTable {
         };
         let mut by_id: Vec<Option<&'static MessageInfo>> = vec![None];
         let find = |name: &str| {
-            r#gen::MESSAGES
+            api::MESSAGES
                 .iter()
                 .find(|m| m.module == "memclnt" && m.name == name)
         };
         for name in MEMCLNT_ORDER {
             by_id.push(find(name));
         }
-        let mut modules: Vec<&'static str> = r#gen::MESSAGES
+        let mut modules: Vec<&'static str> = api::MESSAGES
             .iter()
             .map(|m| m.module)
             .filter(|m| *m != "memclnt")
@@ -86,7 +86,7 @@ impl MsgTable {
         modules.dedup();
         let mut first_by_module = HashMap::from([("memclnt", 1u16)]);
         for module in modules {
-            let mut msgs: Vec<&'static MessageInfo> = r#gen::MESSAGES
+            let mut msgs: Vec<&'static MessageInfo> = api::MESSAGES
                 .iter()
                 .filter(|m| m.module == module && present(m))
                 .collect();
@@ -95,7 +95,7 @@ impl MsgTable {
             by_id.extend(msgs.into_iter().map(Some));
         }
         // memclnt messages missing from MEMCLNT_ORDER (a newer memclnt) go at the end.
-        let extra: Vec<&'static MessageInfo> = r#gen::MESSAGES
+        let extra: Vec<&'static MessageInfo> = api::MESSAGES
             .iter()
             .filter(|m| m.module == "memclnt" && !MEMCLNT_ORDER.contains(&m.name))
             .collect();

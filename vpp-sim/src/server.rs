@@ -14,8 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+use vpp_binapi::api::{ip, ip_types, lb as api, lb_types, memclnt, vlib, vpe};
 use vpp_binapi::codec::{self, DynMessage, HeaderKind, Message};
-use vpp_binapi::r#gen::{ip, ip_types, lb as api, lb_types, memclnt, vlib, vpe};
 
 use crate::lb::{AsDumpFilter, AsView, LbFlavor, LbModel, VipKey, VipSpec, VipView};
 use crate::msgtable::MsgTable;

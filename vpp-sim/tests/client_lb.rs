@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use vpp_binapi::api::{ip, ip_types, lb, lb_types, vlib, vpe};
 use vpp_binapi::client::{Client, ClientError, ClientOptions};
-use vpp_binapi::r#gen::{ip, ip_types, lb, lb_types, vlib, vpe};
 use vpp_sim::{SimConfig, SimHandle, Simulator};
 
 async fn start() -> (tempfile::TempDir, SimHandle, Client) {

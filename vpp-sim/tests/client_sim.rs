@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use tokio::task::JoinSet;
+use vpp_binapi::api::{lb, memclnt};
 use vpp_binapi::client::{Client, ClientError, ClientOptions, CompatStatus};
 use vpp_binapi::codec::Message;
-use vpp_binapi::r#gen::{lb, memclnt};
 use vpp_sim::{SimConfig, SimHandle, Simulator};
 
 async fn start() -> (tempfile::TempDir, SimHandle) {
@@ -29,7 +29,7 @@ async fn handshake_and_compat_report() {
     let c = connect(&sim, Duration::from_secs(5)).await;
     assert_eq!(c.client_index(), 0x8000_0001);
     assert_eq!(c.table().id(memclnt::ControlPing::NAME_CRC), Some(23));
-    assert_eq!(c.table().len(), vpp_binapi::r#gen::MESSAGES.len());
+    assert_eq!(c.table().len(), vpp_binapi::api::MESSAGES.len());
     let lb_msgs: Vec<(&str, u32)> = lb::MESSAGES.iter().map(|m| (m.name, m.crc)).collect();
     let report = c.compat(&lb_msgs);
     assert!(

@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use common::Raw;
+use vpp_binapi::api::{ip, ip_types, lb, lb_types, memclnt, vlib, vpe};
 use vpp_binapi::codec::{self, Message};
-use vpp_binapi::r#gen::{ip, ip_types, lb, lb_types, memclnt, vlib, vpe};
 use vpp_binapi::stats::{StatValue, StatsClient};
 use vpp_sim::{SimConfig, SimHandle, Simulator};
 
@@ -82,7 +82,7 @@ async fn handshake_assigns_memclnt_fixed_ids_and_lists_every_message() {
     assert_eq!(raw.ids[memclnt::ControlPing::NAME_CRC], 23);
     assert_eq!(raw.ids[memclnt::GetApiJsonReply::NAME_CRC], 28);
     assert_eq!(raw.ids[memclnt::MemclntCreate::NAME_CRC], 1);
-    for m in vpp_binapi::r#gen::MESSAGES {
+    for m in vpp_binapi::api::MESSAGES {
         assert!(
             raw.ids.contains_key(m.name_crc),
             "{} missing from the table",

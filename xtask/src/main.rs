@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
-/// The VPP API modules generated into `vpp-binapi/src/gen/`.
+/// The VPP API modules generated into `vpp-binapi/src/api/`.
 const MODULES: &[&str] = &[
     "memclnt",
     "vlib",
@@ -35,7 +35,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Regenerate vpp-binapi/src/gen/ from the VPP .api.json files.
+    /// Regenerate vpp-binapi/src/api/ from the VPP .api.json files.
     Codegen {
         /// Do not write: fail if the committed files differ from fresh output.
         #[arg(long)]
@@ -118,7 +118,7 @@ mod codegen {
     use super::*;
 
     /// Output directory, relative to the workspace root.
-    pub(crate) const OUT_DIR: &str = "vpp-binapi/src/gen";
+    pub(crate) const OUT_DIR: &str = "vpp-binapi/src/api";
 
     /// The generator's own hand-written test fixtures (`<module>.fixture.json`, in the
     /// `.api.json` format), compiled into `vpp-binapi`'s codec unit tests so that every shape

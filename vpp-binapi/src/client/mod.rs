@@ -8,12 +8,12 @@
 //!
 //! ```no_run
 //! use vpp_binapi::client::{Client, ClientOptions};
-//! use vpp_binapi::r#gen::lb::{LbConf, LbVipDump};
+//! use vpp_binapi::api::lb::{LbConf, LbVipDump};
 //!
 //! # async fn demo() -> Result<(), vpp_binapi::client::ClientError> {
 //! let client = Client::connect("/run/vpp/api.sock", ClientOptions::default().name("demo")).await?;
 //! // Which of the lb messages does this VPP know, and with which definition?
-//! let report = client.compat_messages(vpp_binapi::r#gen::lb::MESSAGES);
+//! let report = client.compat_messages(vpp_binapi::api::lb::MESSAGES);
 //! for problem in report.problems() {
 //!     eprintln!("{problem}"); // e.g. "lb_conf_56cd3261: missing"
 //! }
@@ -85,7 +85,7 @@ pub use metrics::{ClientMetrics, Direction, MessageEvent, Outcome};
 pub use table::{CompatEntry, CompatReport, CompatStatus, MessageTable};
 pub use typed::Subscription;
 
-use crate::r#gen::memclnt::{ControlPing, SockclntDelete};
+use crate::api::memclnt::{ControlPing, SockclntDelete};
 use conn::{ConnConfig, Shared};
 
 /// The default path of VPP's API socket when VPP runs as root.

@@ -24,7 +24,7 @@ pub(crate) fn route_of(kind: HeaderKind) -> Route {
 /// Classifies every generated message VPP knows, so received frames are routed by their
 /// definition rather than guessed.
 pub(crate) fn classify_known(shared: &Shared) {
-    for info in crate::r#gen::MESSAGES {
+    for info in crate::api::MESSAGES {
         if let Some(id) = shared.table.id(info.name_crc) {
             shared.set_route(id, route_of(info.header));
         }
@@ -67,7 +67,7 @@ impl Client {
         self.table().check(M::NAME, M::CRC)
     }
 
-    /// Checks a set of generated messages, e.g. one module's `MESSAGES` list or `gen::MESSAGES`
+    /// Checks a set of generated messages, e.g. one module's `MESSAGES` list or `api::MESSAGES`
     /// filtered to what a caller uses.
     pub fn compat_messages<'a>(
         &self,

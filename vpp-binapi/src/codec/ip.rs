@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use crate::r#gen::ip_types::{
+use crate::api::ip_types::{
     Address, AddressFamily, AddressUnion, Ip4Address, Ip4Prefix, Ip6Address, Ip6Prefix, Prefix,
 };
 

@@ -32,7 +32,7 @@
 //! ```
 //! use std::net::Ipv4Addr;
 //! use vpp_binapi::codec::{self, HeaderKind, Message};
-//! use vpp_binapi::r#gen::lb::LbAddDelAsV2;
+//! use vpp_binapi::api::lb::LbAddDelAsV2;
 //!
 //! let msg = LbAddDelAsV2 {
 //!     pfx: "10.0.0.1/32".parse::<ipnet::IpNet>().unwrap().into(),
@@ -205,7 +205,7 @@ pub struct DecodeError {
     pub kind: DecodeErrorKind,
 }
 
-/// [`decode_any`](crate::gen::decode_any) failed: the message is unknown or its body is bad.
+/// [`decode_any`](crate::api::decode_any) failed: the message is unknown or its body is bad.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeAnyError {

@@ -1,8 +1,8 @@
 //! Unit tests of the codec runtime against generated messages and VPP golden encodings.
 
 use super::*;
-use crate::r#gen::ip_types::{Address, AddressFamily, Prefix};
-use crate::r#gen::{lb, lb_types, memclnt, vlib};
+use crate::api::ip_types::{Address, AddressFamily, Prefix};
+use crate::api::{lb, lb_types, memclnt, vlib};
 use std::net::Ipv4Addr;
 
 fn hex(s: &str) -> Vec<u8> {
@@ -230,17 +230,17 @@ fn header_kinds_and_offsets() {
 
 #[test]
 fn registry_finds_and_decodes_any_message() {
-    let info = crate::r#gen::find_message("control_ping_51077d14").unwrap();
+    let info = crate::api::find_message("control_ping_51077d14").unwrap();
     assert_eq!(info.name, "control_ping");
     assert_eq!(info.module, "memclnt");
-    let m = crate::r#gen::decode_any("lb_conf_get_51077d14", &[]).unwrap();
+    let m = crate::api::decode_any("lb_conf_get_51077d14", &[]).unwrap();
     assert_eq!(m.name(), "lb_conf_get");
     assert!(m.eq_dyn(&lb::LbConfGet {}));
     assert!(matches!(
-        crate::r#gen::decode_any("nope_00000000", &[]),
+        crate::api::decode_any("nope_00000000", &[]),
         Err(DecodeAnyError::UnknownMessage(_))
     ));
-    let names: Vec<&str> = crate::r#gen::MESSAGES.iter().map(|m| m.name_crc).collect();
+    let names: Vec<&str> = crate::api::MESSAGES.iter().map(|m| m.name_crc).collect();
     let mut sorted = names.clone();
     sorted.sort_unstable();
     assert_eq!(names, sorted);
@@ -427,8 +427,8 @@ mod fixture_shapes {
 #[test]
 fn every_generated_message_round_trips_its_zero_body() {
     let zeros = [0u8; 4096];
-    assert_eq!(crate::r#gen::MESSAGES.len(), 173);
-    for info in crate::r#gen::MESSAGES {
+    assert_eq!(crate::api::MESSAGES.len(), 173);
+    for info in crate::api::MESSAGES {
         let len = (0..zeros.len())
             .find(|&l| (info.decode_body)(&zeros[..l]).is_ok())
             .unwrap_or_else(|| panic!("{} never decodes", info.name_crc));
@@ -468,7 +468,7 @@ fn random_bodies_never_panic_and_canonical_form_is_stable() {
         state
     };
     let mut decoded = 0;
-    for info in crate::r#gen::MESSAGES {
+    for info in crate::api::MESSAGES {
         for round in 0..300 {
             let len = (next() % 400) as usize;
             // mostly small values so that counts and lengths are often plausible

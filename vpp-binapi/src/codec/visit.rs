@@ -35,7 +35,7 @@ pub trait MaybeSerde {}
 #[cfg(not(feature = "serde"))]
 impl<T> MaybeSerde for T {}
 
-/// Called once per generated message type by `gen::visit_messages` (and the fixture
+/// Called once per generated message type by `api::visit_messages` (and the fixture
 /// registry's equivalent), so that one test or fuzz target can cover every message.
 pub trait MessageVisitor {
     /// Visits the message type `M`.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
+use vpp_binapi::api::memclnt;
 use vpp_binapi::codec::{self, HeaderKind, Message};
-use vpp_binapi::r#gen::memclnt;
 
 pub struct Raw {
     pub stream: UnixStream,

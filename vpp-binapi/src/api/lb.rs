@@ -16,7 +16,7 @@ pub const API_CRC: u32 = 0xac602d7b;
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelAs {
     /// ip prefix and length
-    pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
+    pub pfx: crate::api::ip_types::AddressWithPrefix,
     /// tcp or udp.
     ///
     /// Default (applied by `Default::default()`): `255`.
@@ -24,7 +24,7 @@ pub struct LbAddDelAs {
     /// destination port.
     pub port: u16,
     /// The application server address (IPv4 in lower order 32 bits).
-    pub as_address: crate::r#gen::ip_types::Address,
+    pub as_address: crate::api::ip_types::Address,
     /// The AS should be removed.
     pub is_del: bool,
     /// The sessions related to this AS should be flushed.
@@ -64,13 +64,13 @@ impl crate::codec::Message for LbAddDelAs {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let pfx = <crate::r#gen::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
+        let pfx = <crate::api::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
             r,
             "pfx",
         )?;
         let protocol = <u8 as crate::codec::Wire>::decode(r, "protocol")?;
         let port = <u16 as crate::codec::Wire>::decode(r, "port")?;
-        let as_address = <crate::r#gen::ip_types::Address as crate::codec::Wire>::decode(
+        let as_address = <crate::api::ip_types::Address as crate::codec::Wire>::decode(
             r,
             "as_address",
         )?;
@@ -129,7 +129,7 @@ impl crate::codec::Message for LbAddDelAsReply {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelAsV2 {
     /// ip prefix and length
-    pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
+    pub pfx: crate::api::ip_types::AddressWithPrefix,
     /// tcp or udp.
     ///
     /// Default (applied by `Default::default()`): `255`.
@@ -137,7 +137,7 @@ pub struct LbAddDelAsV2 {
     /// destination port.
     pub port: u16,
     /// The application server address.
-    pub as_address: crate::r#gen::ip_types::Address,
+    pub as_address: crate::api::ip_types::Address,
     /// bucket weight 0-100 (default 100).
     ///
     /// Default (applied by `Default::default()`): `100`.
@@ -183,13 +183,13 @@ impl crate::codec::Message for LbAddDelAsV2 {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let pfx = <crate::r#gen::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
+        let pfx = <crate::api::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
             r,
             "pfx",
         )?;
         let protocol = <u8 as crate::codec::Wire>::decode(r, "protocol")?;
         let port = <u16 as crate::codec::Wire>::decode(r, "port")?;
-        let as_address = <crate::r#gen::ip_types::Address as crate::codec::Wire>::decode(
+        let as_address = <crate::api::ip_types::Address as crate::codec::Wire>::decode(
             r,
             "as_address",
         )?;
@@ -250,7 +250,7 @@ pub struct LbAddDelIntfNat4 {
     /// true if add, false if delete
     pub is_add: bool,
     /// software index of the interface
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
 }
 impl crate::codec::Message for LbAddDelIntfNat4 {
     const NAME: &'static str = "lb_add_del_intf_nat4";
@@ -271,7 +271,7 @@ impl crate::codec::Message for LbAddDelIntfNat4 {
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
         let is_add = <bool as crate::codec::Wire>::decode(r, "is_add")?;
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
@@ -319,7 +319,7 @@ pub struct LbAddDelIntfNat6 {
     /// true if add, false if delete
     pub is_add: bool,
     /// software index of the interface
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
 }
 impl crate::codec::Message for LbAddDelIntfNat6 {
     const NAME: &'static str = "lb_add_del_intf_nat6";
@@ -340,7 +340,7 @@ impl crate::codec::Message for LbAddDelIntfNat6 {
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
         let is_add = <bool as crate::codec::Wire>::decode(r, "is_add")?;
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
@@ -388,7 +388,7 @@ impl crate::codec::Message for LbAddDelIntfNat6Reply {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelVip {
     /// ip prefix and length
-    pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
+    pub pfx: crate::api::ip_types::AddressWithPrefix,
     /// tcp or udp.
     ///
     /// Default (applied by `Default::default()`): `255`.
@@ -396,11 +396,11 @@ pub struct LbAddDelVip {
     /// destination port. (0) means 'all-port VIP'
     pub port: u16,
     /// Encap is ip4 GRE(0) or ip6 GRE(1) or L3DSR(2) or NAT4(3) or NAT6(4).
-    pub encap: crate::r#gen::lb_types::LbEncapType,
+    pub encap: crate::api::lb_types::LbEncapType,
     /// DSCP bit corresponding to VIP(applicable in L3DSR mode only).
     pub dscp: u8,
     /// service type(applicable in NAT4/NAT6 mode only).
-    pub r#type: crate::r#gen::lb_types::LbSrvType,
+    pub r#type: crate::api::lb_types::LbSrvType,
     /// Pod's port corresponding to specific service(applicable in NAT4/NAT6 mode only).
     pub target_port: u16,
     /// Node's port(applicable in NAT4/NAT6 mode only).
@@ -454,18 +454,18 @@ impl crate::codec::Message for LbAddDelVip {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let pfx = <crate::r#gen::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
+        let pfx = <crate::api::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
             r,
             "pfx",
         )?;
         let protocol = <u8 as crate::codec::Wire>::decode(r, "protocol")?;
         let port = <u16 as crate::codec::Wire>::decode(r, "port")?;
-        let encap = <crate::r#gen::lb_types::LbEncapType as crate::codec::Wire>::decode(
+        let encap = <crate::api::lb_types::LbEncapType as crate::codec::Wire>::decode(
             r,
             "encap",
         )?;
         let dscp = <u8 as crate::codec::Wire>::decode(r, "dscp")?;
-        let r#type = <crate::r#gen::lb_types::LbSrvType as crate::codec::Wire>::decode(
+        let r#type = <crate::api::lb_types::LbSrvType as crate::codec::Wire>::decode(
             r,
             "type",
         )?;
@@ -533,7 +533,7 @@ impl crate::codec::Message for LbAddDelVipReply {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAddDelVipV2 {
     /// ip prefix and length
-    pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
+    pub pfx: crate::api::ip_types::AddressWithPrefix,
     /// tcp or udp.
     ///
     /// Default (applied by `Default::default()`): `255`.
@@ -541,11 +541,11 @@ pub struct LbAddDelVipV2 {
     /// destination port. (0) means 'all-port VIP'
     pub port: u16,
     /// Encap is ip4 GRE(0) or ip6 GRE(1) or L3DSR(2) or NAT4(3) or NAT6(4).
-    pub encap: crate::r#gen::lb_types::LbEncapType,
+    pub encap: crate::api::lb_types::LbEncapType,
     /// DSCP bit corresponding to VIP(applicable in L3DSR mode only).
     pub dscp: u8,
     /// service type(applicable in NAT4/NAT6 mode only).
-    pub r#type: crate::r#gen::lb_types::LbSrvType,
+    pub r#type: crate::api::lb_types::LbSrvType,
     /// Pod's port corresponding to specific service(applicable in NAT4/NAT6 mode only).
     pub target_port: u16,
     /// Node's port(applicable in NAT4/NAT6 mode only).
@@ -603,18 +603,18 @@ impl crate::codec::Message for LbAddDelVipV2 {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let pfx = <crate::r#gen::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
+        let pfx = <crate::api::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
             r,
             "pfx",
         )?;
         let protocol = <u8 as crate::codec::Wire>::decode(r, "protocol")?;
         let port = <u16 as crate::codec::Wire>::decode(r, "port")?;
-        let encap = <crate::r#gen::lb_types::LbEncapType as crate::codec::Wire>::decode(
+        let encap = <crate::api::lb_types::LbEncapType as crate::codec::Wire>::decode(
             r,
             "encap",
         )?;
         let dscp = <u8 as crate::codec::Wire>::decode(r, "dscp")?;
-        let r#type = <crate::r#gen::lb_types::LbSrvType as crate::codec::Wire>::decode(
+        let r#type = <crate::api::lb_types::LbSrvType as crate::codec::Wire>::decode(
             r,
             "type",
         )?;
@@ -682,9 +682,9 @@ impl crate::codec::Message for LbAddDelVipV2Reply {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAsDetails {
     /// The `vip` field.
-    pub vip: crate::r#gen::lb_types::LbVip,
+    pub vip: crate::api::lb_types::LbVip,
     /// The `app_srv` field.
-    pub app_srv: crate::r#gen::ip_types::Address,
+    pub app_srv: crate::api::ip_types::Address,
     /// The `flags` field.
     pub flags: u8,
     /// The `in_use_since` field.
@@ -710,11 +710,8 @@ impl crate::codec::Message for LbAsDetails {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let vip = <crate::r#gen::lb_types::LbVip as crate::codec::Wire>::decode(
-            r,
-            "vip",
-        )?;
-        let app_srv = <crate::r#gen::ip_types::Address as crate::codec::Wire>::decode(
+        let vip = <crate::api::lb_types::LbVip as crate::codec::Wire>::decode(r, "vip")?;
+        let app_srv = <crate::api::ip_types::Address as crate::codec::Wire>::decode(
             r,
             "app_srv",
         )?;
@@ -738,7 +735,7 @@ impl crate::codec::Message for LbAsDetails {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAsDump {
     /// ip prefix and length.
-    pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
+    pub pfx: crate::api::ip_types::AddressWithPrefix,
     /// tcp or udp.
     pub protocol: u8,
     /// destination port.
@@ -763,7 +760,7 @@ impl crate::codec::Message for LbAsDump {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let pfx = <crate::r#gen::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
+        let pfx = <crate::api::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
             r,
             "pfx",
         )?;
@@ -782,7 +779,7 @@ impl crate::codec::Message for LbAsDump {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAsSetWeight {
     /// ip prefix and length
-    pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
+    pub pfx: crate::api::ip_types::AddressWithPrefix,
     /// tcp or udp.
     ///
     /// Default (applied by `Default::default()`): `255`.
@@ -790,7 +787,7 @@ pub struct LbAsSetWeight {
     /// destination port.
     pub port: u16,
     /// The application server address.
-    pub as_address: crate::r#gen::ip_types::Address,
+    pub as_address: crate::api::ip_types::Address,
     /// new bucket weight 0-100.
     pub weight: u8,
     /// The sessions related to this AS should be flushed.
@@ -830,13 +827,13 @@ impl crate::codec::Message for LbAsSetWeight {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let pfx = <crate::r#gen::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
+        let pfx = <crate::api::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
             r,
             "pfx",
         )?;
         let protocol = <u8 as crate::codec::Wire>::decode(r, "protocol")?;
         let port = <u16 as crate::codec::Wire>::decode(r, "port")?;
-        let as_address = <crate::r#gen::ip_types::Address as crate::codec::Wire>::decode(
+        let as_address = <crate::api::ip_types::Address as crate::codec::Wire>::decode(
             r,
             "as_address",
         )?;
@@ -893,9 +890,9 @@ impl crate::codec::Message for LbAsSetWeightReply {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAsV2Details {
     /// the VIP this AS belongs to
-    pub vip: crate::r#gen::lb_types::LbVip,
+    pub vip: crate::api::lb_types::LbVip,
     /// AS address
-    pub app_srv: crate::r#gen::ip_types::Address,
+    pub app_srv: crate::api::ip_types::Address,
     /// AS flags
     pub flags: u8,
     /// timestamp of last use
@@ -927,11 +924,8 @@ impl crate::codec::Message for LbAsV2Details {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let vip = <crate::r#gen::lb_types::LbVip as crate::codec::Wire>::decode(
-            r,
-            "vip",
-        )?;
-        let app_srv = <crate::r#gen::ip_types::Address as crate::codec::Wire>::decode(
+        let vip = <crate::api::lb_types::LbVip as crate::codec::Wire>::decode(r, "vip")?;
+        let app_srv = <crate::api::ip_types::Address as crate::codec::Wire>::decode(
             r,
             "app_srv",
         )?;
@@ -959,7 +953,7 @@ impl crate::codec::Message for LbAsV2Details {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbAsV2Dump {
     /// ip prefix and length.
-    pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
+    pub pfx: crate::api::ip_types::AddressWithPrefix,
     /// tcp or udp.
     pub protocol: u8,
     /// destination port.
@@ -984,7 +978,7 @@ impl crate::codec::Message for LbAsV2Dump {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let pfx = <crate::r#gen::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
+        let pfx = <crate::api::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
             r,
             "pfx",
         )?;
@@ -1003,9 +997,9 @@ impl crate::codec::Message for LbAsV2Dump {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbConf {
     /// IPv4 address to be used as source for IPv4 traffic(applicable in GRE4/GRE6/NAT4/NAT6 mode only).
-    pub ip4_src_address: crate::r#gen::ip_types::Ip4Address,
+    pub ip4_src_address: crate::api::ip_types::Ip4Address,
     /// IPv6 address to be used as source for IPv6 traffic(applicable in GRE4/GRE6/NAT4/NAT6 mode only).
-    pub ip6_src_address: crate::r#gen::ip_types::Ip6Address,
+    pub ip6_src_address: crate::api::ip_types::Ip6Address,
     /// Number of buckets \*per worker thread\* in the established flow table (must be power of 2).
     ///
     /// Default (applied by `Default::default()`): `4294967295`.
@@ -1045,11 +1039,11 @@ impl crate::codec::Message for LbConf {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let ip4_src_address = <crate::r#gen::ip_types::Ip4Address as crate::codec::Wire>::decode(
+        let ip4_src_address = <crate::api::ip_types::Ip4Address as crate::codec::Wire>::decode(
             r,
             "ip4_src_address",
         )?;
-        let ip6_src_address = <crate::r#gen::ip_types::Ip6Address as crate::codec::Wire>::decode(
+        let ip6_src_address = <crate::api::ip_types::Ip6Address as crate::codec::Wire>::decode(
             r,
             "ip6_src_address",
         )?;
@@ -1101,9 +1095,9 @@ pub struct LbConfGetReply {
     /// return code
     pub retval: i32,
     /// IPv4 source address used for encapsulated traffic.
-    pub ip4_src_address: crate::r#gen::ip_types::Ip4Address,
+    pub ip4_src_address: crate::api::ip_types::Ip4Address,
     /// IPv6 source address used for encapsulated traffic.
-    pub ip6_src_address: crate::r#gen::ip_types::Ip6Address,
+    pub ip6_src_address: crate::api::ip_types::Ip6Address,
     /// Number of buckets per worker thread in the established session table.
     pub sticky_buckets_per_core: u32,
     /// Time in seconds after which, if no packet is received for a given session, the session is removed from the established session table.
@@ -1131,11 +1125,11 @@ impl crate::codec::Message for LbConfGetReply {
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
         let retval = <i32 as crate::codec::Wire>::decode(r, "retval")?;
-        let ip4_src_address = <crate::r#gen::ip_types::Ip4Address as crate::codec::Wire>::decode(
+        let ip4_src_address = <crate::api::ip_types::Ip4Address as crate::codec::Wire>::decode(
             r,
             "ip4_src_address",
         )?;
-        let ip6_src_address = <crate::r#gen::ip_types::Ip6Address as crate::codec::Wire>::decode(
+        let ip6_src_address = <crate::api::ip_types::Ip6Address as crate::codec::Wire>::decode(
             r,
             "ip6_src_address",
         )?;
@@ -1194,7 +1188,7 @@ impl crate::codec::Message for LbConfReply {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbFlushVip {
     /// ip prefix and length
-    pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
+    pub pfx: crate::api::ip_types::AddressWithPrefix,
     /// tcp or udp.
     pub protocol: u8,
     /// destination port.
@@ -1219,7 +1213,7 @@ impl crate::codec::Message for LbFlushVip {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let pfx = <crate::r#gen::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
+        let pfx = <crate::api::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
             r,
             "pfx",
         )?;
@@ -1267,13 +1261,13 @@ impl crate::codec::Message for LbFlushVipReply {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbVipDetails {
     /// all vip addrs.
-    pub vip: crate::r#gen::lb_types::LbVip,
+    pub vip: crate::api::lb_types::LbVip,
     /// The `encap` field.
-    pub encap: crate::r#gen::lb_types::LbEncapType,
+    pub encap: crate::api::lb_types::LbEncapType,
     /// The `dscp` field.
-    pub dscp: crate::r#gen::ip_types::IpDscp,
+    pub dscp: crate::api::ip_types::IpDscp,
     /// The `srv_type` field.
-    pub srv_type: crate::r#gen::lb_types::LbSrvType,
+    pub srv_type: crate::api::lb_types::LbSrvType,
     /// The `target_port` field.
     pub target_port: u16,
     /// The `flow_table_length` field.
@@ -1301,19 +1295,16 @@ impl crate::codec::Message for LbVipDetails {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let vip = <crate::r#gen::lb_types::LbVip as crate::codec::Wire>::decode(
-            r,
-            "vip",
-        )?;
-        let encap = <crate::r#gen::lb_types::LbEncapType as crate::codec::Wire>::decode(
+        let vip = <crate::api::lb_types::LbVip as crate::codec::Wire>::decode(r, "vip")?;
+        let encap = <crate::api::lb_types::LbEncapType as crate::codec::Wire>::decode(
             r,
             "encap",
         )?;
-        let dscp = <crate::r#gen::ip_types::IpDscp as crate::codec::Wire>::decode(
+        let dscp = <crate::api::ip_types::IpDscp as crate::codec::Wire>::decode(
             r,
             "dscp",
         )?;
-        let srv_type = <crate::r#gen::lb_types::LbSrvType as crate::codec::Wire>::decode(
+        let srv_type = <crate::api::lb_types::LbSrvType as crate::codec::Wire>::decode(
             r,
             "srv_type",
         )?;
@@ -1340,9 +1331,9 @@ impl crate::codec::Message for LbVipDetails {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbVipDump {
     /// The `pfx` field.
-    pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
+    pub pfx: crate::api::ip_types::AddressWithPrefix,
     /// The `pfx_matcher` field.
-    pub pfx_matcher: crate::r#gen::ip_types::PrefixMatcher,
+    pub pfx_matcher: crate::api::ip_types::PrefixMatcher,
     /// The `protocol` field.
     ///
     /// Default (applied by `Default::default()`): `255`.
@@ -1380,11 +1371,11 @@ impl crate::codec::Message for LbVipDump {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let pfx = <crate::r#gen::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
+        let pfx = <crate::api::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
             r,
             "pfx",
         )?;
-        let pfx_matcher = <crate::r#gen::ip_types::PrefixMatcher as crate::codec::Wire>::decode(
+        let pfx_matcher = <crate::api::ip_types::PrefixMatcher as crate::codec::Wire>::decode(
             r,
             "pfx_matcher",
         )?;

@@ -18,9 +18,9 @@ pub struct LogDetails {
         feature = "arbitrary",
         arbitrary(with = crate::codec::arbitrary_support::f64_not_nan)
     )]
-    pub timestamp: crate::r#gen::vpe_types::Timestamp,
+    pub timestamp: crate::api::vpe_types::Timestamp,
     /// The `level` field.
-    pub level: crate::r#gen::vpe_types::LogLevel,
+    pub level: crate::api::vpe_types::LogLevel,
     /// The `msg_class` field.
     ///
     /// Fixed string of 32 bytes on the wire: at most 31 bytes are sent, longer values are truncated.
@@ -58,11 +58,11 @@ impl crate::codec::Message for LogDetails {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let timestamp = <crate::r#gen::vpe_types::Timestamp as crate::codec::Wire>::decode(
+        let timestamp = <crate::api::vpe_types::Timestamp as crate::codec::Wire>::decode(
             r,
             "timestamp",
         )?;
-        let level = <crate::r#gen::vpe_types::LogLevel as crate::codec::Wire>::decode(
+        let level = <crate::api::vpe_types::LogLevel as crate::codec::Wire>::decode(
             r,
             "level",
         )?;
@@ -88,7 +88,7 @@ pub struct LogDump {
         feature = "arbitrary",
         arbitrary(with = crate::codec::arbitrary_support::f64_not_nan)
     )]
-    pub start_timestamp: crate::r#gen::vpe_types::Timestamp,
+    pub start_timestamp: crate::api::vpe_types::Timestamp,
 }
 impl crate::codec::Message for LogDump {
     const NAME: &'static str = "log_dump";
@@ -107,7 +107,7 @@ impl crate::codec::Message for LogDump {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let start_timestamp = <crate::r#gen::vpe_types::Timestamp as crate::codec::Wire>::decode(
+        let start_timestamp = <crate::api::vpe_types::Timestamp as crate::codec::Wire>::decode(
             r,
             "start_timestamp",
         )?;
@@ -255,7 +255,7 @@ pub struct ShowVpeSystemTimeReply {
         feature = "arbitrary",
         arbitrary(with = crate::codec::arbitrary_support::f64_not_nan)
     )]
-    pub vpe_system_time: crate::r#gen::vpe_types::Timestamp,
+    pub vpe_system_time: crate::api::vpe_types::Timestamp,
 }
 impl crate::codec::Message for ShowVpeSystemTimeReply {
     const NAME: &'static str = "show_vpe_system_time_reply";
@@ -276,7 +276,7 @@ impl crate::codec::Message for ShowVpeSystemTimeReply {
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
         let retval = <i32 as crate::codec::Wire>::decode(r, "retval")?;
-        let vpe_system_time = <crate::r#gen::vpe_types::Timestamp as crate::codec::Wire>::decode(
+        let vpe_system_time = <crate::api::vpe_types::Timestamp as crate::codec::Wire>::decode(
             r,
             "vpe_system_time",
         )?;

@@ -162,7 +162,7 @@ pub struct MfibPath {
     /// The `itf_flags` field.
     pub itf_flags: MfibItfFlags,
     /// The `path` field.
-    pub path: crate::r#gen::fib_types::FibPath,
+    pub path: crate::api::fib_types::FibPath,
 }
 impl crate::codec::Wire for MfibPath {
     const MIN_WIRE_SIZE: usize = 171;
@@ -184,7 +184,7 @@ impl crate::codec::Wire for MfibPath {
             r,
             "mfib_path.itf_flags",
         )?;
-        let path = <crate::r#gen::fib_types::FibPath as crate::codec::Wire>::decode(
+        let path = <crate::api::fib_types::FibPath as crate::codec::Wire>::decode(
             r,
             "mfib_path.path",
         )?;

@@ -384,11 +384,11 @@ pub struct IpMroute {
     /// fib table /vrf associated with the route
     pub table_id: u32,
     /// see fib\_entry\_flag\_t
-    pub entry_flags: crate::r#gen::mfib_types::MfibEntryFlags,
+    pub entry_flags: crate::api::mfib_types::MfibEntryFlags,
     /// The `rpf_id` field.
     pub rpf_id: u32,
     /// The `prefix` field.
-    pub prefix: crate::r#gen::ip_types::Mprefix,
+    pub prefix: crate::api::ip_types::Mprefix,
     /// The `paths` field.
     ///
     /// Variable-length array: its count field `n_paths` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
@@ -396,7 +396,7 @@ pub struct IpMroute {
         feature = "arbitrary",
         arbitrary(with = crate::codec::arbitrary_support::vla::<_, 255u64>)
     )]
-    pub paths: Vec<crate::r#gen::mfib_types::MfibPath>,
+    pub paths: Vec<crate::api::mfib_types::MfibPath>,
 }
 impl crate::codec::Wire for IpMroute {
     const MIN_WIRE_SIZE: usize = 48;
@@ -422,19 +422,19 @@ impl crate::codec::Wire for IpMroute {
         _field: &'static str,
     ) -> Result<Self, crate::codec::DecodeError> {
         let table_id = <u32 as crate::codec::Wire>::decode(r, "ip_mroute.table_id")?;
-        let entry_flags = <crate::r#gen::mfib_types::MfibEntryFlags as crate::codec::Wire>::decode(
+        let entry_flags = <crate::api::mfib_types::MfibEntryFlags as crate::codec::Wire>::decode(
             r,
             "ip_mroute.entry_flags",
         )?;
         let rpf_id = <u32 as crate::codec::Wire>::decode(r, "ip_mroute.rpf_id")?;
-        let prefix = <crate::r#gen::ip_types::Mprefix as crate::codec::Wire>::decode(
+        let prefix = <crate::api::ip_types::Mprefix as crate::codec::Wire>::decode(
             r,
             "ip_mroute.prefix",
         )?;
         let n_paths = <u8 as crate::codec::Wire>::decode(r, "ip_mroute.n_paths")?;
         let paths = r
             .vla::<
-                crate::r#gen::mfib_types::MfibPath,
+                crate::api::mfib_types::MfibPath,
             >(u64::from(n_paths), "ip_mroute.paths")?;
         Ok(Self {
             table_id,
@@ -457,7 +457,7 @@ pub struct IpPathMtu {
     /// table-ID for next-hop
     pub table_id: u32,
     /// Next hop
-    pub nh: crate::r#gen::ip_types::Address,
+    pub nh: crate::api::ip_types::Address,
     /// value to set, 0 is disable.
     pub path_mtu: u16,
 }
@@ -486,7 +486,7 @@ impl crate::codec::Wire for IpPathMtu {
         )?;
         let context = <u32 as crate::codec::Wire>::decode(r, "ip_path_mtu.context")?;
         let table_id = <u32 as crate::codec::Wire>::decode(r, "ip_path_mtu.table_id")?;
-        let nh = <crate::r#gen::ip_types::Address as crate::codec::Wire>::decode(
+        let nh = <crate::api::ip_types::Address as crate::codec::Wire>::decode(
             r,
             "ip_path_mtu.nh",
         )?;
@@ -510,7 +510,7 @@ pub struct IpRoute {
     /// The index of the route in the stats segment
     pub stats_index: u32,
     /// the prefix for the route
-    pub prefix: crate::r#gen::ip_types::Prefix,
+    pub prefix: crate::api::ip_types::Prefix,
     /// The paths of the route
     ///
     /// Variable-length array: its count field `n_paths` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
@@ -518,7 +518,7 @@ pub struct IpRoute {
         feature = "arbitrary",
         arbitrary(with = crate::codec::arbitrary_support::vla::<_, 255u64>)
     )]
-    pub paths: Vec<crate::r#gen::fib_types::FibPath>,
+    pub paths: Vec<crate::api::fib_types::FibPath>,
 }
 impl crate::codec::Wire for IpRoute {
     const MIN_WIRE_SIZE: usize = 27;
@@ -547,14 +547,14 @@ impl crate::codec::Wire for IpRoute {
             r,
             "ip_route.stats_index",
         )?;
-        let prefix = <crate::r#gen::ip_types::Prefix as crate::codec::Wire>::decode(
+        let prefix = <crate::api::ip_types::Prefix as crate::codec::Wire>::decode(
             r,
             "ip_route.prefix",
         )?;
         let n_paths = <u8 as crate::codec::Wire>::decode(r, "ip_route.n_paths")?;
         let paths = r
             .vla::<
-                crate::r#gen::fib_types::FibPath,
+                crate::api::fib_types::FibPath,
             >(u64::from(n_paths), "ip_route.paths")?;
         Ok(Self {
             table_id,
@@ -574,7 +574,7 @@ pub struct IpRouteV2 {
     /// The `stats_index` field.
     pub stats_index: u32,
     /// The `prefix` field.
-    pub prefix: crate::r#gen::ip_types::Prefix,
+    pub prefix: crate::api::ip_types::Prefix,
     /// The `src` field.
     pub src: u8,
     /// The `paths` field.
@@ -584,7 +584,7 @@ pub struct IpRouteV2 {
         feature = "arbitrary",
         arbitrary(with = crate::codec::arbitrary_support::vla::<_, 255u64>)
     )]
-    pub paths: Vec<crate::r#gen::fib_types::FibPath>,
+    pub paths: Vec<crate::api::fib_types::FibPath>,
 }
 impl crate::codec::Wire for IpRouteV2 {
     const MIN_WIRE_SIZE: usize = 28;
@@ -614,7 +614,7 @@ impl crate::codec::Wire for IpRouteV2 {
             r,
             "ip_route_v2.stats_index",
         )?;
-        let prefix = <crate::r#gen::ip_types::Prefix as crate::codec::Wire>::decode(
+        let prefix = <crate::api::ip_types::Prefix as crate::codec::Wire>::decode(
             r,
             "ip_route_v2.prefix",
         )?;
@@ -622,7 +622,7 @@ impl crate::codec::Wire for IpRouteV2 {
         let src = <u8 as crate::codec::Wire>::decode(r, "ip_route_v2.src")?;
         let paths = r
             .vla::<
-                crate::r#gen::fib_types::FibPath,
+                crate::api::fib_types::FibPath,
             >(u64::from(n_paths), "ip_route_v2.paths")?;
         Ok(Self {
             table_id,
@@ -680,11 +680,11 @@ impl crate::codec::Wire for IpTable {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct PuntRedirect {
     /// specify the original RX interface of traffic that should be redirected. ~0 means any interface.
-    pub rx_sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub rx_sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// the TX interface to which traffic should be redirected.
-    pub tx_sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub tx_sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// the next-hop to redirect the traffic to.
-    pub nh: crate::r#gen::ip_types::Address,
+    pub nh: crate::api::ip_types::Address,
 }
 impl crate::codec::Wire for PuntRedirect {
     const MIN_WIRE_SIZE: usize = 25;
@@ -703,15 +703,15 @@ impl crate::codec::Wire for PuntRedirect {
         r: &mut crate::codec::Reader<'_>,
         _field: &'static str,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let rx_sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let rx_sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "punt_redirect.rx_sw_if_index",
         )?;
-        let tx_sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let tx_sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "punt_redirect.tx_sw_if_index",
         )?;
-        let nh = <crate::r#gen::ip_types::Address as crate::codec::Wire>::decode(
+        let nh = <crate::api::ip_types::Address as crate::codec::Wire>::decode(
             r,
             "punt_redirect.nh",
         )?;
@@ -730,9 +730,9 @@ pub struct PuntRedirectV2 {
     /// specify the original RX interface of traffic that should be redirected. ~0 means any interface.
     ///
     /// Default (applied by `Default::default()`): `4294967295`.
-    pub rx_sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub rx_sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// Address family (ip4 or ip6)
-    pub af: crate::r#gen::ip_types::AddressFamily,
+    pub af: crate::api::ip_types::AddressFamily,
     /// the TX paths to which traffic should be redirected.
     ///
     /// Variable-length array: its count field `n_paths` is not a struct field; the encoder writes it from this vector's length (elements beyond the count type's maximum are not encoded).
@@ -740,7 +740,7 @@ pub struct PuntRedirectV2 {
         feature = "arbitrary",
         arbitrary(with = crate::codec::arbitrary_support::vla::<_, 4294967295u64>)
     )]
-    pub paths: Vec<crate::r#gen::fib_types::FibPath>,
+    pub paths: Vec<crate::api::fib_types::FibPath>,
 }
 impl Default for PuntRedirectV2 {
     fn default() -> Self {
@@ -772,11 +772,11 @@ impl crate::codec::Wire for PuntRedirectV2 {
         r: &mut crate::codec::Reader<'_>,
         _field: &'static str,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let rx_sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let rx_sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "punt_redirect_v2.rx_sw_if_index",
         )?;
-        let af = <crate::r#gen::ip_types::AddressFamily as crate::codec::Wire>::decode(
+        let af = <crate::api::ip_types::AddressFamily as crate::codec::Wire>::decode(
             r,
             "punt_redirect_v2.af",
         )?;
@@ -786,7 +786,7 @@ impl crate::codec::Wire for PuntRedirectV2 {
         )?;
         let paths = r
             .vla::<
-                crate::r#gen::fib_types::FibPath,
+                crate::api::fib_types::FibPath,
             >(u64::from(n_paths), "punt_redirect_v2.paths")?;
         Ok(Self { rx_sw_if_index, af, paths })
     }
@@ -1026,9 +1026,9 @@ impl crate::codec::Message for IoamEnableReply {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpAddressDetails {
     /// The `sw_if_index` field.
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// The `prefix` field.
-    pub prefix: crate::r#gen::ip_types::AddressWithPrefix,
+    pub prefix: crate::api::ip_types::AddressWithPrefix,
 }
 impl crate::codec::Message for IpAddressDetails {
     const NAME: &'static str = "ip_address_details";
@@ -1048,11 +1048,11 @@ impl crate::codec::Message for IpAddressDetails {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
-        let prefix = <crate::r#gen::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
+        let prefix = <crate::api::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
             r,
             "prefix",
         )?;
@@ -1067,7 +1067,7 @@ impl crate::codec::Message for IpAddressDetails {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpAddressDump {
     /// The `sw_if_index` field.
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// The `is_ipv6` field.
     pub is_ipv6: bool,
 }
@@ -1089,7 +1089,7 @@ impl crate::codec::Message for IpAddressDump {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
@@ -1105,9 +1105,9 @@ impl crate::codec::Message for IpAddressDump {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpContainerProxyAddDel {
     /// The `pfx` field.
-    pub pfx: crate::r#gen::ip_types::Prefix,
+    pub pfx: crate::api::ip_types::Prefix,
     /// The `sw_if_index` field.
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// The `is_add` field.
     ///
     /// Default (applied by `Default::default()`): `true`.
@@ -1141,11 +1141,11 @@ impl crate::codec::Message for IpContainerProxyAddDel {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let pfx = <crate::r#gen::ip_types::Prefix as crate::codec::Wire>::decode(
+        let pfx = <crate::api::ip_types::Prefix as crate::codec::Wire>::decode(
             r,
             "pfx",
         )?;
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
@@ -1192,9 +1192,9 @@ impl crate::codec::Message for IpContainerProxyAddDelReply {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpContainerProxyDetails {
     /// The `sw_if_index` field.
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// The `prefix` field.
-    pub prefix: crate::r#gen::ip_types::Prefix,
+    pub prefix: crate::api::ip_types::Prefix,
 }
 impl crate::codec::Message for IpContainerProxyDetails {
     const NAME: &'static str = "ip_container_proxy_details";
@@ -1214,11 +1214,11 @@ impl crate::codec::Message for IpContainerProxyDetails {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
-        let prefix = <crate::r#gen::ip_types::Prefix as crate::codec::Wire>::decode(
+        let prefix = <crate::api::ip_types::Prefix as crate::codec::Wire>::decode(
             r,
             "prefix",
         )?;
@@ -1258,7 +1258,7 @@ impl crate::codec::Message for IpContainerProxyDump {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpDetails {
     /// The `sw_if_index` field.
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// The `is_ipv6` field.
     pub is_ipv6: bool,
 }
@@ -1280,7 +1280,7 @@ impl crate::codec::Message for IpDetails {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
@@ -2021,7 +2021,7 @@ impl crate::codec::Message for IpPuntRedirectDetails {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPuntRedirectDump {
     /// The `sw_if_index` field.
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// The `is_ipv6` field.
     pub is_ipv6: bool,
 }
@@ -2043,7 +2043,7 @@ impl crate::codec::Message for IpPuntRedirectDump {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
@@ -2123,9 +2123,9 @@ impl crate::codec::Message for IpPuntRedirectV2Details {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpPuntRedirectV2Dump {
     /// The `sw_if_index` field.
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// The `af` field.
-    pub af: crate::r#gen::ip_types::AddressFamily,
+    pub af: crate::api::ip_types::AddressFamily,
 }
 impl crate::codec::Message for IpPuntRedirectV2Dump {
     const NAME: &'static str = "ip_punt_redirect_v2_dump";
@@ -2145,11 +2145,11 @@ impl crate::codec::Message for IpPuntRedirectV2Dump {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
-        let af = <crate::r#gen::ip_types::AddressFamily as crate::codec::Wire>::decode(
+        let af = <crate::api::ip_types::AddressFamily as crate::codec::Wire>::decode(
             r,
             "af",
         )?;
@@ -2164,7 +2164,7 @@ impl crate::codec::Message for IpPuntRedirectV2Dump {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpReassemblyEnableDisable {
     /// interface to enable/disable feature on
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// enable ip4 reassembly if non-zero, disable if 0
     pub enable_ip4: bool,
     /// enable ip6 reassembly if non-zero, disable if 0
@@ -2192,7 +2192,7 @@ impl crate::codec::Message for IpReassemblyEnableDisable {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
@@ -2694,7 +2694,7 @@ pub struct IpRouteLookup {
     /// 0 for normal route lookup, 1 for exact match only
     pub exact: u8,
     /// The prefix (or host) for route lookup.
-    pub prefix: crate::r#gen::ip_types::Prefix,
+    pub prefix: crate::api::ip_types::Prefix,
 }
 impl crate::codec::Message for IpRouteLookup {
     const NAME: &'static str = "ip_route_lookup";
@@ -2717,7 +2717,7 @@ impl crate::codec::Message for IpRouteLookup {
     ) -> Result<Self, crate::codec::DecodeError> {
         let table_id = <u32 as crate::codec::Wire>::decode(r, "table_id")?;
         let exact = <u8 as crate::codec::Wire>::decode(r, "exact")?;
-        let prefix = <crate::r#gen::ip_types::Prefix as crate::codec::Wire>::decode(
+        let prefix = <crate::api::ip_types::Prefix as crate::codec::Wire>::decode(
             r,
             "prefix",
         )?;
@@ -2773,7 +2773,7 @@ pub struct IpRouteLookupV2 {
     /// The `exact` field.
     pub exact: u8,
     /// The `prefix` field.
-    pub prefix: crate::r#gen::ip_types::Prefix,
+    pub prefix: crate::api::ip_types::Prefix,
 }
 impl crate::codec::Message for IpRouteLookupV2 {
     const NAME: &'static str = "ip_route_lookup_v2";
@@ -2796,7 +2796,7 @@ impl crate::codec::Message for IpRouteLookupV2 {
     ) -> Result<Self, crate::codec::DecodeError> {
         let table_id = <u32 as crate::codec::Wire>::decode(r, "table_id")?;
         let exact = <u8 as crate::codec::Wire>::decode(r, "exact")?;
-        let prefix = <crate::r#gen::ip_types::Prefix as crate::codec::Wire>::decode(
+        let prefix = <crate::api::ip_types::Prefix as crate::codec::Wire>::decode(
             r,
             "prefix",
         )?;
@@ -2922,7 +2922,7 @@ pub struct IpSourceAndPortRangeCheckAddDel {
     /// Default (applied by `Default::default()`): `true`.
     pub is_add: bool,
     /// The `prefix` field.
-    pub prefix: crate::r#gen::ip_types::Prefix,
+    pub prefix: crate::api::ip_types::Prefix,
     /// length of low\_port and high\_port arrays (must match)
     pub number_of_ranges: u8,
     /// The `low_ports` field.
@@ -2973,7 +2973,7 @@ impl crate::codec::Message for IpSourceAndPortRangeCheckAddDel {
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
         let is_add = <bool as crate::codec::Wire>::decode(r, "is_add")?;
-        let prefix = <crate::r#gen::ip_types::Prefix as crate::codec::Wire>::decode(
+        let prefix = <crate::api::ip_types::Prefix as crate::codec::Wire>::decode(
             r,
             "prefix",
         )?;
@@ -3037,7 +3037,7 @@ pub struct IpSourceAndPortRangeCheckInterfaceAddDel {
     /// Default (applied by `Default::default()`): `true`.
     pub is_add: bool,
     /// The `sw_if_index` field.
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// The `tcp_in_vrf_id` field.
     pub tcp_in_vrf_id: u32,
     /// The `tcp_out_vrf_id` field.
@@ -3082,7 +3082,7 @@ impl crate::codec::Message for IpSourceAndPortRangeCheckInterfaceAddDel {
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
         let is_add = <bool as crate::codec::Wire>::decode(r, "is_add")?;
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
@@ -3610,9 +3610,9 @@ impl crate::codec::Message for IpTableReplaceEndReply {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct IpUnnumberedDetails {
     /// The interface that has unnumbered configuration
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// The IP interface that it is unnumbered to
-    pub ip_sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub ip_sw_if_index: crate::api::interface_types::InterfaceIndex,
 }
 impl crate::codec::Message for IpUnnumberedDetails {
     const NAME: &'static str = "ip_unnumbered_details";
@@ -3632,11 +3632,11 @@ impl crate::codec::Message for IpUnnumberedDetails {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
-        let ip_sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let ip_sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "ip_sw_if_index",
         )?;
@@ -3656,7 +3656,7 @@ pub struct IpUnnumberedDump {
     /// ~0 for all interfaces, else the interface desired
     ///
     /// Default (applied by `Default::default()`): `4294967295`.
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
 }
 impl Default for IpUnnumberedDump {
     fn default() -> Self {
@@ -3680,7 +3680,7 @@ impl crate::codec::Message for IpUnnumberedDump {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
@@ -3695,11 +3695,11 @@ impl crate::codec::Message for IpUnnumberedDump {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MfibSignalDetails {
     /// The `sw_if_index` field.
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// The `table_id` field.
     pub table_id: u32,
     /// The `prefix` field.
-    pub prefix: crate::r#gen::ip_types::Mprefix,
+    pub prefix: crate::api::ip_types::Mprefix,
     /// The `ip_packet_len` field.
     pub ip_packet_len: u16,
     /// The `ip_packet_data` field.
@@ -3738,12 +3738,12 @@ impl crate::codec::Message for MfibSignalDetails {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
         let table_id = <u32 as crate::codec::Wire>::decode(r, "table_id")?;
-        let prefix = <crate::r#gen::ip_types::Mprefix as crate::codec::Wire>::decode(
+        let prefix = <crate::api::ip_types::Mprefix as crate::codec::Wire>::decode(
             r,
             "prefix",
         )?;
@@ -3963,7 +3963,7 @@ pub struct SetIpFlowHashV2 {
     /// The `table_id` field.
     pub table_id: u32,
     /// The `af` field.
-    pub af: crate::r#gen::ip_types::AddressFamily,
+    pub af: crate::api::ip_types::AddressFamily,
     /// The `flow_hash_config` field.
     pub flow_hash_config: IpFlowHashConfig,
 }
@@ -3987,7 +3987,7 @@ impl crate::codec::Message for SetIpFlowHashV2 {
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
         let table_id = <u32 as crate::codec::Wire>::decode(r, "table_id")?;
-        let af = <crate::r#gen::ip_types::AddressFamily as crate::codec::Wire>::decode(
+        let af = <crate::api::ip_types::AddressFamily as crate::codec::Wire>::decode(
             r,
             "af",
         )?;
@@ -4045,7 +4045,7 @@ pub struct SetIpFlowHashV3 {
     /// The `table_id` field.
     pub table_id: u32,
     /// The `af` field.
-    pub af: crate::r#gen::ip_types::AddressFamily,
+    pub af: crate::api::ip_types::AddressFamily,
     /// The `flow_hash_config` field.
     pub flow_hash_config: IpFlowHashConfigV2,
 }
@@ -4069,7 +4069,7 @@ impl crate::codec::Message for SetIpFlowHashV3 {
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
         let table_id = <u32 as crate::codec::Wire>::decode(r, "table_id")?;
-        let af = <crate::r#gen::ip_types::AddressFamily as crate::codec::Wire>::decode(
+        let af = <crate::api::ip_types::AddressFamily as crate::codec::Wire>::decode(
             r,
             "af",
         )?;
@@ -4125,7 +4125,7 @@ impl crate::codec::Message for SetIpFlowHashV3Reply {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SwInterfaceIp4EnableDisable {
     /// interface used to reach neighbor
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// if non-zero enable ip4 on interface, else disable
     pub enable: bool,
 }
@@ -4147,7 +4147,7 @@ impl crate::codec::Message for SwInterfaceIp4EnableDisable {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
@@ -4194,7 +4194,7 @@ impl crate::codec::Message for SwInterfaceIp4EnableDisableReply {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SwInterfaceIp6EnableDisable {
     /// interface used to reach neighbor
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// if non-zero enable ip6 on interface, else disable
     pub enable: bool,
 }
@@ -4216,7 +4216,7 @@ impl crate::codec::Message for SwInterfaceIp6EnableDisable {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
@@ -4263,7 +4263,7 @@ impl crate::codec::Message for SwInterfaceIp6EnableDisableReply {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SwInterfaceIp6GetLinkLocalAddress {
     /// interface to set link local on
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
 }
 impl crate::codec::Message for SwInterfaceIp6GetLinkLocalAddress {
     const NAME: &'static str = "sw_interface_ip6_get_link_local_address";
@@ -4282,7 +4282,7 @@ impl crate::codec::Message for SwInterfaceIp6GetLinkLocalAddress {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
@@ -4299,7 +4299,7 @@ pub struct SwInterfaceIp6GetLinkLocalAddressReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
     /// the link local address
-    pub ip: crate::r#gen::ip_types::Ip6Address,
+    pub ip: crate::api::ip_types::Ip6Address,
 }
 impl crate::codec::Message for SwInterfaceIp6GetLinkLocalAddressReply {
     const NAME: &'static str = "sw_interface_ip6_get_link_local_address_reply";
@@ -4320,7 +4320,7 @@ impl crate::codec::Message for SwInterfaceIp6GetLinkLocalAddressReply {
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
         let retval = <i32 as crate::codec::Wire>::decode(r, "retval")?;
-        let ip = <crate::r#gen::ip_types::Ip6Address as crate::codec::Wire>::decode(
+        let ip = <crate::api::ip_types::Ip6Address as crate::codec::Wire>::decode(
             r,
             "ip",
         )?;
@@ -4335,9 +4335,9 @@ impl crate::codec::Message for SwInterfaceIp6GetLinkLocalAddressReply {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SwInterfaceIp6SetLinkLocalAddress {
     /// interface to set link local on
-    pub sw_if_index: crate::r#gen::interface_types::InterfaceIndex,
+    pub sw_if_index: crate::api::interface_types::InterfaceIndex,
     /// the new link local address
-    pub ip: crate::r#gen::ip_types::Ip6Address,
+    pub ip: crate::api::ip_types::Ip6Address,
 }
 impl crate::codec::Message for SwInterfaceIp6SetLinkLocalAddress {
     const NAME: &'static str = "sw_interface_ip6_set_link_local_address";
@@ -4357,11 +4357,11 @@ impl crate::codec::Message for SwInterfaceIp6SetLinkLocalAddress {
     fn decode_body(
         r: &mut crate::codec::Reader<'_>,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let sw_if_index = <crate::r#gen::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
+        let sw_if_index = <crate::api::interface_types::InterfaceIndex as crate::codec::Wire>::decode(
             r,
             "sw_if_index",
         )?;
-        let ip = <crate::r#gen::ip_types::Ip6Address as crate::codec::Wire>::decode(
+        let ip = <crate::api::ip_types::Ip6Address as crate::codec::Wire>::decode(
             r,
             "ip",
         )?;

@@ -368,9 +368,9 @@ impl crate::codec::Wire for LbVipType {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LbVip {
     /// ip prefix and length
-    pub pfx: crate::r#gen::ip_types::AddressWithPrefix,
+    pub pfx: crate::api::ip_types::AddressWithPrefix,
     /// tcp or udp.
-    pub protocol: crate::r#gen::ip_types::IpProto,
+    pub protocol: crate::api::ip_types::IpProto,
     /// destination port.
     pub port: u16,
 }
@@ -391,11 +391,11 @@ impl crate::codec::Wire for LbVip {
         r: &mut crate::codec::Reader<'_>,
         _field: &'static str,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let pfx = <crate::r#gen::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
+        let pfx = <crate::api::ip_types::AddressWithPrefix as crate::codec::Wire>::decode(
             r,
             "lb_vip.pfx",
         )?;
-        let protocol = <crate::r#gen::ip_types::IpProto as crate::codec::Wire>::decode(
+        let protocol = <crate::api::ip_types::IpProto as crate::codec::Wire>::decode(
             r,
             "lb_vip.protocol",
         )?;

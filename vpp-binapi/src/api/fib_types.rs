@@ -383,7 +383,7 @@ impl crate::codec::Wire for FibPath {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct FibPathNh {
     /// The `address` field.
-    pub address: crate::r#gen::ip_types::AddressUnion,
+    pub address: crate::api::ip_types::AddressUnion,
     /// The `via_label` field.
     pub via_label: u32,
     /// The `obj_id` field.
@@ -409,7 +409,7 @@ impl crate::codec::Wire for FibPathNh {
         r: &mut crate::codec::Reader<'_>,
         _field: &'static str,
     ) -> Result<Self, crate::codec::DecodeError> {
-        let address = <crate::r#gen::ip_types::AddressUnion as crate::codec::Wire>::decode(
+        let address = <crate::api::ip_types::AddressUnion as crate::codec::Wire>::decode(
             r,
             "fib_path_nh.address",
         )?;

@@ -1,0 +1,1 @@
+//! Integration tests of maglev-vpp against the VPP simulator.
