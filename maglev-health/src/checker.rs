@@ -1,10 +1,11 @@
 //! The checker: one state machine per backend, a scheduler, operator actions and config apply.
 //!
 //! [`Checker`] keeps every backend's sans-IO [`Machine`] and one scheduler task per checker (not
-//! a task or a thread per backend). The scheduler holds a min-heap of next-probe deadlines,
-//! sleeps on tokio's timer until the earliest, and starts every probe that is due: the probe
-//! runs in a task of its own only while it is in flight, so an idle backend costs a heap entry
-//! and no timer. A finished probe feeds its result into the backend's machine and asks it for
+//! a task or a thread per backend). The scheduler keeps next-probe deadlines in a hashed timing
+//! wheel with a [`SCHEDULER_TICK`] resolution, wakes once per tick while anything is scheduled,
+//! and starts every probe that is due: the probe runs in a task of its own only while it is in
+//! flight (one that finishes in its first poll runs inline), so an idle backend costs a wheel
+//! slot entry and no timer. A finished probe feeds its result into the backend's machine and asks it for
 //! the next deadline. The deadline is measured start to start and never lies in the past, so a
 //! slow probe delays only its own backend and never causes a burst. Backends are keyed by
 //! name: a backend used by many frontends is probed once.
@@ -317,7 +318,7 @@ struct Shared {
     address: IpAddr,
     /// The health check probed; `None` for a static backend.
     check: Option<Arc<CheckSpec>>,
-    /// Bumped whenever the schedule is replaced or stopped: a heap entry or a probe result of an
+    /// Bumped whenever the schedule is replaced or stopped: a wheel entry or a probe result of an
     /// older generation is dropped (an aborted probe may still be finishing a poll on another
     /// thread).
     generation: u64,
