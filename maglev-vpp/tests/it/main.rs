@@ -1,1 +1,5 @@
 //! Integration tests of maglev-vpp against the VPP simulator.
+
+mod e2e;
+mod harness;
+mod syncer;
