@@ -69,7 +69,7 @@ fn main() {
         .build()
         .expect("a runtime");
     let samples = runtime.block_on(run(if full { WARMUP } else { 0 }, samples));
-    let mut sorted = samples.clone();
+    let mut sorted = samples;
     sorted.sort();
     println!(
         "transition -> lb_as_set_weight through LbSyncer ({} samples): p50 {:?}  p90 {:?}  p99 {:?}  max {:?}",

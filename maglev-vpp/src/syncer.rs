@@ -1029,7 +1029,7 @@ impl Driver {
             };
             let _ = self.shared.events.send(SyncEvent::Op {
                 id,
-                op: op.clone(),
+                op: *op,
                 result,
             });
         }
