@@ -354,8 +354,8 @@ pub struct Reconciler {
     unchecked: BTreeSet<usize>,
     /// Check the admission of every held frontend at the next poll.
     recheck_all: bool,
-    /// New work or a new phase since the last poll (gates `Suppressed` events).
-    fresh: bool,
+    /// The last `Suppressed` event's phase and count: the same again is not repeated.
+    last_suppressed: Option<(Phase, usize)>,
     events: VecDeque<ReconcileEvent>,
 }
 
@@ -401,7 +401,7 @@ impl Reconciler {
             retry_delay: Duration::ZERO,
             unchecked: BTreeSet::new(),
             recheck_all: true,
-            fresh: true,
+            last_suppressed: None,
             events: VecDeque::new(),
         }
     }
@@ -482,7 +482,6 @@ impl Reconciler {
             self.pending
                 .frontends_reason
                 .get_or_insert(SyncReason::Transition);
-            self.fresh = true;
         }
     }
 
@@ -528,7 +527,6 @@ impl Reconciler {
                     self.pending
                         .frontends_reason
                         .get_or_insert(SyncReason::Operator);
-                    self.fresh = true;
                 }
                 None => self.push_event(ReconcileEvent::UnknownFrontend { name }),
             },
@@ -559,8 +557,9 @@ impl Reconciler {
 
     /// The next job, if one is due and admitted by the warmup. `None` while a job is in flight,
     /// during a retry backoff, while the config has no `vpp` section, when nothing is pending,
-    /// and when the warmup holds every pending frontend (then, once per new input, a
-    /// [`ReconcileEvent::Suppressed`]). `states` decides which frontends the warmup releases.
+    /// and when the warmup holds every pending frontend. Held frontends give a
+    /// [`ReconcileEvent::Suppressed`] when their count or the phase changed since the last one
+    /// (or a full sync was triggered since). `states` decides which frontends the warmup releases.
     pub fn poll_sync(&mut self, now: Instant, states: &impl BackendStates) -> Option<SyncJob> {
         self.advance(now);
         if self.in_flight.is_some()
@@ -570,7 +569,6 @@ impl Reconciler {
         {
             return None;
         }
-        let fresh = std::mem::take(&mut self.fresh);
         let elapsed = self.elapsed();
         let mut phase = self.warmup.phase(elapsed);
         let candidates = self.candidates();
@@ -617,7 +615,8 @@ impl Reconciler {
                 }
             }
         }
-        if held > 0 && fresh {
+        if held > 0 && self.last_suppressed != Some((phase, held)) {
+            self.last_suppressed = Some((phase, held));
             self.push_event(ReconcileEvent::Suppressed { phase, held });
         }
         let job = if phase == Phase::Done
@@ -750,7 +749,6 @@ impl Reconciler {
         if phase != self.phase {
             self.phase = phase;
             self.recheck_all = true;
-            self.fresh = true;
         }
         if self.next_tick.is_some_and(|tick| tick <= now) {
             self.raise_full(SyncReason::Periodic);
@@ -758,7 +756,6 @@ impl Reconciler {
         }
         if self.retry_at.is_some_and(|at| at <= now) {
             self.retry_at = None;
-            self.fresh = true;
         }
     }
 
@@ -771,7 +768,6 @@ impl Reconciler {
             .filter(|f| !self.warmup.is_released(&f.name))
             .count();
         self.phase = Phase::Done;
-        self.fresh = true;
         self.push_event(ReconcileEvent::WarmupRelease {
             released,
             held: 0,
@@ -782,8 +778,8 @@ impl Reconciler {
     /// A full pass is owed. A periodic tick adds nothing to one already owed; any other
     /// trigger takes over its reason and voids the warmup's per-VIP coverage.
     fn raise_full(&mut self, reason: SyncReason) {
-        self.fresh = true;
         self.recheck_all = true;
+        self.last_suppressed = None;
         if reason == SyncReason::Periodic && self.pending.full.is_some() {
             return;
         }

@@ -2,12 +2,12 @@
 //! and properties over random event sequences with a virtual clock.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
-use std::net::IpAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use maglev_core::config::Config;
+use ipnet::{IpNet, Ipv4Net};
+use maglev_core::config::{Backend, Config, Frontend, Pool, PoolMember};
 use maglev_core::desired::{flush_targets, vip_key};
 use maglev_core::plan::Scope;
 use maglev_core::reconcile::{
@@ -206,7 +206,12 @@ fn nothing_is_synced_during_the_hold_phase() {
     // Polling again without news logs nothing more.
     assert!(r.poll_sync(t0 + SECOND, &all_up()).is_none());
     assert!(events(&mut r).is_empty());
+    // Nor does a transition, which holds nothing more.
     r.on_transition("a", Unknown, Up, t0 + secs(2));
+    assert!(r.poll_sync(t0 + secs(3), &all_up()).is_none());
+    assert!(events(&mut r).is_empty());
+    // A reload is logged again.
+    r.on_config(config("5s", "30s", "60s"), t0 + secs(4));
     assert!(r.poll_sync(t0 + secs(4), &all_up()).is_none());
     assert_eq!(events(&mut r).len(), 1);
     assert_eq!(r.warmup_phase(t0 + secs(4)), Phase::Hold);
@@ -697,48 +702,55 @@ fn job_ids_and_reasons_have_names() {
 // ---------------------------------------------------------------------------------------
 // Big configs (10,000 backends)
 
-fn big_config(frontends: usize, per: usize, offset: usize) -> Arc<Config> {
-    let mut text = String::from(
-        "maglev:
-  vpp:
-    lb:
-      ipv4-src-address: 192.0.2.250
-      ipv6-src-address: 2001:db8::250
-  backends:
-",
-    );
-    for f in 0..frontends {
-        for b in 0..per {
-            let n = f * per + b + offset;
-            writeln!(
-                text,
-                "    b{n}: {{ address: 10.{}.{}.{} }}",
-                n >> 16,
-                (n >> 8) & 255,
-                n & 255
-            )
-            .unwrap();
-        }
-    }
-    text.push_str("  frontends:\n");
-    for f in 0..frontends {
-        writeln!(
-            text,
-            "    f{f}:\n      address: 192.0.{}.{}\n      protocol: tcp\n      port: 80\n      pools:\n        - name: p\n          backends:",
-            f >> 8,
-            f & 255
-        )
-        .unwrap();
-        for b in 0..per {
-            writeln!(text, "            b{}: {{}}", f * per + b + offset).unwrap();
-        }
-    }
-    Arc::new(Config::from_yaml_str("big.yaml", &text).unwrap())
+/// 100 frontends of 100 backends each (10,000 backends), built once.
+fn big_config() -> Arc<Config> {
+    static BIG: OnceLock<Arc<Config>> = OnceLock::new();
+    let small = config("5s", "30s", "600s");
+    Arc::clone(BIG.get_or_init(|| {
+        let address = |n: u32| IpAddr::from(Ipv4Addr::from(0x0a00_0000 + n));
+        let backends: BTreeMap<String, Backend> = (0..10_000)
+            .map(|n: u32| {
+                let backend = Backend {
+                    name: format!("b{n}"),
+                    address: address(n),
+                    healthcheck: None,
+                    enabled: true,
+                };
+                (backend.name.clone(), backend)
+            })
+            .collect();
+        let template = small.frontend("web").unwrap();
+        let frontends = (0..100u32)
+            .map(|f| {
+                let vip = Ipv4Addr::from(0xc000_0200 + f);
+                Frontend {
+                    name: format!("f{f}"),
+                    address: IpAddr::from(vip),
+                    prefix: IpNet::from(Ipv4Net::new(vip, 32).unwrap()),
+                    pools: vec![Pool {
+                        name: "p".into(),
+                        backends: (0..100)
+                            .map(|b| PoolMember {
+                                backend: format!("b{}", f * 100 + b),
+                                weight: 100,
+                            })
+                            .collect(),
+                    }],
+                    ..template.clone()
+                }
+            })
+            .collect();
+        Arc::new(Config {
+            backends,
+            frontends,
+            ..(*small).clone()
+        })
+    }))
 }
 
 #[test]
 fn a_big_start_is_one_full_sync_with_one_release_event() {
-    let c = big_config(100, 100, 0);
+    let c = big_config();
     let t0 = Instant::now();
     let mut r = Reconciler::new(Arc::clone(&c), t0);
     r.on_connected(t0);
@@ -759,6 +771,7 @@ fn a_big_start_is_one_full_sync_with_one_release_event() {
             .all(|e| matches!(e, ReconcileEvent::Suppressed { .. })),
         "no warning, only debug events: {during:?}"
     );
+    assert_eq!(during.len(), 1, "one debug event for the whole storm");
     r.handle_timeout(t0 + secs(5));
     let job = r.poll_sync(t0 + secs(5), &st).unwrap();
     assert!(job.is_full());
@@ -778,7 +791,7 @@ fn a_big_start_is_one_full_sync_with_one_release_event() {
 
 #[test]
 fn a_big_start_resolving_during_the_per_frontend_phase_syncs_each_frontend_once() {
-    let c = big_config(100, 100, 0);
+    let c = big_config();
     let t0 = Instant::now();
     let mut r = Reconciler::new(Arc::clone(&c), t0);
     r.on_connected(t0);
@@ -835,7 +848,7 @@ fn a_big_start_resolving_during_the_per_frontend_phase_syncs_each_frontend_once(
 #[test]
 fn a_big_reload_is_one_full_sync() {
     let (mut r, t0) = settled("600s");
-    let c = big_config(100, 100, 0);
+    let c = big_config();
     r.on_config(Arc::clone(&c), t0);
     let mut st = BTreeMap::new();
     for (i, name) in c.backends.keys().enumerate() {
