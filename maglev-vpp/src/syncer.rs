@@ -51,6 +51,7 @@ use maglev_core::weights::{BackendState, FrontendState, FrontendWeights, WeightO
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument as _;
 use vpp_binapi::api::{lb, vpe};
 use vpp_binapi::client::{Client, ClientError, ClientOptions};
 
@@ -390,7 +391,8 @@ fn now() -> std::time::Instant {
 
 impl LbSyncer {
     /// Starts the driver task (on the current tokio runtime) for `config`, reading backend
-    /// states from `states`. The warmup clock starts now.
+    /// states from `states`. The warmup clock starts now. The driver's logs are recorded
+    /// within the caller's current `tracing` span.
     ///
     /// # Panics
     ///
@@ -423,7 +425,9 @@ impl LbSyncer {
             frontends: BTreeMap::new(),
             pushed_conf: None,
         };
-        *lock(&shared.task) = Some(tokio::spawn(driver.run(stop_rx)));
+        // The driver logs within the caller's span, if any.
+        let task = driver.run(stop_rx).instrument(tracing::Span::current());
+        *lock(&shared.task) = Some(tokio::spawn(task));
         Self { shared }
     }
 

@@ -67,6 +67,8 @@ async fn syncs(h: &mut Harness, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reaches_the_desired_state_and_follows_changes_without_drift_traffic() {
     let mut h = Harness::start(web(100, "0s", "0s"), States::default()).await;
+    // The first sync installs every backend unknown (weight 0), then they resolve.
+    h.sync_done().await;
     resolve(&h);
     wait_for("the initial state", || {
         vip_ases(&h.sim, VIP) == Some(expected(100))
@@ -79,6 +81,7 @@ async fn reaches_the_desired_state_and_follows_changes_without_drift_traffic() {
 
     // No drift: two periodic syncs later, not one more mutating message.
     let before = h.sim.journal().len();
+    h.drain_events();
     syncs(&mut h, 2).await;
     assert_eq!(h.sim.journal().len(), before, "{:?}", h.sim.journal());
 
@@ -101,7 +104,8 @@ async fn reaches_the_desired_state_and_follows_changes_without_drift_traffic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_instance_leaves_vpp_untouched_while_backends_resolve() {
-    let first = Harness::start(web(100, "0s", "0s"), States::default()).await;
+    let mut first = Harness::start(web(100, "0s", "0s"), States::default()).await;
+    first.sync_done().await;
     resolve(&first);
     wait_for("the initial state", || {
         vip_ases(&first.sim, VIP) == Some(expected(100))

@@ -2,7 +2,6 @@
 //! states the test sets, and captured log lines.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -94,10 +93,41 @@ pub(crate) fn options(api: &std::path::Path) -> SyncerOptions {
 impl Harness {
     /// A fresh simulator and a syncer with `states` on it.
     pub(crate) async fn start(config: Arc<Config>, states: States) -> Self {
+        Self::start_with(config, states, |_| {}).await
+    }
+
+    /// [`Harness::start`] with options changed by `tune`.
+    pub(crate) async fn start_with(
+        config: Arc<Config>,
+        states: States,
+        tune: impl FnOnce(&mut SyncerOptions),
+    ) -> Self {
+        Self::start_in(&tracing::Span::none(), config, states, tune).await
+    }
+
+    /// [`Harness::start_with`], the syncer started within `span`.
+    pub(crate) async fn start_in(
+        span: &tracing::Span,
+        config: Arc<Config>,
+        states: States,
+        tune: impl FnOnce(&mut SyncerOptions),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let api = dir.path().join("api.sock");
         let sim = Simulator::start(SimConfig::new(&api)).await.unwrap();
-        let syncer = LbSyncer::start(options(&api), config, states.source());
+        let mut options = options(&api);
+        tune(&mut options);
+        let syncer = span.in_scope(|| LbSyncer::start(options, config, states.source()));
+        Self::assemble(dir, api, sim, states, syncer)
+    }
+
+    fn assemble(
+        dir: tempfile::TempDir,
+        api: PathBuf,
+        sim: SimHandle,
+        states: States,
+        syncer: LbSyncer,
+    ) -> Self {
         let events = syncer.subscribe();
         Self {
             _dir: dir,
@@ -115,6 +145,11 @@ impl Harness {
         self.syncer.transition(backend, from, to);
     }
 
+    /// Forgets the events received so far.
+    pub(crate) fn drain_events(&mut self) {
+        while self.events.try_recv().is_ok() {}
+    }
+
     /// Waits for the next event matching `pred` (20 s at most).
     pub(crate) async fn next_event(
         &mut self,
@@ -122,12 +157,14 @@ impl Harness {
     ) -> SyncEvent {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let event = tokio::time::timeout_at(deadline, self.events.recv())
+            let received = tokio::time::timeout_at(deadline, self.events.recv())
                 .await
-                .expect("timed out waiting for a sync event")
-                .expect("the event stream is open");
-            if pred(&event) {
-                return event;
+                .expect("timed out waiting for a sync event");
+            match received {
+                Ok(event) if pred(&event) => return event,
+                // A big sync's per-op events can outrun the channel: skip what was lost.
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("the event stream closed"),
             }
         }
     }
@@ -209,44 +246,129 @@ pub(crate) fn conf_pushes(sim: &SimHandle) -> usize {
     sim.journal().iter().filter(|e| e.name == "lb_conf").count()
 }
 
-/// Log lines captured from a tracing subscriber installed for the current thread.
-#[derive(Clone, Default)]
-pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+/// Log event names captured from the syncers started within one capture's span.
+///
+/// One global subscriber serves the whole test binary (a thread-local one would miss events
+/// whose callsites other tests' threads registered first); it files each event under the
+/// `capture` span it was recorded in, if any. `LbSyncer` runs its driver in the span current
+/// at `start`.
+#[derive(Clone)]
+pub(crate) struct Captured {
+    span: tracing::Span,
+    lines: Arc<Mutex<Vec<String>>>,
+}
 
-impl Captured {
-    /// Installs a subscriber writing into the capture for the current thread (use with a
-    /// current-thread runtime so the driver task logs here too).
-    pub(crate) fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let sink = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(move || sink.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
+type Sinks = Mutex<HashMap<u64, Arc<Mutex<Vec<String>>>>>;
+
+fn sinks() -> &'static Sinks {
+    static SINKS: std::sync::OnceLock<Sinks> = std::sync::OnceLock::new();
+    SINKS.get_or_init(|| {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let subscriber = tracing_subscriber::registry().with(Router);
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        Mutex::new(HashMap::new())
+    })
+}
+
+/// The capture id of a `capture` span, kept in its extensions.
+struct CaptureId(u64);
+
+/// Files events under their `capture` span.
+struct Router;
+
+/// Reads one `u64` or `message` field.
+#[derive(Default)]
+struct Fields {
+    capture: Option<u64>,
+    message: Option<String>,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if field.name() == "capture" {
+            self.capture = Some(value);
+        }
     }
 
-    /// How many captured lines carry the event `name`.
-    pub(crate) fn count(&self, name: &str) -> usize {
-        let text = self.text();
-        text.lines()
-            .filter(|l| l.split_whitespace().any(|w| w == name))
-            .count()
-    }
-
-    /// The captured text.
-    pub(crate) fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message = Some(format!("{value:?}"));
+        }
     }
 }
 
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
+impl<S> tracing_subscriber::Layer<S> for Router
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        if let (Some(capture), Some(span)) = (fields.capture, ctx.span(id)) {
+            span.extensions_mut().insert(CaptureId(capture));
+        }
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
+        for span in scope {
+            let Some(id) = span.extensions().get::<CaptureId>().map(|c| c.0) else {
+                continue;
+            };
+            let sink = sinks().lock().unwrap().get(&id).cloned();
+            if let Some(sink) = sink {
+                let mut fields = Fields::default();
+                event.record(&mut fields);
+                sink.lock()
+                    .unwrap()
+                    .push(fields.message.unwrap_or_default());
+            }
+            return;
+        }
+    }
+}
+
+impl Captured {
+    /// A new capture; start syncers within [`Captured::span`].
+    pub(crate) fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        sinks().lock().unwrap().insert(id, Arc::clone(&lines));
+        let span = tracing::info_span!("capture", capture = id);
+        Self { span, lines }
+    }
+
+    /// The span to start syncers in.
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// How many captured events carry the event `name` as their message.
+    pub(crate) fn count(&self, name: &str) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| *l == name)
+            .count()
+    }
+
+    /// The captured event names, except the per-operation ones.
+    pub(crate) fn summary(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| !l.starts_with("vpp-lbsync-as-") && !l.starts_with("vpp-lbsync-vip-"))
+            .cloned()
+            .collect()
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use maglev_core::plan::Op;
 use maglev_core::reconcile::{SyncOutcome, SyncRequest};
 use maglev_core::weights::BackendState;
-use maglev_vpp::syncer::{ConnectionState, NameError, PlanError, SyncEvent, WeightError};
+use maglev_vpp::syncer::{ConnectionState, NameError, OpResult, PlanError, SyncEvent, WeightError};
 use vpp_binapi::api::lb::LbAsSetWeight;
 
 use crate::harness::{
@@ -53,15 +53,18 @@ fn expected_web(a: u8, b: u8, c: u8) -> BTreeMap<IpAddr, u8> {
     ])
 }
 
-/// A started harness with every backend up, converged.
+/// A started harness with every backend up, converged by its first sync, events drained.
 async fn converged() -> Harness {
     let config = config(&small());
     let states = States::all(&config, BackendState::Up);
-    let h = Harness::start(config, states).await;
-    wait_for("the initial state", || {
-        crate::harness::vip_ases(&h.sim, "192.0.2.80") == Some(expected_web(100, 100, 20))
-    })
-    .await;
+    let mut h = Harness::start(config, states).await;
+    let first = h.sync_done().await;
+    assert_eq!(first.outcome, SyncOutcome::Done);
+    assert_eq!(
+        crate::harness::vip_ases(&h.sim, "192.0.2.80"),
+        Some(expected_web(100, 100, 20))
+    );
+    h.drain_events();
     h
 }
 
@@ -237,27 +240,30 @@ async fn events_report_every_op_of_a_sync() {
     let config = config(&small());
     let states = States::all(&config, BackendState::Up);
     let mut h = Harness::start(config, states).await;
-    let started = h
-        .next_event(|e| matches!(e, SyncEvent::SyncStarted { .. }))
-        .await;
-    let SyncEvent::SyncStarted { id, .. } = started else {
-        unreachable!()
-    };
-    let mut ops = 0;
+    // Every op event between a sync's start and its end, for the first sync that completes
+    // (a sync aborted by a slow machine's timeout is followed by another).
+    let mut started = None;
+    let mut ops = Vec::new();
     let done = loop {
         match h.next_event(|_| true).await {
-            SyncEvent::Op { id: op_id, .. } => {
-                assert_eq!(op_id, id);
-                ops += 1;
+            SyncEvent::SyncStarted { id, .. } => {
+                started = Some(id);
+                ops.clear();
             }
-            SyncEvent::SyncDone(done) => break done,
+            SyncEvent::Op { id, op, result } => {
+                assert_eq!(Some(id), started);
+                assert_eq!(result, OpResult::Applied);
+                ops.push(op);
+            }
+            SyncEvent::SyncDone(done) if done.outcome == SyncOutcome::Done => break done,
             _ => {}
         }
     };
-    assert_eq!(done.id, id);
-    // Two VIPs, four ASes.
-    assert_eq!(ops, 6);
+    assert_eq!(Some(done.id), started);
+    // Two VIPs, four ASes: every planned op reported once.
     assert_eq!(done.plan.len(), 6);
+    assert_eq!(ops.len(), 6);
+    assert!(done.plan.iter().all(|op| ops.contains(op)));
     h.stop().await;
 }
 
@@ -349,19 +355,31 @@ fn big(min: &str, max: &str) -> String {
     yaml
 }
 
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_backends_start_with_one_full_sync_and_no_lag() {
-    let logs = Captured::default();
-    let _guard = logs.install();
+    let logs = Captured::new();
     // A 30 s sync-interval: no periodic sync during the test.
-    let config = config(&big("300ms", "20s"));
-    // Every backend starts unknown, as after a restart, and resolves during the hold.
-    let mut h = Harness::start(Arc::clone(&config), States::default()).await;
+    let config = config(&big("2s", "20s"));
+    // Every backend starts unknown, as after a restart, and resolves during the hold. A long
+    // request timeout and a window for every operation: this runs 10,000 operations in a
+    // debug build.
+    let mut h = Harness::start_in(logs.span(), Arc::clone(&config), States::default(), |o| {
+        o.client = o
+            .client
+            .clone()
+            .timeout(Duration::from_secs(60))
+            .max_in_flight(20_000);
+    })
+    .await;
     for name in config.backends.keys() {
         h.set(name, BackendState::Up);
     }
     let done = h.sync_done().await;
-    assert!(done.full, "{done:?}");
+    assert!(
+        done.full,
+        "a per-frontend job of {} frontends",
+        done.frontends.len()
+    );
     assert_eq!(done.outcome, SyncOutcome::Done);
     assert_eq!(done.stats.vip_add, 100);
     assert_eq!(done.stats.as_add, 10_000);
@@ -370,8 +388,13 @@ async fn ten_thousand_backends_start_with_one_full_sync_and_no_lag() {
     // 1 s), and no sync that sends anything.
     let extra = tokio::time::timeout(Duration::from_millis(700), h.sync_done()).await;
     assert!(extra.is_err(), "a second sync: {extra:?}");
-    assert_eq!(logs.count("vpp-lbsync-lagged"), 0, "{}", logs.text());
-    assert_eq!(logs.count("vpp-lb-warmup-release"), 1, "{}", logs.text());
-    assert_eq!(logs.count("vpp-lbsync-done"), 1);
+    let summary = logs.summary();
+    assert_eq!(logs.count("vpp-lbsync-lagged"), 0, "{summary:?}");
+    assert_eq!(logs.count("vpp-lb-warmup-release"), 1, "{summary:?}");
+    assert_eq!(logs.count("vpp-lbsync-start"), 1, "{summary:?}");
+    assert_eq!(logs.count("vpp-lbsync-done"), 1, "{summary:?}");
+    // The capture sees the syncer's own records.
+    assert_eq!(logs.count("vpp-connect"), 1, "{summary:?}");
+    assert_eq!(logs.count("vpp-lbsync-as-add"), 10_000);
     h.stop().await;
 }
