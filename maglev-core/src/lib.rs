@@ -8,4 +8,5 @@ pub mod config;
 pub mod desired;
 pub mod maglev;
 pub mod plan;
+pub mod reconcile;
 pub mod weights;

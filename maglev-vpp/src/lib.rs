@@ -7,11 +7,13 @@
 //!   respecting only the real dependencies between them.
 //! - [`syncer`]: [`syncer::LbSyncer`], the driver around `maglev_core::reconcile`: a
 //!   cheap-clone handle that other code steers.
+//! - [`error`]: the adapter's and pipeline's errors, and VPP's reasons ([`error::retval_name`]).
 //! - [`backoff`]: a reusable, jittered exponential backoff for reconnects.
 #![cfg_attr(not(fuzzing), warn(missing_docs))]
 #![forbid(unsafe_code)]
 
 pub mod adapter;
 pub mod backoff;
+pub mod error;
 pub mod pipeline;
 pub mod syncer;

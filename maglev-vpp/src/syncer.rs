@@ -1,1 +1,1315 @@
-//! Placeholder: filled by the syncer work.
+//! [`LbSyncer`]: keeps VPP's `lb` plugin in step with the config and the backends' states.
+//!
+//! The handle is a cheap clone (an `Arc`): any number of tasks steer one driver task. The
+//! decisions (when to sync, what a sync covers, the warmup, coalescing of bursts, one-time
+//! flushes) are the sans-IO [`Reconciler`] of `maglev-core`; the driver task owns the VPP
+//! session and does the I/O around it:
+//!
+//! ```text
+//! transition() / lagged() / set_config() / set_weight() / sync_now()
+//!        │   (under a mutex: feed the core, wake the driver; never blocks, never queues)
+//!        ▼
+//!   Reconciler ──poll_sync──▶ SyncJob ──▶ desired state ─▶ dump ─▶ plan ─▶ pipeline::execute
+//!        ▲                                                                   │
+//!        └──────────────────────────── on_sync_done ◀────────────────────────┘
+//! ```
+//!
+//! Backend transitions are not queued: [`LbSyncer::transition`] folds them into the core's
+//! pending set at once, so a burst of any size costs a lock and a wake-up each, and the driver
+//! picks up everything pending in one job when it next looks. Backend *states* come from a
+//! [`StateSource`] read when a job is planned.
+//!
+//! | the driver | what it does |
+//! |---|---|
+//! | connect | `Client::connect` as [`CLIENT_NAME`], required-messages check, `show_version`, `vpp-connect` |
+//! | on connect | `lb_conf` pushed unless VPP holds the same values, then the core's full sync |
+//! | config reload | `lb_conf` pushed again only when `vpp.lb`'s values changed |
+//! | liveness | `control_ping` every [`SyncerOptions::ping_interval`] (10 s); a closed socket noticed within [`SyncerOptions::liveness_interval`] (1 s) |
+//! | a transport error | `vpp-disconnect`, the in-flight job abandoned (the core keeps it pending), reconnect after a jittered exponential [`Backoff`] |
+//! | shutdown | the session closed, the task ends |
+//!
+//! Events ([`SyncEvent`], through [`LbSyncer::subscribe`]) and logs carry the same facts; the
+//! stable log event names are `vpp-connect`, `vpp-connect-failed`, `vpp-disconnect`,
+//! `vpp-no-config`, `vpp-lb-conf-set`, `vpp-lb-conf-error`, `vpp-lbsync-start`, the operations'
+//! `vpp-lbsync-vip-add` ... (logged by [`crate::pipeline`]), `vpp-lbsync-done`,
+//! `frontend-transition`, and the core's events under their [`ReconcileEvent::name`]
+//! (`vpp-lb-warmup-release`, `vpp-lbsync-lagged`, ...).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use maglev_core::config::{Config, VppLb};
+use maglev_core::desired::{Desired, desired_state, desired_vip, vip_key};
+use maglev_core::plan::{Op, Plan, PlanStats, Scope, VipKey, plan};
+use maglev_core::reconcile::{
+    JobId, Phase, ReconcileEvent, Reconciler, SyncJob, SyncOutcome, SyncReason, SyncRequest,
+};
+use maglev_core::weights::{BackendState, FrontendState, FrontendWeights, WeightOverrides};
+use tokio::sync::{Notify, broadcast, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument as _;
+use vpp_binapi::api::{lb, vpe};
+use vpp_binapi::client::{Client, ClientError, ClientOptions};
+
+use crate::adapter;
+use crate::backoff::{Backoff, BackoffSettings};
+use crate::error::{DumpError, Incompatible};
+use crate::pipeline::{self, ExecError};
+
+/// The name the syncer registers with (`show api clients`).
+pub const CLIENT_NAME: &str = "vpp-maglev";
+/// The highest weight [`LbSyncer::set_weight`] takes.
+pub const MAX_WEIGHT: u8 = 100;
+
+/// Where backend states come from, read each time a sync is planned. Any
+/// `Fn() -> HashMap<String, BackendState>` is one.
+pub trait StateSource: Send + Sync + 'static {
+    /// Every backend's current state, by name; a backend left out counts as `unknown`.
+    fn backend_states(&self) -> HashMap<String, BackendState>;
+}
+
+impl<F> StateSource for F
+where
+    F: Fn() -> HashMap<String, BackendState> + Send + Sync + 'static,
+{
+    fn backend_states(&self) -> HashMap<String, BackendState> {
+        self()
+    }
+}
+
+/// How the syncer reaches VPP and paces itself. [`SyncerOptions::new`] gives the defaults.
+#[derive(Clone)]
+pub struct SyncerOptions {
+    /// VPP's binary API socket.
+    pub api_socket: PathBuf,
+    /// Client options (name [`CLIENT_NAME`], request timeout, window).
+    pub client: ClientOptions,
+    /// Reconnect delays (default: 1 s doubling to 30 s, jitter 0.2).
+    pub backoff: BackoffSettings,
+    /// Period of the `control_ping` liveness check (default 10 s).
+    pub ping_interval: Duration,
+    /// Period of the local look at the socket that notices a dead connection (default 1 s).
+    pub liveness_interval: Duration,
+    /// Capacity of the [`LbSyncer::subscribe`] channel (default 4096); a slower subscriber
+    /// gets `Lagged`.
+    pub event_capacity: usize,
+    /// At most this many operations are handed to [`pipeline::execute`] at once (default
+    /// 1024, the client's default window): a sync's operations are split between VIPs into
+    /// batches of this size, so that no request waits behind a full window long enough for
+    /// its timeout to run out. A VIP with more operations goes in a batch of its own.
+    pub batch_ops: usize,
+}
+
+impl SyncerOptions {
+    /// The defaults, for VPP on `api_socket`.
+    pub fn new(api_socket: impl Into<PathBuf>) -> Self {
+        Self {
+            api_socket: api_socket.into(),
+            client: ClientOptions::default().name(CLIENT_NAME),
+            backoff: BackoffSettings::default(),
+            ping_interval: Duration::from_secs(10),
+            liveness_interval: Duration::from_secs(1),
+            event_capacity: 4096,
+            batch_ops: 1024,
+        }
+    }
+}
+
+impl fmt::Debug for SyncerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncerOptions")
+            .field("api_socket", &self.api_socket)
+            .field("backoff", &self.backoff)
+            .field("ping_interval", &self.ping_interval)
+            .field("liveness_interval", &self.liveness_interval)
+            .field("event_capacity", &self.event_capacity)
+            .field("batch_ops", &self.batch_ops)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state of the VPP session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Connecting (first attempt, or after a failure).
+    Connecting,
+    /// Connected; see [`SyncerSnapshot::vpp`].
+    Connected,
+    /// The last attempt or session failed; retrying.
+    Disconnected {
+        /// Why.
+        error: String,
+    },
+    /// [`LbSyncer::shutdown`] ran.
+    Stopped,
+}
+
+/// What VPP said about itself on connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VppInfo {
+    /// The API socket.
+    pub socket: PathBuf,
+    /// `show_version`: the program name (`vpe`).
+    pub program: String,
+    /// `show_version`: the version (`unknown` when VPP did not answer).
+    pub version: String,
+    /// `show_version`: the build date.
+    pub build_date: String,
+    /// Our client index in VPP.
+    pub client_index: u32,
+    /// When the session started.
+    pub connected_at: SystemTime,
+}
+
+/// What happened to one operation of a sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpResult {
+    /// VPP applied it.
+    Applied,
+    /// VPP refused it.
+    Failed {
+        /// VPP's retval.
+        retval: i32,
+        /// VPP's reason in words.
+        reason: &'static str,
+    },
+    /// Not sent: an earlier operation of its VIP was refused.
+    Skipped,
+}
+
+/// One finished sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSummary {
+    /// The job.
+    pub id: JobId,
+    /// Why it ran.
+    pub reason: SyncReason,
+    /// Whether it covered everything (stale VIPs removed).
+    pub full: bool,
+    /// The frontends it covered.
+    pub frontends: Vec<String>,
+    /// How it ended.
+    pub outcome: SyncOutcome,
+    /// The operations planned, by kind.
+    pub stats: PlanStats,
+    /// The operations VPP refused or that were skipped after a refusal.
+    pub errors: usize,
+    /// The operations it planned (and sent, unless refused or skipped).
+    pub plan: Arc<Plan>,
+    /// When it started.
+    pub started_at: SystemTime,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// A point-in-time view of the syncer ([`LbSyncer::snapshot`]).
+#[derive(Debug, Clone)]
+pub struct SyncerSnapshot {
+    /// The VPP session.
+    pub connection: ConnectionState,
+    /// VPP's version and our session, while connected.
+    pub vpp: Option<Arc<VppInfo>>,
+    /// The last finished sync, with its plan.
+    pub last_sync: Option<Arc<SyncSummary>>,
+    /// How many syncs finished since start.
+    pub syncs: u64,
+    /// Where the startup warmup stands.
+    pub warmup: Phase,
+    /// The runtime weight overrides in force.
+    pub overrides: WeightOverrides,
+    /// The config in force.
+    pub config: Arc<Config>,
+}
+
+/// What the syncer did, for [`LbSyncer::subscribe`]rs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncEvent {
+    /// A VPP session started.
+    Connected(Arc<VppInfo>),
+    /// The VPP session ended; `error` is `None` on shutdown.
+    Disconnected {
+        /// Why, unless on shutdown.
+        error: Option<String>,
+    },
+    /// A sync started (its dump is on its way).
+    SyncStarted {
+        /// The job.
+        id: JobId,
+        /// Why it runs.
+        reason: SyncReason,
+        /// Whether it covers everything.
+        full: bool,
+        /// The frontends covered.
+        frontends: Arc<[String]>,
+    },
+    /// One operation of a sync, once VPP answered (or it was skipped).
+    Op {
+        /// The job.
+        id: JobId,
+        /// The operation.
+        op: Op,
+        /// What became of it.
+        result: OpResult,
+    },
+    /// A sync ended (also when the connection broke during it).
+    SyncDone(Arc<SyncSummary>),
+    /// A frontend's state or active pool changed (seen when a sync planned it).
+    FrontendTransition {
+        /// The frontend.
+        frontend: String,
+        /// Its previous state, `None` the first time.
+        from: Option<FrontendState>,
+        /// Its state now.
+        to: FrontendState,
+        /// The name of its active pool.
+        active_pool: String,
+    },
+    /// Something the reconcile core reported (warmup release, lag, retry, ...).
+    Reconcile(ReconcileEvent),
+}
+
+/// A name [`LbSyncer`] was given that the config in force does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// No such frontend.
+    #[error("no frontend named {0:?}")]
+    Frontend(String),
+    /// The frontend has no such pool.
+    #[error("frontend {frontend:?} has no pool named {pool:?}")]
+    Pool {
+        /// The frontend.
+        frontend: String,
+        /// The pool asked for.
+        pool: String,
+    },
+    /// The pool has no such backend.
+    #[error("pool {pool:?} of frontend {frontend:?} has no backend {backend:?}")]
+    Backend {
+        /// The frontend.
+        frontend: String,
+        /// The pool.
+        pool: String,
+        /// The backend asked for.
+        backend: String,
+    },
+}
+
+/// Why [`LbSyncer::set_weight`] or [`LbSyncer::clear_weight`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WeightError {
+    /// A name the config does not have.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The weight is above [`MAX_WEIGHT`].
+    #[error("weight {0} is above {MAX_WEIGHT}")]
+    OutOfRange(u8),
+}
+
+/// Why [`LbSyncer::plan`] has no answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlanError {
+    /// A frontend the config does not have.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// There is no VPP session to dump.
+    #[error("not connected to vpp")]
+    NotConnected,
+    /// The config has no `vpp` section: VPP is not programmed.
+    #[error("the config has no vpp section")]
+    NoVppConfig,
+    /// Reading VPP's state failed.
+    #[error(transparent)]
+    Dump(#[from] DumpError),
+}
+
+/// Why a VPP session ended (or did not start).
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Incompatible(#[from] Incompatible),
+    #[error(transparent)]
+    Dump(#[from] DumpError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+}
+
+/// VPP refused `lb_conf`.
+#[derive(Debug, thiserror::Error)]
+#[error("lb_conf: retval {retval} ({})", crate::error::retval_name(*.retval))]
+struct ConfRefused {
+    retval: i32,
+}
+
+/// The cheap-clone handle of the sync engine; see the [module docs](self).
+#[derive(Clone)]
+pub struct LbSyncer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for LbSyncer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LbSyncer")
+            .field("api_socket", &self.shared.api_socket)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the handles and the driver share.
+struct Shared {
+    api_socket: PathBuf,
+    core: Mutex<Core>,
+    status: Mutex<Status>,
+    /// The session's client while connected (for [`LbSyncer::plan`]).
+    client: Mutex<Option<Client>>,
+    wake: Notify,
+    events: broadcast::Sender<SyncEvent>,
+    states: Box<dyn StateSource>,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The decisions and the operator's inputs, under one mutex.
+struct Core {
+    reconciler: Reconciler,
+    overrides: WeightOverrides,
+}
+
+struct Status {
+    connection: ConnectionState,
+    vpp: Option<Arc<VppInfo>>,
+    last_sync: Option<Arc<SyncSummary>>,
+    syncs: u64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The clock fed to the core: tokio's, so tests can pause it.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+impl LbSyncer {
+    /// Starts the driver task (on the current tokio runtime) for `config`, reading backend
+    /// states from `states`. The warmup clock starts now. The driver's logs are recorded
+    /// within the caller's current `tracing` span.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn start(options: SyncerOptions, config: Arc<Config>, states: impl StateSource) -> Self {
+        let (events, _) = broadcast::channel(options.event_capacity.max(1));
+        let (stop, stop_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            api_socket: options.api_socket.clone(),
+            core: Mutex::new(Core {
+                reconciler: Reconciler::new(config, now()),
+                overrides: WeightOverrides::new(),
+            }),
+            status: Mutex::new(Status {
+                connection: ConnectionState::Connecting,
+                vpp: None,
+                last_sync: None,
+                syncs: 0,
+            }),
+            client: Mutex::new(None),
+            wake: Notify::new(),
+            events,
+            states: Box::new(states),
+            stop,
+            task: Mutex::new(None),
+        });
+        let driver = Driver {
+            shared: Arc::clone(&shared),
+            options,
+            frontends: BTreeMap::new(),
+            pushed_conf: None,
+        };
+        // The driver logs within the caller's span, if any.
+        let task = driver.run(stop_rx).instrument(tracing::Span::current());
+        *lock(&shared.task) = Some(tokio::spawn(task));
+        Self { shared }
+    }
+
+    /// A point-in-time view: connection, VPP info, the last sync and its plan, the warmup.
+    pub fn snapshot(&self) -> SyncerSnapshot {
+        let (warmup, overrides, config) = {
+            let core = lock(&self.shared.core);
+            (
+                core.reconciler.warmup_phase(now()),
+                core.overrides.clone(),
+                Arc::clone(core.reconciler.config()),
+            )
+        };
+        let status = lock(&self.shared.status);
+        SyncerSnapshot {
+            connection: status.connection.clone(),
+            vpp: status.vpp.clone(),
+            last_sync: status.last_sync.clone(),
+            syncs: status.syncs,
+            warmup,
+            overrides,
+            config,
+        }
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(lock(&self.shared.core).reconciler.config())
+    }
+
+    /// A backend changed state: the frontends using it are synced (coalesced with whatever
+    /// else is pending). Cheap and never blocks on I/O.
+    pub fn transition(&self, backend: &str, from: BackendState, to: BackendState) {
+        lock(&self.shared.core)
+            .reconciler
+            .on_transition(backend, from, to, now());
+        self.shared.wake.notify_one();
+    }
+
+    /// `missed` transitions were lost upstream (a lagging subscription): a full sync follows
+    /// unless one is already pending.
+    pub fn lagged(&self, missed: u64) {
+        lock(&self.shared.core).reconciler.on_lagged(missed, now());
+        self.shared.wake.notify_one();
+    }
+
+    /// A reload: the new config is synced in full, runtime weight overrides are dropped (they
+    /// last until cleared or the config reloads), `lb_conf` is pushed again if `vpp.lb`
+    /// changed. The warmup clock is not reset.
+    pub fn set_config(&self, config: Arc<Config>) {
+        {
+            let mut core = lock(&self.shared.core);
+            core.overrides.clear();
+            core.reconciler.on_config(config, now());
+        }
+        self.shared.wake.notify_one();
+    }
+
+    /// Overrides the weight of `backend` in `pool` of `frontend` (0..=100) until cleared or
+    /// the config reloads; that frontend is synced at once.
+    ///
+    /// # Errors
+    ///
+    /// [`WeightError::OutOfRange`] above [`MAX_WEIGHT`], [`WeightError::Name`] for a name
+    /// the config does not have.
+    pub fn set_weight(
+        &self,
+        frontend: &str,
+        pool: &str,
+        backend: &str,
+        weight: u8,
+    ) -> Result<(), WeightError> {
+        if weight > MAX_WEIGHT {
+            return Err(WeightError::OutOfRange(weight));
+        }
+        self.with_member(frontend, pool, backend, |overrides| {
+            overrides.set(frontend, pool, backend, weight);
+        })?;
+        Ok(())
+    }
+
+    /// Drops the override [`LbSyncer::set_weight`] set, returning the weight it held; the
+    /// frontend is synced at once when there was one.
+    ///
+    /// # Errors
+    ///
+    /// [`WeightError::Name`] for a name the config does not have.
+    pub fn clear_weight(
+        &self,
+        frontend: &str,
+        pool: &str,
+        backend: &str,
+    ) -> Result<Option<u8>, WeightError> {
+        Ok(self.with_member(frontend, pool, backend, |overrides| {
+            overrides.remove(frontend, pool, backend)
+        })?)
+    }
+
+    /// Runs `change` on the overrides when the names exist, then syncs the frontend.
+    fn with_member<R>(
+        &self,
+        frontend: &str,
+        pool: &str,
+        backend: &str,
+        change: impl FnOnce(&mut WeightOverrides) -> R,
+    ) -> Result<R, NameError> {
+        let result = {
+            let mut core = lock(&self.shared.core);
+            check_member(core.reconciler.config(), frontend, pool, backend)?;
+            let result = change(&mut core.overrides);
+            core.reconciler
+                .request_sync(SyncRequest::Frontend(frontend.to_owned()), now());
+            result
+        };
+        self.shared.wake.notify_one();
+        Ok(result)
+    }
+
+    /// Asks for a sync of `scope` now (subject to the warmup). The sync runs in the driver;
+    /// watch for [`SyncEvent::SyncDone`] to know when it ended.
+    ///
+    /// # Errors
+    ///
+    /// [`NameError::Frontend`] for a frontend the config does not have.
+    pub fn sync_now(&self, scope: SyncRequest) -> Result<(), NameError> {
+        {
+            let mut core = lock(&self.shared.core);
+            if let SyncRequest::Frontend(name) = &scope
+                && core.reconciler.config().frontend(name).is_none()
+            {
+                return Err(NameError::Frontend(name.clone()));
+            }
+            core.reconciler.request_sync(scope, now());
+        }
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// The dry run: the operations a sync of `scope` would send now, planned exactly as the
+    /// driver plans (the backends' current states, the overrides, a fresh dump of VPP), without
+    /// sending anything. One-time flushes still pending in the core (a transition not synced
+    /// yet) and the warmup's admission are not applied.
+    ///
+    /// # Errors
+    ///
+    /// An unknown frontend, no VPP session, no `vpp` section, or a failed dump.
+    pub async fn plan(&self, scope: SyncRequest) -> Result<Plan, PlanError> {
+        let (config, overrides) = {
+            let core = lock(&self.shared.core);
+            (Arc::clone(core.reconciler.config()), core.overrides.clone())
+        };
+        if config.vpp.is_none() {
+            return Err(PlanError::NoVppConfig);
+        }
+        let (scope, frontends) = match &scope {
+            SyncRequest::All => (Scope::All, Vec::new()),
+            SyncRequest::Frontend(name) => {
+                let frontend = config
+                    .frontend(name)
+                    .ok_or_else(|| NameError::Frontend(name.clone()))?;
+                (Scope::Vip(vip_key(frontend)), vec![name.clone()])
+            }
+        };
+        let client = lock(&self.shared.client)
+            .clone()
+            .ok_or(PlanError::NotConnected)?;
+        let states = self.shared.states.backend_states();
+        let desired = build_desired(&config, &frontends, &states, &overrides);
+        let current = adapter::dump_state(&client, &desired.vpp).await?;
+        Ok(plan(
+            &current,
+            &desired.vpp,
+            scope,
+            &maglev_core::plan::FlushSet::new(),
+        ))
+    }
+
+    /// Sync events from now on. A subscriber that falls more than
+    /// [`SyncerOptions::event_capacity`] events behind gets `Lagged`.
+    pub fn subscribe(&self) -> broadcast::Receiver<SyncEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Stops the driver (closing the VPP session) and waits for it. Idempotent.
+    pub async fn shutdown(&self) {
+        self.shared.stop.send_replace(true);
+        let task = lock(&self.shared.task).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Checks that `backend` is in `pool` of `frontend`.
+fn check_member(
+    config: &Config,
+    frontend: &str,
+    pool: &str,
+    backend: &str,
+) -> Result<(), NameError> {
+    let f = config
+        .frontend(frontend)
+        .ok_or_else(|| NameError::Frontend(frontend.to_owned()))?;
+    let p = f
+        .pools
+        .iter()
+        .find(|p| p.name == pool)
+        .ok_or_else(|| NameError::Pool {
+            frontend: frontend.to_owned(),
+            pool: pool.to_owned(),
+        })?;
+    if p.backends.iter().any(|m| m.backend == backend) {
+        Ok(())
+    } else {
+        Err(NameError::Backend {
+            frontend: frontend.to_owned(),
+            pool: pool.to_owned(),
+            backend: backend.to_owned(),
+        })
+    }
+}
+
+/// The desired state of `frontends` (every frontend when empty): a per-VIP job builds only
+/// the VIPs it plans.
+fn build_desired(
+    config: &Config,
+    frontends: &[String],
+    states: &HashMap<String, BackendState>,
+    overrides: &WeightOverrides,
+) -> Desired {
+    if frontends.is_empty() {
+        return desired_state(config, states, overrides);
+    }
+    let mut desired = Desired::default();
+    for frontend in frontends.iter().filter_map(|name| config.frontend(name)) {
+        let (key, vip, weights) = desired_vip(config, frontend, states, overrides);
+        desired.vpp.vips.entry(key).or_insert(vip);
+        desired.frontends.insert(frontend.name.clone(), weights);
+    }
+    desired
+}
+
+/// Splits `ops` into batches of at most `size` operations (at least 1), never splitting one
+/// VIP's operations: each VIP's keep their order, and different VIPs are independent.
+fn batches(ops: &[Op], size: usize) -> Vec<Vec<Op>> {
+    let mut by_vip: Vec<Vec<Op>> = Vec::new();
+    let mut index: HashMap<VipKey, usize> = HashMap::new();
+    for op in ops {
+        let i = *index.entry(*op.key()).or_insert_with(|| {
+            by_vip.push(Vec::new());
+            by_vip.len() - 1
+        });
+        by_vip[i].push(*op);
+    }
+    let size = size.max(1);
+    let mut out: Vec<Vec<Op>> = Vec::new();
+    for group in by_vip {
+        match out.last_mut() {
+            Some(batch) if batch.len() + group.len() <= size => batch.extend(group),
+            _ => out.push(group),
+        }
+    }
+    out
+}
+
+/// The `vpp.lb` values that `lb_conf` carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ConfFields {
+    ipv4: std::net::Ipv4Addr,
+    ipv6: std::net::Ipv6Addr,
+    sticky_buckets_per_core: u32,
+    flow_timeout: u32,
+}
+
+impl ConfFields {
+    fn of(lb: &VppLb) -> Self {
+        Self {
+            ipv4: lb.ipv4_src_address,
+            ipv6: lb.ipv6_src_address,
+            sticky_buckets_per_core: lb.sticky_buckets_per_core,
+            flow_timeout: lb.flow_timeout_secs(),
+        }
+    }
+
+    fn request(self) -> lb::LbConf {
+        lb::LbConf {
+            ip4_src_address: self.ipv4.into(),
+            ip6_src_address: self.ipv6.into(),
+            sticky_buckets_per_core: self.sticky_buckets_per_core,
+            flow_timeout: self.flow_timeout,
+        }
+    }
+}
+
+/// Whether `lb_conf` is pushed unconditionally or only when VPP holds other values.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ConfPush {
+    /// On connect: read `lb_conf_get` first (when VPP has it) and skip an identical push.
+    UnlessHeld,
+    /// On a reload that changed the values.
+    Always,
+}
+
+/// The driver task's own state.
+struct Driver {
+    shared: Arc<Shared>,
+    options: SyncerOptions,
+    /// Each frontend's last seen state and active pool (for `frontend-transition`).
+    frontends: BTreeMap<String, (FrontendState, usize)>,
+    /// The `lb_conf` values pushed (or found) in this session.
+    pushed_conf: Option<ConfFields>,
+}
+
+impl Driver {
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut backoff = Backoff::new(self.options.backoff);
+        loop {
+            let connected = tokio::select! {
+                () = stopped(&mut stop) => break,
+                connected = self.connect() => connected,
+            };
+            let error = match connected {
+                Ok(client) => {
+                    backoff.reset();
+                    let end = self.session(&client, &mut stop).await;
+                    *lock(&self.shared.client) = None;
+                    let _ = client.close().await;
+                    lock(&self.shared.core).reconciler.on_disconnected(now());
+                    self.drain_core_events();
+                    match end {
+                        Ok(()) => {
+                            self.publish(SyncEvent::Disconnected { error: None });
+                            break;
+                        }
+                        Err(error) => {
+                            let error = error.to_string();
+                            self.publish(SyncEvent::Disconnected {
+                                error: Some(error.clone()),
+                            });
+                            error
+                        }
+                    }
+                }
+                Err(error) => {
+                    let error = error.to_string();
+                    let delay = backoff.next_delay();
+                    tracing::warn!(
+                        name: "vpp-connect-failed",
+                        socket = %self.options.api_socket.display(),
+                        error = %error,
+                        retry_in = ?delay,
+                        "vpp-connect-failed"
+                    );
+                    self.set_connection(ConnectionState::Disconnected { error });
+                    tokio::select! {
+                        () = stopped(&mut stop) => break,
+                        () = tokio::time::sleep(delay) => continue,
+                    }
+                }
+            };
+            self.set_connection(ConnectionState::Disconnected { error });
+            let delay = backoff.next_delay();
+            tokio::select! {
+                () = stopped(&mut stop) => break,
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+        self.set_connection(ConnectionState::Stopped);
+    }
+
+    fn set_connection(&self, connection: ConnectionState) {
+        let mut status = lock(&self.shared.status);
+        if connection != ConnectionState::Connected {
+            status.vpp = None;
+        }
+        status.connection = connection;
+    }
+
+    /// Connects, checks compatibility and reads VPP's version.
+    async fn connect(&self) -> Result<Client, SessionError> {
+        let socket = &self.options.api_socket;
+        let client = Client::connect(socket, self.options.client.clone()).await?;
+        if let Err(error) = adapter::check_compat(&client) {
+            let _ = client.close().await;
+            return Err(error.into());
+        }
+        let version = client.request(&vpe::ShowVersion {}).await.ok();
+        let info = Arc::new(VppInfo {
+            socket: socket.clone(),
+            program: version
+                .as_ref()
+                .map_or_else(String::new, |v| v.program.clone()),
+            version: version
+                .as_ref()
+                .map_or_else(|| "unknown".to_owned(), |v| v.version.clone()),
+            build_date: version.map(|v| v.build_date).unwrap_or_default(),
+            client_index: client.client_index(),
+            connected_at: SystemTime::now(),
+        });
+        {
+            let mut status = lock(&self.shared.status);
+            status.connection = ConnectionState::Connected;
+            status.vpp = Some(Arc::clone(&info));
+        }
+        *lock(&self.shared.client) = Some(client.clone());
+        self.publish(SyncEvent::Connected(info));
+        Ok(client)
+    }
+
+    /// One session: returns `Ok` on shutdown, the error when the connection broke.
+    async fn session(
+        &mut self,
+        client: &Client,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), SessionError> {
+        self.pushed_conf = None;
+        let config = self.config();
+        match &config.vpp {
+            Some(vpp) => {
+                self.push_conf(client, &vpp.lb, ConfPush::UnlessHeld)
+                    .await?
+            }
+            None => {
+                tracing::warn!(name: "vpp-no-config", detail = "the config has no vpp section: not programming vpp", "vpp-no-config");
+            }
+        }
+        lock(&self.shared.core).reconciler.on_connected(now());
+        let period = self.options.ping_interval;
+        let mut ping = tokio::time::interval_at(Instant::now() + period, period);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut alive = tokio::time::interval(self.options.liveness_interval);
+        alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            self.follow_conf(client).await?;
+            if let Some((job, states, overrides)) = self.poll_job() {
+                let id = job.id;
+                let result = tokio::select! {
+                    () = stopped(stop) => return Ok(()),
+                    result = self.run_job(client, &job, &states, &overrides) => result,
+                };
+                let outcome = result.as_ref().map_or(SyncOutcome::Aborted, |o| *o);
+                lock(&self.shared.core)
+                    .reconciler
+                    .on_sync_done(id, outcome, now());
+                self.drain_core_events();
+                result?;
+                continue;
+            }
+            let deadline = lock(&self.shared.core).reconciler.poll_timeout();
+            tokio::select! {
+                () = stopped(stop) => return Ok(()),
+                () = self.shared.wake.notified() => {}
+                () = sleep_until_opt(deadline) => {}
+                _ = ping.tick() => client.ping().await?,
+                _ = alive.tick() => {
+                    if client.is_closed() {
+                        return Err(ClientError::Closed.into());
+                    }
+                }
+            }
+        }
+    }
+
+    fn config(&self) -> Arc<Config> {
+        Arc::clone(lock(&self.shared.core).reconciler.config())
+    }
+
+    /// Pushes `lb_conf` when the config's `vpp.lb` values differ from the session's.
+    async fn follow_conf(&mut self, client: &Client) -> Result<(), SessionError> {
+        let config = self.config();
+        let Some(vpp) = &config.vpp else {
+            return Ok(());
+        };
+        if self.pushed_conf != Some(ConfFields::of(&vpp.lb)) {
+            self.push_conf(client, &vpp.lb, ConfPush::Always).await?;
+        }
+        Ok(())
+    }
+
+    /// Pushes `lb_conf` (see [`ConfPush`]). A refusal is logged and the session carries on
+    /// (VIPs and ASes do not depend on it); a transport error ends the session.
+    async fn push_conf(
+        &mut self,
+        client: &Client,
+        lb: &VppLb,
+        push: ConfPush,
+    ) -> Result<(), ClientError> {
+        let want = ConfFields::of(lb);
+        // Whatever happens, this session does not retry these values.
+        self.pushed_conf = Some(want);
+        let request = want.request();
+        if push == ConfPush::UnlessHeld && client.message_id::<lb::LbConfGet>().is_ok() {
+            let have = client.request(&lb::LbConfGet {}).await?;
+            if have.retval == 0
+                && have.ip4_src_address == request.ip4_src_address
+                && have.ip6_src_address == request.ip6_src_address
+                && have.sticky_buckets_per_core == request.sticky_buckets_per_core
+                && have.flow_timeout == request.flow_timeout
+            {
+                tracing::debug!(name: "vpp-lb-conf-unchanged", "vpp-lb-conf-unchanged");
+                return Ok(());
+            }
+        }
+        let reply = client.request(&request).await?;
+        if reply.retval != 0 {
+            let error = ConfRefused {
+                retval: reply.retval,
+            };
+            tracing::error!(name: "vpp-lb-conf-error", error = %error, "vpp-lb-conf-error");
+            return Ok(());
+        }
+        tracing::info!(
+            name: "vpp-lb-conf-set",
+            ipv4_src_address = %want.ipv4,
+            ipv6_src_address = %want.ipv6,
+            sticky_buckets_per_core = want.sticky_buckets_per_core,
+            flow_timeout = want.flow_timeout,
+            "vpp-lb-conf-set"
+        );
+        Ok(())
+    }
+
+    /// Advances the core's timers and takes the next job, if one is due and admitted, with
+    /// the states and overrides to plan it with.
+    fn poll_job(&mut self) -> Option<(SyncJob, HashMap<String, BackendState>, WeightOverrides)> {
+        let states = self.shared.states.backend_states();
+        let job = {
+            let mut core = lock(&self.shared.core);
+            let now = now();
+            if core.reconciler.poll_timeout().is_some_and(|t| t <= now) {
+                core.reconciler.handle_timeout(now);
+            }
+            core.reconciler
+                .poll_sync(now, &states)
+                .map(|job| (job, core.overrides.clone()))
+        };
+        self.drain_core_events();
+        job.map(|(job, overrides)| (job, states, overrides))
+    }
+
+    /// Runs one job: desired state, dump, plan, execute. `Ok` with the outcome when VPP
+    /// answered everything, `Err` when the connection failed.
+    async fn run_job(
+        &mut self,
+        client: &Client,
+        job: &SyncJob,
+        states: &HashMap<String, BackendState>,
+        overrides: &WeightOverrides,
+    ) -> Result<SyncOutcome, SessionError> {
+        if job.config.vpp.is_none() {
+            // No vpp section: VPP is not programmed (`vpp-no-config` said so on connect).
+            return Ok(SyncOutcome::Done);
+        }
+        let started_at = SystemTime::now();
+        let start = Instant::now();
+        let full = job.is_full();
+        let only: &[String] = if full { &[] } else { &job.frontends };
+        let desired = build_desired(&job.config, only, states, overrides);
+        self.log_frontends(&job.config, &desired.frontends, full);
+        self.publish(SyncEvent::SyncStarted {
+            id: job.id,
+            reason: job.reason,
+            full,
+            frontends: job.frontends.clone().into(),
+        });
+        let mut total = Plan::default();
+        let result = async {
+            let current = adapter::dump_state(client, &desired.vpp).await?;
+            for scope in &job.scopes {
+                total
+                    .ops
+                    .extend(plan(&current, &desired.vpp, *scope, &job.flush).ops);
+            }
+            let mut report = pipeline::Report::default();
+            for batch in batches(&total.ops, self.options.batch_ops) {
+                let part = pipeline::execute(client, &batch).await?;
+                report.applied += part.applied;
+                report.failed.extend(part.failed);
+                report.skipped.extend(part.skipped);
+            }
+            Ok::<_, SessionError>(report)
+        }
+        .await;
+        let (outcome, errors) = match &result {
+            Ok(report) => {
+                self.publish_ops(job.id, &total, report);
+                let errors = report.failed.len() + report.skipped.len();
+                let outcome = if report.needs_full_sync() {
+                    SyncOutcome::Failed
+                } else {
+                    SyncOutcome::Done
+                };
+                (outcome, errors)
+            }
+            Err(_) => (SyncOutcome::Aborted, 0),
+        };
+        let summary = Arc::new(SyncSummary {
+            id: job.id,
+            reason: job.reason,
+            full,
+            frontends: job.frontends.clone(),
+            outcome,
+            stats: total.stats(),
+            errors,
+            plan: Arc::new(total),
+            started_at,
+            duration: start.elapsed(),
+        });
+        {
+            let mut status = lock(&self.shared.status);
+            status.syncs += 1;
+            status.last_sync = Some(Arc::clone(&summary));
+        }
+        self.publish(SyncEvent::SyncDone(summary));
+        result.map(|_| outcome)
+    }
+
+    /// One [`SyncEvent::Op`] per planned operation, with what became of it.
+    fn publish_ops(&self, id: JobId, total: &Plan, report: &pipeline::Report) {
+        if self.shared.events.receiver_count() == 0 {
+            return;
+        }
+        for op in total {
+            let result = if let Some(failure) = report.failed.iter().find(|f| f.op == *op) {
+                OpResult::Failed {
+                    retval: failure.retval,
+                    reason: failure.reason(),
+                }
+            } else if report.skipped.contains(op) {
+                OpResult::Skipped
+            } else {
+                OpResult::Applied
+            };
+            let _ = self.shared.events.send(SyncEvent::Op {
+                id,
+                op: *op,
+                result,
+            });
+        }
+    }
+
+    /// Publishes `frontend-transition` for every frontend whose state or active pool changed.
+    /// `complete` says `weights` has every frontend (others are forgotten).
+    fn log_frontends(
+        &mut self,
+        config: &Config,
+        weights: &BTreeMap<String, FrontendWeights>,
+        complete: bool,
+    ) {
+        for frontend in &config.frontends {
+            let Some(w) = weights.get(&frontend.name) else {
+                continue;
+            };
+            let now = (w.state, w.active_pool);
+            let before = self.frontends.insert(frontend.name.clone(), now);
+            if before == Some(now) {
+                continue;
+            }
+            let active_pool = frontend
+                .pools
+                .get(w.active_pool)
+                .map_or_else(String::new, |p| p.name.clone());
+            self.publish(SyncEvent::FrontendTransition {
+                frontend: frontend.name.clone(),
+                from: before.map(|(state, _)| state),
+                to: w.state,
+                active_pool,
+            });
+        }
+        if complete {
+            self.frontends.retain(|name, _| weights.contains_key(name));
+        }
+    }
+
+    fn drain_core_events(&self) {
+        loop {
+            let event = lock(&self.shared.core).reconciler.poll_event();
+            let Some(event) = event else { break };
+            self.publish(SyncEvent::Reconcile(event));
+        }
+    }
+
+    fn publish(&self, event: SyncEvent) {
+        log_event(&event);
+        let _ = self.shared.events.send(event);
+    }
+}
+
+/// Logs an event under its stable name (operations are logged by [`crate::pipeline`]).
+fn log_event(event: &SyncEvent) {
+    match event {
+        SyncEvent::Connected(info) => tracing::info!(
+            name: "vpp-connect",
+            socket = %info.socket.display(),
+            version = %info.version,
+            client_index = info.client_index,
+            "vpp-connect"
+        ),
+        SyncEvent::Disconnected { error: Some(error) } => {
+            tracing::warn!(name: "vpp-disconnect", error = %error, "vpp-disconnect");
+        }
+        // On shutdown: the caller logs its own stop.
+        SyncEvent::Disconnected { error: None } | SyncEvent::Op { .. } => {}
+        SyncEvent::SyncStarted {
+            id,
+            reason,
+            full,
+            frontends,
+        } => tracing::info!(
+            name: "vpp-lbsync-start",
+            job = id.get(),
+            scope = %ScopeName { full: *full, frontends },
+            reason = reason.as_str(),
+            "vpp-lbsync-start"
+        ),
+        SyncEvent::SyncDone(s) => tracing::info!(
+            name: "vpp-lbsync-done",
+            job = s.id.get(),
+            scope = %ScopeName { full: s.full, frontends: &s.frontends },
+            reason = s.reason.as_str(),
+            outcome = outcome_name(s.outcome),
+            errors = s.errors,
+            vip_add = s.stats.vip_add,
+            vip_del = s.stats.vip_del,
+            as_add = s.stats.as_add,
+            as_del = s.stats.as_del,
+            as_weight = s.stats.as_weight,
+            duration = ?s.duration,
+            "vpp-lbsync-done"
+        ),
+        SyncEvent::FrontendTransition {
+            frontend,
+            from,
+            to,
+            active_pool,
+        } => tracing::info!(
+            name: "frontend-transition",
+            frontend = %frontend,
+            from = from.map_or("none", FrontendState::as_str),
+            to = to.as_str(),
+            active_pool = %active_pool,
+            "frontend-transition"
+        ),
+        SyncEvent::Reconcile(event) => log_reconcile(event),
+    }
+}
+
+/// Logs one of the core's events under its [`ReconcileEvent::name`], at its level.
+fn log_reconcile(event: &ReconcileEvent) {
+    match event {
+        ReconcileEvent::WarmupRelease {
+            released,
+            held,
+            end,
+        } => tracing::info!(
+            name: "vpp-lb-warmup-release",
+            released,
+            held,
+            end = end.map(|e| e.as_str()),
+            "vpp-lb-warmup-release"
+        ),
+        ReconcileEvent::Suppressed { phase, held } => tracing::debug!(
+            name: "vpp-lbsync-suppressed",
+            phase = phase.as_str(),
+            held,
+            "vpp-lbsync-suppressed"
+        ),
+        ReconcileEvent::LagEscalated { missed } => tracing::warn!(
+            name: "vpp-lbsync-lagged",
+            missed,
+            detail = "transitions lost: full sync",
+            "vpp-lbsync-lagged"
+        ),
+        ReconcileEvent::RetryScheduled { id, after } => tracing::warn!(
+            name: "vpp-lbsync-retry",
+            job = id.get(),
+            after = ?after,
+            "vpp-lbsync-retry"
+        ),
+        ReconcileEvent::Abandoned { id } => {
+            tracing::warn!(name: "vpp-lbsync-abandoned", job = id.get(), "vpp-lbsync-abandoned");
+        }
+        ReconcileEvent::StaleOutcome { id } => {
+            tracing::debug!(name: "vpp-lbsync-stale", job = id.get(), "vpp-lbsync-stale");
+        }
+        ReconcileEvent::UnknownFrontend { name } => tracing::warn!(
+            name: "vpp-lbsync-unknown-frontend",
+            frontend = %name,
+            "vpp-lbsync-unknown-frontend"
+        ),
+    }
+}
+
+/// The lower-case name of an outcome, for logs.
+fn outcome_name(outcome: SyncOutcome) -> &'static str {
+    match outcome {
+        SyncOutcome::Done => "done",
+        SyncOutcome::Failed => "failed",
+        SyncOutcome::Aborted => "aborted",
+    }
+}
+
+/// A sync's scope in logs: `all`, the frontend's name, or `<n> frontends`.
+struct ScopeName<'a> {
+    full: bool,
+    frontends: &'a [String],
+}
+
+impl fmt::Display for ScopeName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.frontends {
+            _ if self.full => f.write_str("all"),
+            [one] => f.write_str(one),
+            many => write!(f, "{} frontends", many.len()),
+        }
+    }
+}
+
+/// Resolves once `stop` is true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+async fn sleep_until_opt(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(Instant::from_std(deadline)).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weight(vip: u8, address: u8) -> Op {
+        Op::AsSetWeight {
+            key: VipKey::new(std::net::IpAddr::from([192, 0, 2, vip]).into(), 6, 80),
+            address: std::net::IpAddr::from([10, 0, 0, address]),
+            weight: 1,
+            flush: false,
+        }
+    }
+
+    #[test]
+    fn batches_keep_each_vip_whole_and_in_order() {
+        // VIP 1 has 3 ops (one after VIP 2's), VIP 2 has 2, VIP 3 has 4.
+        let ops = [
+            weight(1, 1),
+            weight(2, 1),
+            weight(1, 2),
+            weight(2, 2),
+            weight(1, 3),
+            weight(3, 1),
+            weight(3, 2),
+            weight(3, 3),
+            weight(3, 4),
+        ];
+        let out = batches(&ops, 5);
+        assert_eq!(
+            out,
+            [
+                vec![
+                    weight(1, 1),
+                    weight(1, 2),
+                    weight(1, 3),
+                    weight(2, 1),
+                    weight(2, 2)
+                ],
+                vec![weight(3, 1), weight(3, 2), weight(3, 3), weight(3, 4)],
+            ]
+        );
+        // A VIP bigger than a batch gets one of its own; nothing is lost.
+        let out = batches(&ops, 2);
+        assert_eq!(out.iter().map(Vec::len).collect::<Vec<_>>(), [3, 2, 4]);
+        assert_eq!(batches(&ops, 0).concat().len(), ops.len());
+        assert!(batches(&[], 4).is_empty());
+    }
+}

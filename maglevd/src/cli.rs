@@ -47,8 +47,9 @@ pub struct Args {
     #[arg(long, env = "MAGLEV_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// VPP binary API socket. Without it (and without `--embedded-sim`), the VPP simulator
-    /// runs in-process. An empty value disables the VPP integration (health checking only).
+    /// VPP binary API socket. Without it: `/run/vpp/api.sock` when a config is given, the
+    /// in-process VPP simulator of the demo when not. An empty value disables the VPP
+    /// integration (health checking only).
     #[arg(
         long,
         visible_alias = "vpp-api-addr",
@@ -57,8 +58,9 @@ pub struct Args {
     )]
     pub vpp_api_socket: Option<String>,
 
-    /// VPP stats socket. Accepted for compatibility with the original; this version does not
-    /// read counters from it yet.
+    /// VPP stats socket (`/run/vpp/stats.sock` when a config is given without a VPP socket).
+    /// Accepted for compatibility with the original; this version does not read counters
+    /// from it yet.
     #[arg(
         long,
         visible_alias = "vpp-stats-addr",
@@ -67,8 +69,8 @@ pub struct Args {
     )]
     pub vpp_stats_socket: Option<String>,
 
-    /// Run the VPP simulator in-process and program it (the default without
-    /// `--vpp-api-socket`).
+    /// Run the VPP simulator in-process and program it (the default without `--config` and
+    /// without `--vpp-api-socket`).
     #[arg(long, conflicts_with = "vpp_api_socket")]
     pub embedded_sim: bool,
 
@@ -108,20 +110,40 @@ pub enum VppTarget {
     },
 }
 
+/// VPP's API socket where the original expects it: used when a config is given without one.
+pub const DEFAULT_VPP_API_SOCKET: &str = "/run/vpp/api.sock";
+/// VPP's stats socket where the original expects it.
+pub const DEFAULT_VPP_STATS_SOCKET: &str = "/run/vpp/stats.sock";
+
 impl Args {
-    /// Where the VPP API lives, from `--vpp-api-socket` / `--embedded-sim`.
+    /// Where the VPP API lives, from `--vpp-api-socket` / `--embedded-sim` / `--config`:
+    ///
+    /// | `--embedded-sim` | `--vpp-api-socket` | `--config` | VPP |
+    /// |---|---|---|---|
+    /// | yes | - | any | the in-process simulator |
+    /// | no | `''` | any | none (health checking only) |
+    /// | no | `S` | any | `S` |
+    /// | no | not given | given | `/run/vpp/api.sock` (never a silent simulator in production) |
+    /// | no | not given | not given | the in-process simulator (the demo) |
     pub fn vpp_target(&self) -> VppTarget {
+        let stats = |default: Option<&str>| {
+            self.vpp_stats_socket
+                .as_deref()
+                .or(default)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+        };
         match &self.vpp_api_socket {
             _ if self.embedded_sim => VppTarget::Embedded,
-            None => VppTarget::Embedded,
+            None if self.config.is_none() => VppTarget::Embedded,
+            None => VppTarget::Socket {
+                api: PathBuf::from(DEFAULT_VPP_API_SOCKET),
+                stats: stats(Some(DEFAULT_VPP_STATS_SOCKET)),
+            },
             Some(path) if path.is_empty() => VppTarget::Disabled,
             Some(path) => VppTarget::Socket {
                 api: PathBuf::from(path),
-                stats: self
-                    .vpp_stats_socket
-                    .as_deref()
-                    .filter(|p| !p.is_empty())
-                    .map(PathBuf::from),
+                stats: stats(None),
             },
         }
     }

@@ -1,13 +1,12 @@
 //! The daemon's main task: start the checker (and the demo backends, the simulator), start
-//! the VPP reconciler, then serve signals: SIGHUP reloads, SIGINT/SIGTERM shut down.
+//! the VPP sync engine, then serve signals: SIGHUP reloads, SIGINT/SIGTERM shut down.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use maglev_core::config::Config;
 use maglev_health::checker::{Checker, DefaultProber};
+use maglev_vpp::syncer::LbSyncer;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
 
 use crate::cli::Args;
 use crate::config_file::{self, ConfigSource, LoadError, Loaded};
@@ -44,7 +43,7 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     let Loaded { config, specs } = match config_file::load(&source) {
         Ok(loaded) => loaded,
         Err(error) => {
-            log_config_error("config-invalid", &error);
+            log_config_error(ConfigStage::Startup, &error);
             return Err(DaemonError::InvalidConfig(error));
         }
     };
@@ -81,7 +80,7 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
         .runner()
         .prepare()
         .map_err(|e| anyhow::anyhow!("--tcp-check half-open: {e}"))?;
-    // Subscribe before the first apply so the reconciler sees every transition.
+    // Subscribe before the first apply so the syncer sees every transition.
     let transitions = checker.subscribe();
     let report = checker
         .apply_config(specs)
@@ -89,30 +88,24 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     tracing::info!(name: "checker-started", backends = report.added.len(), "checker-started");
 
     let config = Arc::new(config);
-    let (config_tx, config_rx) = watch::channel(Arc::clone(&config));
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let vpp_task = tokio::spawn(vpp::run(
-        args.vpp_target(),
-        checker.clone(),
-        config_rx,
-        transitions,
-        shutdown_rx,
-    ));
+    let vpp = vpp::Vpp::start(args.vpp_target(), config, checker.clone(), transitions).await?;
+    let syncer = vpp.as_ref().map(|v| v.syncer.clone());
 
     loop {
         tokio::select! {
-            _ = sighup.recv() => reload(&source, &checker, &config_tx),
+            _ = sighup.recv() => reload(&source, &checker, syncer.as_ref()),
             _ = sigint.recv() => { tracing::info!(name: "signal", signal = "SIGINT", "signal"); break; }
             _ = sigterm.recv() => { tracing::info!(name: "signal", signal = "SIGTERM", "signal"); break; }
         }
     }
 
     tracing::info!(name: "stopping", "stopping");
-    let _ = shutdown_tx.send(true);
-    match tokio::time::timeout(Duration::from_secs(5), vpp_task).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(name: "vpp-task-failed", %error, "vpp-task-failed"),
-        Err(_) => tracing::warn!(name: "vpp-task-timeout", "the vpp task did not stop in 5s"),
+    if let Some(vpp) = vpp
+        && tokio::time::timeout(Duration::from_secs(5), vpp.shutdown())
+            .await
+            .is_err()
+    {
+        tracing::warn!(name: "vpp-task-timeout", "the vpp task did not stop in 5s");
     }
     checker.shutdown().await;
     tracing::info!(name: "stopped", "stopped");
@@ -120,13 +113,13 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
 }
 
 /// SIGHUP (spec B §1.8): a bad config is logged and the old one keeps running; a good one
-/// goes to the checker and the reconciler (which syncs).
-fn reload(source: &ConfigSource, checker: &Checker, config_tx: &watch::Sender<Arc<Config>>) {
+/// goes to the checker and the syncer (which syncs).
+fn reload(source: &ConfigSource, checker: &Checker, syncer: Option<&LbSyncer>) {
     tracing::info!(name: "config-reload", source = %source.name(), "config-reload");
     let Loaded { config, specs } = match config_file::load(source) {
         Ok(loaded) => loaded,
         Err(error) => {
-            log_config_error("config-reload-failed", &error);
+            log_config_error(ConfigStage::Reload, &error);
             return;
         }
     };
@@ -140,7 +133,9 @@ fn reload(source: &ConfigSource, checker: &Checker, config_tx: &watch::Sender<Ar
                 removed = report.removed.len(),
                 "config-reload-done"
             );
-            config_tx.send_replace(Arc::new(config));
+            if let Some(syncer) = syncer {
+                syncer.set_config(Arc::new(config));
+            }
         }
         Err(error) => {
             tracing::error!(name: "config-reload-failed", %error, "config-reload-failed");
@@ -148,21 +143,31 @@ fn reload(source: &ConfigSource, checker: &Checker, config_tx: &watch::Sender<Ar
     }
 }
 
-fn log_config_error(event: &'static str, error: &LoadError) {
+/// When a config was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConfigStage {
+    /// At startup: the daemon does not start.
+    Startup,
+    /// On SIGHUP: the running config stays.
+    Reload,
+}
+
+fn log_config_error(when: ConfigStage, error: &LoadError) {
     let stage = error.stage();
     let lines = error.lines();
     for line in &lines {
         tracing::error!(name: "config-error", stage, error = %line, "config-error");
     }
-    if event == "config-reload-failed" {
-        tracing::error!(
+    match when {
+        ConfigStage::Reload => tracing::error!(
             name: "config-reload-failed",
             stage,
             errors = lines.len(),
             outcome = "keeping the running config",
             "config-reload-failed"
-        );
-    } else {
-        tracing::error!(name: "config-invalid", stage, errors = lines.len(), "config-invalid");
+        ),
+        ConfigStage::Startup => {
+            tracing::error!(name: "config-invalid", stage, errors = lines.len(), "config-invalid");
+        }
     }
 }

@@ -1,14 +1,15 @@
 //! maglevd's glue, kept out of `main.rs` so it can be tested: flags, config loading, the
-//! config to checker conversion, the startup warmup, the demo backends, the VPP reconciler
-//! and the daemon's main task. The logic itself lives in the libraries (`maglev-core`,
-//! `maglev-health`, `vpp-binapi`, `vpp-sim`).
+//! config to checker conversion, the demo backends, the wiring of the checker into the VPP
+//! sync engine and the daemon's main task. The logic itself lives in the libraries
+//! (`maglev-core`, `maglev-health`, `maglev-vpp`, `vpp-binapi`, `vpp-sim`).
 //!
 //! # Modes
 //!
 //! | invocation | config | VPP |
 //! |---|---|---|
 //! | `maglevd` | the embedded `etc/maglev.yaml`, plus local demo backends ([`demo`]) | the in-process simulator |
-//! | `maglevd --config F` | `F` | the in-process simulator |
+//! | `maglevd --embedded-sim [--config F]` | `F`, else the embedded example | the in-process simulator |
+//! | `maglevd --config F` | `F` | VPP on `/run/vpp/api.sock` (stats `/run/vpp/stats.sock`) |
 //! | `maglevd --config F --vpp-api-socket S` | `F` | VPP (or `vpp-sim`) on `S` |
 //! | `maglevd --config F --vpp-api-socket ''` | `F` | none: health checking only |
 //! | `maglevd --check [--config F]` | validate and exit | - |
@@ -28,7 +29,7 @@
 //! `SIGHUP` reloads the config (spec B §1.8): a refused config is logged (`config-error` per
 //! error, then `config-reload-failed`) and the running config stays; an accepted one goes to
 //! the checker (unchanged checks keep probing, changed ones restart, removed backends go to
-//! `removed`) and to the reconciler, which syncs. `SIGINT` / `SIGTERM` stop the reconciler,
+//! `removed`) and to the syncer, which syncs. `SIGINT` / `SIGTERM` stop the syncer,
 //! close the VPP connection, stop every probe and exit 0.
 //!
 //! # Logs
@@ -49,4 +50,3 @@ pub mod demo;
 pub mod logging;
 pub mod specs;
 pub mod vpp;
-pub mod warmup;

@@ -1,28 +1,24 @@
 //! Startup warmup ("restart neutrality", spec B §3.3): after a restart, VPP still holds the
 //! state the previous instance programmed, while every backend here starts `unknown`. Syncing
 //! at once would zero every weight, so VPP is left alone until backends had a chance to
-//! resolve:
+//! resolve.
 //!
-//! - before `startup-min-delay`, nothing touches VPP (phase [`Phase::Hold`]);
-//! - between min and `startup-max-delay`, a frontend is released for sync as soon as every
-//!   backend it references has left `unknown` (phase [`Phase::PerFrontend`]); released
-//!   frontends stay released. Syncs in this phase are per-VIP: stale VIPs are not removed yet;
-//! - at max-delay, or once every frontend is released, the warmup is over and full syncs
-//!   (including removal of VIPs not in the config) run (phase [`Phase::Done`]).
+//! | phase | elapsed since start | a frontend is admitted for sync | syncs |
+//! |---|---|---|---|
+//! | [`Phase::Hold`] | `< startup-min-delay` | never ([`Admission::Held`]) | none |
+//! | [`Phase::PerFrontend`] | `< startup-max-delay` | once every backend it references has left `unknown` ([`Admission::Released`] the first time, [`Admission::Open`] after) | per VIP, stale VIPs kept |
+//! | [`Phase::Done`] | `>= startup-max-delay`, or every frontend released | always ([`Admission::Open`]) | full, stale VIPs removed |
 //!
-//! One-time flushes (spec A.3) asked for by transitions seen while a frontend was held are
-//! dropped: such a transition is the first resolution of a backend after a restart, not a
-//! change of what VPP was told, and the weight sync on release still flushes every AS it
-//! takes to weight 0 in a flushing state.
-//!
-//! The clock starts with the process; a reload does not reset it. Both delays 0 turn the
-//! warmup off. The tracker is pure: callers pass the time elapsed since start.
+//! Released frontends stay released, and `Done` is final. The clock starts with the process;
+//! a reload does not reset it ([`Warmup::set_delays`] keeps it and the released set). Both
+//! delays 0 turn the warmup off. The tracker is pure: callers pass the time elapsed since
+//! start.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Where the warmup stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
     /// Hands off VPP entirely.
     Hold,
@@ -32,8 +28,20 @@ pub enum Phase {
     Done,
 }
 
+impl Phase {
+    /// The lower-case name (`hold`, `per-frontend`, `done`), for logs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hold => "hold",
+            Self::PerFrontend => "per-frontend",
+            Self::Done => "done",
+        }
+    }
+}
+
 /// The process-wide warmup tracker.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Warmup {
     min: Duration,
     max: Duration,
@@ -42,7 +50,9 @@ pub struct Warmup {
 }
 
 impl Warmup {
-    /// A tracker with the config's `startup-min-delay` and `startup-max-delay`.
+    /// A tracker with the config's `startup-min-delay` and `startup-max-delay` (a max below the
+    /// min counts as the min).
+    #[must_use]
     pub fn new(min: Duration, max: Duration) -> Self {
         Self {
             min,
@@ -52,16 +62,16 @@ impl Warmup {
         }
     }
 
-    /// Takes new delays from a reload; the clock and the released set are kept.
-    pub fn set_delays(&mut self, min: Duration, max: Duration) {
+    /// Takes new delays from a reload; the clock and the released set are kept. Returns whether
+    /// this turned the warmup off (both delays 0 while it was running).
+    pub fn set_delays(&mut self, min: Duration, max: Duration) -> bool {
         self.min = min;
         self.max = max.max(min);
-        if min.is_zero() && max.is_zero() {
-            self.done = true;
-        }
+        min.is_zero() && max.is_zero() && !std::mem::replace(&mut self.done, true)
     }
 
     /// The phase at `elapsed` since start.
+    #[must_use]
     pub fn phase(&self, elapsed: Duration) -> Phase {
         if self.done || elapsed >= self.max {
             Phase::Done
@@ -72,7 +82,14 @@ impl Warmup {
         }
     }
 
+    /// Whether the warmup has been marked over ([`Warmup::finish`] or every frontend released).
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.done
+    }
+
     /// The next phase boundary after `elapsed`, as time since start, if any.
+    #[must_use]
     pub fn next_boundary(&self, elapsed: Duration) -> Option<Duration> {
         match self.phase(elapsed) {
             Phase::Hold => Some(self.min),
@@ -83,7 +100,7 @@ impl Warmup {
 
     /// Whether `frontend` may be synced now. In the per-frontend phase, `resolved` says
     /// whether every backend of the frontend has left `unknown`; a `true` releases the
-    /// frontend for good (returned as `Released`, so callers can log it once).
+    /// frontend for good (returned as `Released`, so callers can count it once).
     pub fn admit(&mut self, elapsed: Duration, frontend: &str, resolved: bool) -> Admission {
         match self.phase(elapsed) {
             Phase::Done => Admission::Open,
@@ -95,6 +112,23 @@ impl Warmup {
             }
             Phase::PerFrontend => Admission::Held,
         }
+    }
+
+    /// Whether `frontend` is admitted without a look at its backends: the warmup is over at
+    /// `elapsed`, or the frontend was released.
+    #[must_use]
+    pub fn is_open(&self, elapsed: Duration, frontend: &str) -> bool {
+        match self.phase(elapsed) {
+            Phase::Done => true,
+            Phase::Hold => false,
+            Phase::PerFrontend => self.released.contains(frontend),
+        }
+    }
+
+    /// Whether `frontend` has been released (by [`Warmup::admit`]).
+    #[must_use]
+    pub fn is_released(&self, frontend: &str) -> bool {
+        self.released.contains(frontend)
     }
 
     /// Ends the warmup early when every one of `frontends` has been released. Returns whether
@@ -113,14 +147,15 @@ impl Warmup {
         false
     }
 
-    /// Marks the warmup as over (called when the max-delay passes).
+    /// Marks the warmup as over (called when the max-delay passes). Returns whether it ended
+    /// now.
     pub fn finish(&mut self) -> bool {
         !std::mem::replace(&mut self.done, true)
     }
 }
 
 /// Whether a frontend may be synced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Admission {
     /// Not yet.
     Held,
@@ -132,6 +167,7 @@ pub enum Admission {
 
 impl Admission {
     /// Whether the frontend may be synced.
+    #[must_use]
     pub fn allowed(self) -> bool {
         !matches!(self, Self::Held)
     }

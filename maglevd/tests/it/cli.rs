@@ -48,6 +48,43 @@ fn vpp_socket_flags_and_their_original_aliases() {
 }
 
 #[test]
+fn a_config_without_a_socket_programs_the_real_vpp() {
+    // Never a silent simulator in production: a config means VPP where the original has it.
+    let args = parse(&["--config", "/etc/maglev/maglev.yaml"]).unwrap();
+    assert_eq!(
+        args.vpp_target(),
+        VppTarget::Socket {
+            api: PathBuf::from(maglevd::cli::DEFAULT_VPP_API_SOCKET),
+            stats: Some(PathBuf::from(maglevd::cli::DEFAULT_VPP_STATS_SOCKET)),
+        }
+    );
+    assert_eq!(
+        maglevd::cli::DEFAULT_VPP_API_SOCKET,
+        "/run/vpp/api.sock",
+        "the original's default"
+    );
+    assert_eq!(
+        maglevd::cli::DEFAULT_VPP_STATS_SOCKET,
+        "/run/vpp/stats.sock"
+    );
+    // The stats socket given (or disabled) alone.
+    let args = parse(&["--config", "/m.yaml", "--vpp-stats-socket", ""]).unwrap();
+    assert_eq!(
+        args.vpp_target(),
+        VppTarget::Socket {
+            api: PathBuf::from("/run/vpp/api.sock"),
+            stats: None,
+        }
+    );
+    // The simulator only when asked for.
+    let args = parse(&["--config", "/m.yaml", "--embedded-sim"]).unwrap();
+    assert_eq!(args.vpp_target(), VppTarget::Embedded);
+    // And health checking only with an empty socket.
+    let args = parse(&["--config", "/m.yaml", "--vpp-api-socket", ""]).unwrap();
+    assert_eq!(args.vpp_target(), VppTarget::Disabled);
+}
+
+#[test]
 fn empty_api_socket_disables_vpp() {
     assert_eq!(
         parse(&["--vpp-api-socket", ""]).unwrap().vpp_target(),
