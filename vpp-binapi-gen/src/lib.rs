@@ -34,7 +34,7 @@ pub use model::{ApiFile, parse_api_json};
 /// Where generated code finds the runtime and its sibling modules.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Path of the module holding the generated modules (default `crate::gen`).
+    /// Path of the module holding the generated modules (default `crate::api`).
     pub gen_path: String,
     /// Path of the codec runtime (default `crate::codec`).
     pub codec_path: String,
