@@ -9,27 +9,12 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use vpp_binapi::api::MODULES;
 use vpp_binapi::api::ip_types::{Address, AddressFamily, AddressUnion, Ip6Address, Prefix};
 use vpp_binapi::api::lb::{LbAddDelAsV2, LbAsV2Details};
 use vpp_binapi::api::lb_types::LbVip;
 use vpp_binapi::api::memclnt::{MessageTableEntry, SockclntCreateReply};
 use vpp_binapi::codec::{decode_message, encode_message};
-
-/// The modules `cargo xtask codegen` generates.
-const MODULES: &[&str] = &[
-    "memclnt",
-    "vlib",
-    "vpe",
-    "vpe_types",
-    "lb",
-    "lb_types",
-    "ip_types",
-    "interface_types",
-    "ip",
-    "fib_types",
-    "mfib_types",
-    "ethernet_types",
-];
 
 fn ip6(last: u8) -> Address {
     let mut a = [0u8; 16];

@@ -1368,6 +1368,21 @@ impl ModuleEmitter<'_> {
         } else {
             quote!(out)
         };
+        let has_retval = m.fields[skip..]
+            .iter()
+            .any(|f| f.name == "retval" && f.ty == "i32" && f.shape == Shape::Scalar);
+        let reply_impl = if has_retval {
+            quote! {
+                impl #codec::Reply for #id {
+                    #[inline]
+                    fn retval(&self) -> i32 {
+                        self.retval
+                    }
+                }
+            }
+        } else {
+            TokenStream::new()
+        };
         Ok(quote! {
             #d
             #derive
@@ -1375,6 +1390,7 @@ impl ModuleEmitter<'_> {
                 #(#decls),*
             }
             #def
+            #reply_impl
             impl #codec::Message for #id {
                 const NAME: &'static str = #name;
                 const CRC: u32 = #crc;
@@ -1615,8 +1631,22 @@ pub(crate) fn emit_mod(
     let es = entries.iter().map(|e| &e.1);
     visit_types.sort_by(|a, b| a.0.cmp(&b.0));
     let vis = visit_types.iter().map(|e| &e.1);
+    let errors = if cfg.errors {
+        let m = format_ident!("{}", crate::ERRORS_MODULE);
+        quote! {
+            /// VPP's API errors: the meaning of a reply's non-zero `retval`.
+            pub mod #m;
+            pub use #m::ApiError;
+        }
+    } else {
+        TokenStream::new()
+    };
     Ok(quote! {
+        #errors
         #(#mods)*
+
+        /// The `.api.json` modules generated here, sorted.
+        pub const MODULES: &[&str] = &[#(#modules),*];
 
         /// Every generated message, sorted by `name_crc` (for [`find_message`]).
         pub static MESSAGES: &[#codec::MessageInfo] = &[#(#es),*];

@@ -756,9 +756,14 @@ impl LbModel {
         Ok(())
     }
 
-    /// `lb_flush_vip`: drops sticky sessions (none are modelled); the VIP must exist.
-    pub fn flush_vip(&mut self, key: &VipKey) -> Result<(), LbError> {
-        self.find_vip(key).map(|_| ())
+    /// `lb_flush_vip`: drops the VIP's sticky sessions (none are modelled).
+    ///
+    /// It cannot fail: VPP (26.06 and master) overwrites the result of the VIP lookup with the
+    /// flush's and answers 0 even for a VIP that does not exist.
+    pub fn flush_vip(&mut self, key: &VipKey) {
+        // Nothing to drop: the model keeps no sticky sessions. The lookup stays for clarity
+        // of what a real flush touches.
+        let _ = self.find_vip(key);
     }
 
     fn rebuild(&mut self, vip_index: u32) {
@@ -959,7 +964,9 @@ impl LbModel {
         self.ass.len_elts().saturating_sub(1)
     }
 
-    /// `show lb vips` (`verbose = false`) or `show lb vips verbose`, in VPP's format.
+    /// `show lb vips` (`verbose = false`) or `show lb vips verbose`, in VPP's (master's) format:
+    /// one VIP a line, or one block a VIP followed by a blank line, with one line per AS:
+    /// `<address> weight:<w> buckets:<n> flows:<n> dpo:<i> used` (or `dpo:<i>  removed`).
     pub fn show_vips(&self, verbose: bool) -> String {
         let mut s = String::new();
         for (vi, v) in self.vips.iter().skip(1) {
@@ -1007,7 +1014,6 @@ impl LbModel {
                 v.target_port.swap_bytes()
             );
         }
-        s.push('\n');
     }
 
     fn format_vip_detailed(&self, s: &mut String, vi: u32, v: &Vip) {
@@ -1031,7 +1037,8 @@ impl LbModel {
         if v.vip_type == VipType::Ip4L3dsr {
             let _ = writeln!(s, "  dscp:{}", v.dscp);
         } else if v.vip_type.is_nat() {
-            let _ = writeln!(
+            // VPP ends this line without a newline: `counters:` follows on the same line
+            let _ = write!(
                 s,
                 "  type:{} port:{} target_port:{}",
                 if v.srv_type == 0 {
@@ -1051,10 +1058,12 @@ impl LbModel {
         let counts = &v.buckets;
         for (_, &ai) in v.as_indexes.iter() {
             let Some(a) = self.ass.get(ai) else { continue };
+            // master's format; no flows are modelled, and the AS index stands in for the DPO
             let _ = writeln!(
                 s,
-                "    {} {} buckets   0 flows  dpo:{} {}",
+                "    {} weight:{} buckets:{} flows:0 dpo:{} {}",
                 from_ip46(&a.address),
+                a.weight,
                 counts.get(&ai).copied().unwrap_or(0),
                 ai,
                 if a.used { "used" } else { " removed" }

@@ -1348,7 +1348,10 @@ impl SimHandle {
             conn,
             req,
             ctx,
-            |lb, _| rv(lb.flush_vip(&key)),
+            |lb, _| {
+                lb.flush_vip(&key);
+                0
+            },
             |retval| api::LbFlushVipReply { retval },
         );
     }

@@ -114,16 +114,15 @@ fn retvals_match_vpp() {
             .retval(),
         -97
     );
-    // Deleting an unknown VIP, flushing an unknown VIP.
+    // Deleting an unknown VIP fails; flushing one does not (VPP answers 0 either way).
     assert_eq!(
         m.del_vip(&key("10.9.9.9", 6, 80), 0).unwrap_err().retval(),
         -6
     );
-    assert_eq!(
-        m.flush_vip(&key("10.9.9.9", 6, 80)).unwrap_err().retval(),
-        -6
-    );
-    assert_eq!(m.flush_vip(&k), Ok(()));
+    let before = m.show_vips(true);
+    m.flush_vip(&key("10.9.9.9", 6, 80));
+    m.flush_vip(&k);
+    assert_eq!(m.show_vips(true), before);
     // lb_conf: buckets must be a power of two; ~0 keeps.
     let v4 = Ipv4Addr::new(192, 0, 2, 1);
     let v6 = Ipv6Addr::LOCALHOST;
@@ -303,8 +302,8 @@ fn show_lb_vips_verbose_format() {
     untracked packet: 0
     no server configured: 0
   #as:2
-    10.1.1.1 1024 buckets   0 flows  dpo:1 used
-    10.1.1.2 0 buckets   0 flows  dpo:2  removed
+    10.1.1.1 weight:100 buckets:1024 flows:0 dpo:1 used
+    10.1.1.2 weight:100 buckets:0 flows:0 dpo:2  removed
 
  ip6-gre6 [2] 2001:db8::1/128 src_ip_sticky
   new_size:16
@@ -321,9 +320,70 @@ fn show_lb_vips_verbose_format() {
     let out = m.show_vips(false);
     assert_eq!(
         out,
-        "ip4-gre4 10.0.0.1/32 new_size:1024 #as:2 removed  protocol:6 port:80 \n\n\
-         ip6-gre6 2001:db8::1/128 new_size:16 #as:0\n\n"
+        "ip4-gre4 10.0.0.1/32 new_size:1024 #as:2 removed  protocol:6 port:80 \n\
+         ip6-gre6 2001:db8::1/128 new_size:16 #as:0\n"
     );
+}
+
+/// Each AS line carries its weight next to its buckets, as master prints them.
+#[test]
+fn show_lb_vips_verbose_lists_weights_and_buckets_per_as() {
+    let mut m = LbModel::new();
+    let k = key("10.0.0.1", 6, 80);
+    m.add_vip(&gre(k), 0).unwrap();
+    m.add_as(&k, ip("10.1.1.1"), 100, 0).unwrap();
+    m.add_as(&k, ip("10.1.1.2"), 50, 0).unwrap();
+    m.add_as(&k, ip("10.1.1.3"), 0, 0).unwrap();
+    let out = m.show_vips(true);
+    let rows: Vec<(IpAddr, u8, u32)> = out
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let [addr, w, b, flows, dpo, used] = f.as_slice() else {
+                return None;
+            };
+            assert_eq!((*flows, *used), ("flows:0", "used"), "{l}");
+            assert!(dpo.starts_with("dpo:"), "{l}");
+            Some((
+                addr.parse().ok()?,
+                w.strip_prefix("weight:")?.parse().ok()?,
+                b.strip_prefix("buckets:")?.parse().ok()?,
+            ))
+        })
+        .collect();
+    let dumped: Vec<(IpAddr, u8, u32)> = m
+        .as_dump(None)
+        .iter()
+        .map(|a| (a.address, a.weight, a.num_buckets))
+        .collect();
+    assert_eq!(rows, dumped);
+    assert_eq!(
+        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        vec![100, 50, 0]
+    );
+    assert_eq!(rows.iter().map(|r| r.2).sum::<u32>(), 1024);
+    assert!(
+        rows[0].2 > rows[1].2 && rows[1].2 > 0 && rows[2].2 == 0,
+        "{rows:?}"
+    );
+}
+
+/// A NAT VIP's `type:` line has no newline in VPP: `counters:` follows on the same line.
+#[test]
+fn show_lb_vips_verbose_nat_line_runs_into_counters() {
+    let mut m = LbModel::new();
+    let mut s = spec(key("10.0.0.1", 6, 80), encap::NAT4, 16);
+    s.srv_type = 1;
+    s.target_port = 8080;
+    m.add_vip(&s, 0).unwrap();
+    let out = m.show_vips(true);
+    // VPP also byte-swaps the host-order ports on this line
+    let line = format!(
+        "  protocol:6 port:80\n  type:nodeport port:{} target_port:{}  counters:\n",
+        80u16.swap_bytes(),
+        8080u16.swap_bytes()
+    );
+    assert!(out.contains(&line), "{out}");
 }
 
 #[test]

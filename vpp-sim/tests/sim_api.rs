@@ -252,6 +252,15 @@ async fn every_lb_message_and_its_wire_quirks() {
         })
         .await;
     assert_eq!(r.retval, 0);
+    // VPP answers 0 to a flush of a VIP that does not exist, too.
+    let r: lb::LbFlushVipReply = raw
+        .call(&lb::LbFlushVip {
+            pfx: pfx("10.9.9.9", 32),
+            protocol: 6,
+            port: 80,
+        })
+        .await;
+    assert_eq!(r.retval, 0);
 
     // ip_route_lookup gives the VIP's FIB stats index; the stats segment has it and the lb
     // counters indexed by pool index.
@@ -299,6 +308,18 @@ async fn every_lb_message_and_its_wire_quirks() {
         "{}",
         out.reply
     );
+    // one line per AS, as master prints it, agreeing with lb_as_v2_dump
+    let rows: Vec<lb::LbAsV2Details> = raw.dump(&lb::LbAsV2Dump::default()).await;
+    assert_eq!(rows.len(), 3);
+    for a in &rows {
+        let line = format!(
+            "    {} weight:{} buckets:{} flows:0 dpo:",
+            IpAddr::try_from(a.app_srv).unwrap(),
+            a.weight,
+            a.num_buckets
+        );
+        assert!(out.reply.contains(&line), "{line:?} in {}", out.reply);
+    }
     assert!(sim.bump_vip_counter(2, 1, 7));
     let stats = StatsClient::connect(sim.stats_socket().unwrap())
         .await
@@ -339,6 +360,7 @@ async fn every_lb_message_and_its_wire_quirks() {
             ("lb_add_del_as_v2", 0),
             ("lb_add_del_as_v2", -6),
             ("lb_as_set_weight", 0),
+            ("lb_flush_vip", 0),
             ("lb_flush_vip", 0),
         ]
     );

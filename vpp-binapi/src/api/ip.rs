@@ -846,6 +846,12 @@ pub struct AddDelIpPuntRedirectV2Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for AddDelIpPuntRedirectV2Reply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for AddDelIpPuntRedirectV2Reply {
     const NAME: &'static str = "add_del_ip_punt_redirect_v2_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -907,6 +913,12 @@ impl crate::codec::Message for IoamDisable {
 pub struct IoamDisableReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for IoamDisableReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IoamDisableReply {
     const NAME: &'static str = "ioam_disable_reply";
@@ -996,6 +1008,12 @@ impl crate::codec::Message for IoamEnable {
 pub struct IoamEnableReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for IoamEnableReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IoamEnableReply {
     const NAME: &'static str = "ioam_enable_reply";
@@ -1162,6 +1180,12 @@ impl crate::codec::Message for IpContainerProxyAddDel {
 pub struct IpContainerProxyAddDelReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for IpContainerProxyAddDelReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IpContainerProxyAddDelReply {
     const NAME: &'static str = "ip_container_proxy_add_del_reply";
@@ -1364,6 +1388,12 @@ pub struct IpLocalReassEnableDisableReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for IpLocalReassEnableDisableReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for IpLocalReassEnableDisableReply {
     const NAME: &'static str = "ip_local_reass_enable_disable_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -1423,6 +1453,12 @@ pub struct IpLocalReassGetReply {
     pub ip4_is_enabled: bool,
     /// The `ip6_is_enabled` field.
     pub ip6_is_enabled: bool,
+}
+impl crate::codec::Reply for IpLocalReassGetReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IpLocalReassGetReply {
     const NAME: &'static str = "ip_local_reass_get_reply";
@@ -1518,6 +1554,12 @@ pub struct IpMrouteAddDelReply {
     pub retval: i32,
     /// The `stats_index` field.
     pub stats_index: u32,
+}
+impl crate::codec::Reply for IpMrouteAddDelReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IpMrouteAddDelReply {
     const NAME: &'static str = "ip_mroute_add_del_reply";
@@ -1734,6 +1776,12 @@ pub struct IpPathMtuGetReply {
     /// The `cursor` field.
     pub cursor: u32,
 }
+impl crate::codec::Reply for IpPathMtuGetReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for IpPathMtuGetReply {
     const NAME: &'static str = "ip_path_mtu_get_reply";
     const CRC: u32 = 0x53b48f5d;
@@ -1792,6 +1840,12 @@ pub struct IpPathMtuReplaceBeginReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for IpPathMtuReplaceBeginReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for IpPathMtuReplaceBeginReply {
     const NAME: &'static str = "ip_path_mtu_replace_begin_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -1847,6 +1901,12 @@ impl crate::codec::Message for IpPathMtuReplaceEnd {
 pub struct IpPathMtuReplaceEndReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for IpPathMtuReplaceEndReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IpPathMtuReplaceEndReply {
     const NAME: &'static str = "ip_path_mtu_replace_end_reply";
@@ -1909,6 +1969,12 @@ impl crate::codec::Message for IpPathMtuUpdate {
 pub struct IpPathMtuUpdateReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for IpPathMtuUpdateReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IpPathMtuUpdateReply {
     const NAME: &'static str = "ip_path_mtu_update_reply";
@@ -2062,6 +2128,12 @@ impl crate::codec::Message for IpPuntRedirectDump {
 pub struct IpPuntRedirectReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for IpPuntRedirectReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IpPuntRedirectReply {
     const NAME: &'static str = "ip_punt_redirect_reply";
@@ -2217,6 +2289,12 @@ pub struct IpReassemblyEnableDisableReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for IpReassemblyEnableDisableReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for IpReassemblyEnableDisableReply {
     const NAME: &'static str = "ip_reassembly_enable_disable_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -2292,6 +2370,12 @@ pub struct IpReassemblyGetReply {
     pub expire_walk_interval_ms: u32,
     /// The `is_ip6` field.
     pub is_ip6: bool,
+}
+impl crate::codec::Reply for IpReassemblyGetReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IpReassemblyGetReply {
     const NAME: &'static str = "ip_reassembly_get_reply";
@@ -2417,6 +2501,12 @@ pub struct IpReassemblySetReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for IpReassemblySetReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for IpReassemblySetReply {
     const NAME: &'static str = "ip_reassembly_set_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -2503,6 +2593,12 @@ pub struct IpRouteAddDelReply {
     pub retval: i32,
     /// The `stats_index` field.
     pub stats_index: u32,
+}
+impl crate::codec::Reply for IpRouteAddDelReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IpRouteAddDelReply {
     const NAME: &'static str = "ip_route_add_del_reply";
@@ -2596,6 +2692,12 @@ pub struct IpRouteAddDelV2Reply {
     pub retval: i32,
     /// The `stats_index` field.
     pub stats_index: u32,
+}
+impl crate::codec::Reply for IpRouteAddDelV2Reply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IpRouteAddDelV2Reply {
     const NAME: &'static str = "ip_route_add_del_v2_reply";
@@ -2736,6 +2838,12 @@ pub struct IpRouteLookupReply {
     /// The route entry in the table if found
     pub route: IpRoute,
 }
+impl crate::codec::Reply for IpRouteLookupReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for IpRouteLookupReply {
     const NAME: &'static str = "ip_route_lookup_reply";
     const CRC: u32 = 0x5d8febcb;
@@ -2816,6 +2924,12 @@ pub struct IpRouteLookupV2Reply {
     pub retval: i32,
     /// The `route` field.
     pub route: IpRouteV2,
+}
+impl crate::codec::Reply for IpRouteLookupV2Reply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IpRouteLookupV2Reply {
     const NAME: &'static str = "ip_route_lookup_v2_reply";
@@ -3004,6 +3118,12 @@ pub struct IpSourceAndPortRangeCheckAddDelReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for IpSourceAndPortRangeCheckAddDelReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for IpSourceAndPortRangeCheckAddDelReply {
     const NAME: &'static str = "ip_source_and_port_range_check_add_del_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -3110,6 +3230,12 @@ pub struct IpSourceAndPortRangeCheckInterfaceAddDelReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for IpSourceAndPortRangeCheckInterfaceAddDelReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for IpSourceAndPortRangeCheckInterfaceAddDelReply {
     const NAME: &'static str = "ip_source_and_port_range_check_interface_add_del_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -3185,6 +3311,12 @@ impl crate::codec::Message for IpTableAddDel {
 pub struct IpTableAddDelReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for IpTableAddDelReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IpTableAddDelReply {
     const NAME: &'static str = "ip_table_add_del_reply";
@@ -3269,6 +3401,12 @@ pub struct IpTableAddDelV2Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for IpTableAddDelV2Reply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for IpTableAddDelV2Reply {
     const NAME: &'static str = "ip_table_add_del_v2_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -3332,6 +3470,12 @@ pub struct IpTableAllocateReply {
     pub retval: i32,
     /// The `table` field.
     pub table: IpTable,
+}
+impl crate::codec::Reply for IpTableAllocateReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IpTableAllocateReply {
     const NAME: &'static str = "ip_table_allocate_reply";
@@ -3453,6 +3597,12 @@ pub struct IpTableFlushReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for IpTableFlushReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for IpTableFlushReply {
     const NAME: &'static str = "ip_table_flush_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -3517,6 +3667,12 @@ pub struct IpTableReplaceBeginReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for IpTableReplaceBeginReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for IpTableReplaceBeginReply {
     const NAME: &'static str = "ip_table_replace_begin_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -3580,6 +3736,12 @@ impl crate::codec::Message for IpTableReplaceEnd {
 pub struct IpTableReplaceEndReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for IpTableReplaceEndReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for IpTableReplaceEndReply {
     const NAME: &'static str = "ip_table_replace_end_reply";
@@ -3870,6 +4032,12 @@ pub struct SetIpFlowHashReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for SetIpFlowHashReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for SetIpFlowHashReply {
     const NAME: &'static str = "set_ip_flow_hash_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -3931,6 +4099,12 @@ impl crate::codec::Message for SetIpFlowHashRouterId {
 pub struct SetIpFlowHashRouterIdReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for SetIpFlowHashRouterIdReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for SetIpFlowHashRouterIdReply {
     const NAME: &'static str = "set_ip_flow_hash_router_id_reply";
@@ -4011,6 +4185,12 @@ impl crate::codec::Message for SetIpFlowHashV2 {
 pub struct SetIpFlowHashV2Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for SetIpFlowHashV2Reply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for SetIpFlowHashV2Reply {
     const NAME: &'static str = "set_ip_flow_hash_v2_reply";
@@ -4096,6 +4276,12 @@ pub struct SetIpFlowHashV3Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for SetIpFlowHashV3Reply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for SetIpFlowHashV3Reply {
     const NAME: &'static str = "set_ip_flow_hash_v3_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -4164,6 +4350,12 @@ impl crate::codec::Message for SwInterfaceIp4EnableDisable {
 pub struct SwInterfaceIp4EnableDisableReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for SwInterfaceIp4EnableDisableReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for SwInterfaceIp4EnableDisableReply {
     const NAME: &'static str = "sw_interface_ip4_enable_disable_reply";
@@ -4234,6 +4426,12 @@ pub struct SwInterfaceIp6EnableDisableReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for SwInterfaceIp6EnableDisableReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for SwInterfaceIp6EnableDisableReply {
     const NAME: &'static str = "sw_interface_ip6_enable_disable_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -4300,6 +4498,12 @@ pub struct SwInterfaceIp6GetLinkLocalAddressReply {
     pub retval: i32,
     /// the link local address
     pub ip: crate::api::ip_types::Ip6Address,
+}
+impl crate::codec::Reply for SwInterfaceIp6GetLinkLocalAddressReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for SwInterfaceIp6GetLinkLocalAddressReply {
     const NAME: &'static str = "sw_interface_ip6_get_link_local_address_reply";
@@ -4377,6 +4581,12 @@ impl crate::codec::Message for SwInterfaceIp6SetLinkLocalAddress {
 pub struct SwInterfaceIp6SetLinkLocalAddressReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for SwInterfaceIp6SetLinkLocalAddressReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for SwInterfaceIp6SetLinkLocalAddressReply {
     const NAME: &'static str = "sw_interface_ip6_set_link_local_address_reply";

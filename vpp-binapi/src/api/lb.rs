@@ -98,6 +98,12 @@ pub struct LbAddDelAsReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for LbAddDelAsReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for LbAddDelAsReply {
     const NAME: &'static str = "lb_add_del_as_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -219,6 +225,12 @@ pub struct LbAddDelAsV2Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for LbAddDelAsV2Reply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for LbAddDelAsV2Reply {
     const NAME: &'static str = "lb_add_del_as_v2_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -288,6 +300,12 @@ pub struct LbAddDelIntfNat4Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for LbAddDelIntfNat4Reply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for LbAddDelIntfNat4Reply {
     const NAME: &'static str = "lb_add_del_intf_nat4_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -356,6 +374,12 @@ impl crate::codec::Message for LbAddDelIntfNat6 {
 pub struct LbAddDelIntfNat6Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for LbAddDelIntfNat6Reply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for LbAddDelIntfNat6Reply {
     const NAME: &'static str = "lb_add_del_intf_nat6_reply";
@@ -501,6 +525,12 @@ impl crate::codec::Message for LbAddDelVip {
 pub struct LbAddDelVipReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for LbAddDelVipReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for LbAddDelVipReply {
     const NAME: &'static str = "lb_add_del_vip_reply";
@@ -652,6 +682,12 @@ impl crate::codec::Message for LbAddDelVipV2 {
 pub struct LbAddDelVipV2Reply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for LbAddDelVipV2Reply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for LbAddDelVipV2Reply {
     const NAME: &'static str = "lb_add_del_vip_v2_reply";
@@ -860,6 +896,12 @@ impl crate::codec::Message for LbAsSetWeight {
 pub struct LbAsSetWeightReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for LbAsSetWeightReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for LbAsSetWeightReply {
     const NAME: &'static str = "lb_as_set_weight_reply";
@@ -1103,6 +1145,12 @@ pub struct LbConfGetReply {
     /// Time in seconds after which, if no packet is received for a given session, the session is removed from the established session table.
     pub flow_timeout: u32,
 }
+impl crate::codec::Reply for LbConfGetReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for LbConfGetReply {
     const NAME: &'static str = "lb_conf_get_reply";
     const CRC: u32 = 0x923427ac;
@@ -1158,6 +1206,12 @@ impl crate::codec::Message for LbConfGetReply {
 pub struct LbConfReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for LbConfReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for LbConfReply {
     const NAME: &'static str = "lb_conf_reply";
@@ -1231,6 +1285,12 @@ impl crate::codec::Message for LbFlushVip {
 pub struct LbFlushVipReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for LbFlushVipReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for LbFlushVipReply {
     const NAME: &'static str = "lb_flush_vip_reply";

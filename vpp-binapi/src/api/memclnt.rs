@@ -131,6 +131,12 @@ pub struct ApiVersionsReply {
     )]
     pub api_versions: Vec<ModuleVersion>,
 }
+impl crate::codec::Reply for ApiVersionsReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for ApiVersionsReply {
     const NAME: &'static str = "api_versions_reply";
     const CRC: u32 = 0x5f0d99d6;
@@ -197,6 +203,12 @@ pub struct ControlPingReply {
     pub client_index: u32,
     /// the pid of the vpe, returned by the server
     pub vpe_pid: u32,
+}
+impl crate::codec::Reply for ControlPingReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for ControlPingReply {
     const NAME: &'static str = "control_ping_reply";
@@ -265,6 +277,12 @@ pub struct GetApiJsonReply {
     ///
     /// Variable string: a u32 byte count then the bytes, no NUL.
     pub json: String,
+}
+impl crate::codec::Reply for GetApiJsonReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for GetApiJsonReply {
     const NAME: &'static str = "get_api_json_reply";
@@ -337,6 +355,12 @@ pub struct GetFirstMsgIdReply {
     pub retval: i32,
     /// The `first_msg_id` field.
     pub first_msg_id: u16,
+}
+impl crate::codec::Reply for GetFirstMsgIdReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for GetFirstMsgIdReply {
     const NAME: &'static str = "get_first_msg_id_reply";
@@ -702,6 +726,12 @@ pub struct MemclntKeepaliveReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for MemclntKeepaliveReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for MemclntKeepaliveReply {
     const NAME: &'static str = "memclnt_keepalive_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -860,6 +890,12 @@ pub struct RpcCallReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
 }
+impl crate::codec::Reply for RpcCallReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for RpcCallReply {
     const NAME: &'static str = "rpc_call_reply";
     const CRC: u32 = 0xe8d4e804;
@@ -967,6 +1003,12 @@ impl crate::codec::Message for SockInitShm {
 pub struct SockInitShmReply {
     /// Return value: 0 on success, a negative VPP API error code otherwise.
     pub retval: i32,
+}
+impl crate::codec::Reply for SockInitShmReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for SockInitShmReply {
     const NAME: &'static str = "sock_init_shm_reply";

@@ -139,6 +139,12 @@ pub struct AddNodeNextReply {
     /// the index of the next node if success, else ~0
     pub next_index: u32,
 }
+impl crate::codec::Reply for AddNodeNextReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for AddNodeNextReply {
     const NAME: &'static str = "add_node_next_reply";
     const CRC: u32 = 0x2ed75f32;
@@ -240,6 +246,12 @@ pub struct CliInbandReply {
     /// Variable string: a u32 byte count then the bytes, no NUL.
     pub reply: String,
 }
+impl crate::codec::Reply for CliInbandReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for CliInbandReply {
     const NAME: &'static str = "cli_inband_reply";
     const CRC: u32 = 0x05879051;
@@ -274,6 +286,12 @@ pub struct CliReply {
     pub retval: i32,
     /// Reply string from cli processing if any
     pub reply_in_shmem: u64,
+}
+impl crate::codec::Reply for CliReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for CliReply {
     const NAME: &'static str = "cli_reply";
@@ -519,6 +537,12 @@ pub struct GetNextIndexReply {
     /// index of the next\_node
     pub next_index: u32,
 }
+impl crate::codec::Reply for GetNextIndexReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for GetNextIndexReply {
     const NAME: &'static str = "get_next_index_reply";
     const CRC: u32 = 0x2ed75f32;
@@ -578,6 +602,12 @@ pub struct GetNodeGraphReply {
     pub retval: i32,
     /// The `reply_in_shmem` field.
     pub reply_in_shmem: u64,
+}
+impl crate::codec::Reply for GetNodeGraphReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for GetNodeGraphReply {
     const NAME: &'static str = "get_node_graph_reply";
@@ -651,6 +681,12 @@ pub struct GetNodeIndexReply {
     /// index of the desired node if found, else ~0
     pub node_index: u32,
 }
+impl crate::codec::Reply for GetNodeIndexReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for GetNodeIndexReply {
     const NAME: &'static str = "get_node_index_reply";
     const CRC: u32 = 0xa8600b89;
@@ -716,6 +752,12 @@ pub struct ShowThreadsReply {
         arbitrary(with = crate::codec::arbitrary_support::vla::<_, 4294967295u64>)
     )]
     pub thread_data: Vec<ThreadData>,
+}
+impl crate::codec::Reply for ShowThreadsReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for ShowThreadsReply {
     const NAME: &'static str = "show_threads_reply";

@@ -181,6 +181,12 @@ pub struct ShowVersionReply {
     )]
     pub build_directory: String,
 }
+impl crate::codec::Reply for ShowVersionReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
+}
 impl crate::codec::Message for ShowVersionReply {
     const NAME: &'static str = "show_version_reply";
     const CRC: u32 = 0xc919bde1;
@@ -256,6 +262,12 @@ pub struct ShowVpeSystemTimeReply {
         arbitrary(with = crate::codec::arbitrary_support::f64_not_nan)
     )]
     pub vpe_system_time: crate::api::vpe_types::Timestamp,
+}
+impl crate::codec::Reply for ShowVpeSystemTimeReply {
+    #[inline]
+    fn retval(&self) -> i32 {
+        self.retval
+    }
 }
 impl crate::codec::Message for ShowVpeSystemTimeReply {
     const NAME: &'static str = "show_vpe_system_time_reply";

@@ -54,6 +54,8 @@
 #[cfg(feature = "arbitrary")]
 pub mod arbitrary_support;
 pub mod ip;
+mod reply;
+pub use reply::{ApiError, Reply};
 #[cfg(feature = "serde")]
 pub mod serde_array;
 mod visit;

@@ -397,6 +397,7 @@ mod fixture_shapes {
         assert_eq!(round_trip(&poke, 9), vec![0, 9, 3]);
 
         let shaped = shapes::ThingShapedReply { retval: -1 };
+        assert_eq!(shaped.check(), Err(ApiError::Unspecified));
         let raw = round_trip(&shaped, 10);
         assert_eq!(shapes::ThingShapedReply::HEADER, HeaderKind::Request);
         assert_eq!(read_context(&raw, HeaderKind::Request), Some(0xabcd));
@@ -498,4 +499,79 @@ fn random_bodies_never_panic_and_canonical_form_is_stable() {
         }
     }
     assert!(decoded > 100, "only {decoded} random bodies decoded");
+}
+
+mod api_error {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_named_error_round_trips_through_its_retval() {
+        let mut values = HashSet::new();
+        let mut names = HashSet::new();
+        for e in ApiError::ALL {
+            let v = e.retval();
+            assert_ne!(v, 0, "{e:?}");
+            assert_eq!(ApiError::from_retval(v), Some(e), "{e:?}");
+            assert!(values.insert(v), "value {v} twice");
+            let name = e.name().unwrap();
+            assert!(name.starts_with("VNET_API_ERROR_"), "{name}");
+            assert!(names.insert(name), "name {name} twice");
+            let msg = e.message().unwrap();
+            let shown = e.to_string();
+            assert!(shown.starts_with(&format!("{name} ({v}): ")), "{shown}");
+            assert!(
+                shown.to_lowercase().ends_with(&msg.to_lowercase()),
+                "{shown} / {msg}"
+            );
+        }
+        assert!(ApiError::ALL.len() > 100, "{}", ApiError::ALL.len());
+    }
+
+    #[test]
+    fn display_names_the_error_and_lowercases_its_message() {
+        assert_eq!(
+            ApiError::NoSuchEntry.to_string(),
+            "VNET_API_ERROR_NO_SUCH_ENTRY (-6): no such entry"
+        );
+        assert_eq!(ApiError::from_retval(-81), Some(ApiError::ValueExist));
+        assert_eq!(
+            ApiError::ValueExist.to_string(),
+            "VNET_API_ERROR_VALUE_EXIST (-81): value already exists"
+        );
+        // an acronym keeps its case
+        assert_eq!(
+            ApiError::Ip6MulticastAddressNotPresent.to_string(),
+            "VNET_API_ERROR_IP6_MULTICAST_ADDRESS_NOT_PRESENT (-83): IP6 multicast address required"
+        );
+    }
+
+    #[test]
+    fn unknown_values_are_kept_as_numbers() {
+        for v in [-1234, -21, 7, i32::MIN, i32::MAX] {
+            let e = ApiError::from_retval(v).unwrap();
+            assert_eq!(e, ApiError::Unknown(v));
+            assert_eq!(e.retval(), v);
+            assert_eq!((e.name(), e.message()), (None, None));
+            assert_eq!(e.to_string(), format!("unknown VPP API error ({v})"));
+        }
+        assert_eq!(ApiError::from_retval(0), None);
+    }
+
+    #[test]
+    fn replies_check_their_retval() {
+        assert_eq!(lb::LbAddDelVipV2Reply { retval: 0 }.check(), Ok(()));
+        assert_eq!(lb::LbAddDelVipV2Reply { retval: 0 }.retval(), 0);
+        let r = lb::LbAsSetWeightReply { retval: -6 };
+        assert_eq!(r.check(), Err(ApiError::NoSuchEntry));
+        let conf = lb::LbConfGetReply {
+            retval: -73,
+            ..Default::default()
+        };
+        let err: Box<dyn std::error::Error> = conf.check().unwrap_err().into();
+        assert_eq!(
+            err.to_string(),
+            "VNET_API_ERROR_INVALID_ARGUMENT (-73): invalid argument"
+        );
+    }
 }

@@ -194,10 +194,13 @@ def run(vpp, stats_sock=None):
     check(pool_index >= 1, f"pool index {pool_index}")
     if stats_sock:
         check_stats(vpp, stats_sock, pool_index, vip)
-    check(re.search(r"10\.0\.0\.1 342 buckets", out) is not None, f"CLI buckets: {out!r}")
+    check(re.search(r"10\.0\.0\.1 weight:1 buckets:342 flows:\d+ dpo:\d+ used", out) is not None,
+          f"CLI buckets: {out!r}")
     check("protocol:6 port:80" in out, f"CLI protocol/port: {out!r}")
 
     expect_rv(vpp.api.lb_flush_vip(pfx=pfx(vip, 32), protocol=6, port=80), 0, "lb_flush_vip")
+    expect_rv(vpp.api.lb_flush_vip(pfx=pfx("10.99.99.99", 32), protocol=6, port=80), 0,
+              "lb_flush_vip of a VIP that does not exist")
 
     # Delete one AS: it stays listed, unused, with 0 buckets.
     expect_rv(vpp.api.lb_add_del_as_v2(pfx=pfx(vip, 32), protocol=6, port=80,
