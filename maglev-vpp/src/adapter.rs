@@ -258,24 +258,19 @@ pub fn state_from_dumps(
             Vip::new(encap, src_ip_sticky, u32::from(details.flow_table_length)),
         );
     }
-    // Details come grouped by VIP: remember the last VIP's key to skip most lookups' cost.
-    let mut last: Option<(lb_types::LbVip, Option<VipKey>)> = None;
+    // Details come grouped by VIP: look each VIP up once per run of its ASes.
+    let mut run: Option<(lb_types::LbVip, Option<&mut Vip>)> = None;
     for details in ases {
         if details.flags & AS_FLAG_USED == 0 {
             continue;
         }
-        let key = match &last {
-            Some((raw, key)) if *raw == details.vip => *key,
-            _ => {
-                let key = key_of(&details.vip);
-                last = Some((details.vip, key));
-                key
-            }
-        };
-        let (Some(key), Ok(address)) = (key, details.app_srv.to_ip()) else {
-            continue;
-        };
-        if let Some(vip) = state.vips.get_mut(&key) {
+        if run.as_ref().is_none_or(|(raw, _)| *raw != details.vip) {
+            let vip = key_of(&details.vip).and_then(|key| state.vips.get_mut(&key));
+            run = Some((details.vip, vip));
+        }
+        if let Some((_, Some(vip))) = run.as_mut()
+            && let Ok(address) = details.app_srv.to_ip()
+        {
             vip.ases.insert(address, As::new(details.weight));
         }
     }
