@@ -249,8 +249,13 @@ pub async fn execute(client: &Client, ops: &[Op]) -> Result<Report, ExecError> {
     // Calls in send order; VPP answers one connection's requests in order, so waiting on the
     // oldest first loses nothing.
     let mut in_flight: VecDeque<(usize, Call<'_>)> = VecDeque::new();
+    // Only the oldest call is polled again, so no call may wait for a window slot: keep at most
+    // a window's worth pending.
+    let depth = client.max_in_flight().max(1);
     loop {
-        while let Some(i) = schedule.next_ready() {
+        while in_flight.len() < depth
+            && let Some(i) = schedule.next_ready()
+        {
             let req = request(&ops[i]);
             let mut call: Call<'_> = Box::pin(async move { req.send(client).await });
             // One poll puts the request on the wire (and registers this task's waker).
