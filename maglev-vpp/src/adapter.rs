@@ -201,7 +201,7 @@ pub async fn dump_state(client: &Client, desired: &VppState) -> Result<VppState,
     let vips = vips.map_err(failed(lb::LbVipDump::NAME))?;
     let ases = ases.map_err(failed(lb::LbAsV2Dump::NAME))?;
     let shown = match shown {
-        Ok(reply) if reply.retval == 0 => Some(parse_show_lb_vips(&reply.reply)),
+        Ok(reply) if reply.retval == 0 => Some(parse(&reply.reply, AsLines::Skip)),
         Ok(reply) => {
             tracing::warn!(name: "vpp-cli-refused", retval = reply.retval, detail = "src-ip-sticky taken from the desired state", "vpp-cli-refused");
             None
@@ -330,6 +330,17 @@ pub struct ShownAs {
 /// lines; an unreadable AS line is skipped.
 #[must_use]
 pub fn parse_show_lb_vips(text: &str) -> Vec<ShownVip> {
+    parse(text, AsLines::Read)
+}
+
+/// Whether [`parse`] reads AS lines; a sync needs only the VIP blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AsLines {
+    Read,
+    Skip,
+}
+
+fn parse(text: &str, as_lines: AsLines) -> Vec<ShownVip> {
     let mut out = Vec::new();
     // `None` inside a skipped block.
     let mut current: Option<Option<ShownVip>> = None;
@@ -359,7 +370,8 @@ pub fn parse_show_lb_vips(text: &str) -> Vec<ShownVip> {
             }
         } else if let Some(size) = first.strip_prefix("new_size:") {
             vip.new_size = size.parse().ok();
-        } else if let Ok(address) = first.parse::<IpAddr>()
+        } else if as_lines == AsLines::Read
+            && let Ok(address) = first.parse::<IpAddr>()
             && let Some(as_) = as_line(address, second.into_iter().chain(words))
         {
             vip.ases.push(as_);
