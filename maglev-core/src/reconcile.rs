@@ -8,7 +8,7 @@
 //! | input | pending afterwards | event |
 //! |---|---|---|
 //! | [`Reconciler::new`] | a full sync ([`SyncReason::Startup`]); the warmup clock starts | |
-//! | [`Reconciler::on_config`] (reload) | a full sync ([`SyncReason::Reload`]); the warmup clock is kept, delays and `sync-interval` are the new config's; pending frontends the new config lacks are dropped | |
+//! | [`Reconciler::on_config`] (reload) | a full sync ([`SyncReason::Reload`]); the warmup clock is kept, delays and `sync-interval` are the new config's; pending frontends and flushes the new config lacks are dropped | |
 //! | [`Reconciler::on_transition`] | every frontend of that backend; a one-time flush of the backend's address in those whose rules make `to` a flushing state **and** that are open (released, or the warmup over) at that time; flushes seen while a frontend is held are dropped | |
 //! | [`Reconciler::on_lagged`], a full sync already pending | nothing more | none (absorbed) |
 //! | [`Reconciler::on_lagged`], else | a full sync ([`SyncReason::Lagged`]) | [`ReconcileEvent::LagEscalated`] |
@@ -25,7 +25,7 @@
 //!
 //! | warmup phase ([`warmup`]) | full sync pending | job |
 //! |---|---|---|
-//! | `Hold` (before `startup-min-delay`) | either | none: [`ReconcileEvent::Suppressed`] |
+//! | `Hold` (before `startup-min-delay`) | either | none: [`ReconcileEvent::Suppressed`], once per phase and held count |
 //! | `PerFrontend` | no | one `Scope::Vip` per pending frontend that is released; held ones stay pending |
 //! | `PerFrontend` | yes | one `Scope::Vip` per released frontend not yet synced under this full sync, or pending since; the full sync stays owed |
 //! | `Done` (or ended by this poll) | no | one `Scope::Vip` per pending frontend |
@@ -38,8 +38,9 @@
 //! periodic tick forgets them. The warmup's release, by resolution or by the deadline, is
 //! reported as one [`ReconcileEvent::WarmupRelease`] per step, never one per frontend.
 //! Admission looks at a held frontend's backend states only when one of its backends had a
-//! transition since the last poll, or after a phase change or full trigger, so a storm of
-//! transitions during the warmup costs O(frontends of each backend) per transition.
+//! transition since the last poll, or after a phase change or full trigger: a poll costs
+//! O(frontends) plus the backends of the frontends touched since the last one, and a
+//! transition O(frontends of that backend).
 //!
 //! No job is handed out while the config has no `vpp` section (the pending set is kept).
 //!
@@ -48,9 +49,12 @@
 //! execute, report with [`Reconciler::on_sync_done`]); drain [`Reconciler::poll_event`]; sleep
 //! until [`Reconciler::poll_timeout`] and call [`Reconciler::handle_timeout`].
 //!
-//! Additions to the agreed interface: [`SyncJob::is_full`], [`JobId::get`],
-//! [`Reconciler::warmup_phase`], [`Reconciler::in_flight`], [`SyncReason::as_str`],
-//! [`ReconcileEvent::name`], the constants, and the [`warmup`] module.
+//! Events wait in a queue of at most [`MAX_QUEUED_EVENTS`] (the oldest are dropped beyond).
+//!
+//! Refinements of the agreed interface: [`JobId`]'s number is private (read it with
+//! [`JobId::get`]); additions: [`SyncJob::is_full`], [`Reconciler::warmup_phase`],
+//! [`Reconciler::in_flight`], [`SyncReason::as_str`], [`ReconcileEvent::name`],
+//! [`WarmupEnd`], the constants, and the [`warmup`] module.
 
 pub mod warmup;
 
@@ -287,15 +291,13 @@ impl Index {
         for (i, frontend) in config.frontends.iter().enumerate() {
             index.by_name.entry(frontend.name.clone()).or_insert(i);
             for name in frontend.backend_names() {
-                let Some(backend) = config.backend(name) else {
-                    continue;
-                };
-                index
-                    .by_backend
-                    .entry(name.to_owned())
-                    .or_insert_with(|| (backend.address, Vec::new()))
-                    .1
-                    .push(i);
+                if let Some((_, frontends)) = index.by_backend.get_mut(name) {
+                    frontends.push(i);
+                } else if let Some(backend) = config.backend(name) {
+                    index
+                        .by_backend
+                        .insert(name.to_owned(), (backend.address, vec![i]));
+                }
             }
         }
         index
@@ -638,12 +640,15 @@ impl Reconciler {
             if admitted.is_empty() {
                 return None;
             }
+            let vips: BTreeSet<&VipKey> = admitted.iter().map(|&i| &self.index.vips[i]).collect();
             let mut flush = FlushSet::new();
-            for (vip, address) in std::mem::take(&mut self.pending.flush).iter() {
-                if admitted.iter().any(|&i| self.index.vips[i] == *vip) {
+            for (vip, address) in self.pending.flush.iter() {
+                if vips.contains(vip) {
                     flush.insert(*vip, *address);
                 }
             }
+            // The rest belong to no pending frontend (see the module docs): dropped.
+            self.pending.flush = FlushSet::new();
             for i in &admitted {
                 self.pending.frontends.remove(i);
             }

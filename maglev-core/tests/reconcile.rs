@@ -942,7 +942,8 @@ struct Model {
     /// `startup-min-delay` passed under the config of that time, or the warmup was turned off.
     over_min: bool,
     last_full: Instant,
-    jobs: usize,
+    /// The last job handed out.
+    last_id: Option<JobId>,
 }
 
 impl Model {
@@ -964,7 +965,7 @@ impl Model {
             full_dirty: true,
             over_min: false,
             last_full: start,
-            jobs: 0,
+            last_id: None,
         };
         m.all_dirty();
         m
@@ -1105,7 +1106,8 @@ impl Model {
             );
             self.owed_flush.remove(&key);
         }
-        self.jobs += 1;
+        prop_assert!(self.last_id < Some(job.id), "job ids increase");
+        self.last_id = Some(job.id);
         self.in_flight = Some(job);
         Ok(())
     }
@@ -1260,6 +1262,5 @@ proptest! {
             }
         }
         model.settle(&mut r)?;
-        let _ = JobId::get;
     }
 }

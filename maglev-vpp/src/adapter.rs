@@ -201,7 +201,7 @@ pub async fn dump_state(client: &Client, desired: &VppState) -> Result<VppState,
     let vips = vips.map_err(failed(lb::LbVipDump::NAME))?;
     let ases = ases.map_err(failed(lb::LbAsV2Dump::NAME))?;
     let shown = match shown {
-        Ok(reply) if reply.retval == 0 => Some(parse_show_lb_vips(&reply.reply)),
+        Ok(reply) if reply.retval == 0 => Some(parse(&reply.reply, AsLines::Skip)),
         Ok(reply) => {
             tracing::warn!(name: "vpp-cli-refused", retval = reply.retval, detail = "src-ip-sticky taken from the desired state", "vpp-cli-refused");
             None
@@ -258,24 +258,19 @@ pub fn state_from_dumps(
             Vip::new(encap, src_ip_sticky, u32::from(details.flow_table_length)),
         );
     }
-    // Details come grouped by VIP: remember the last VIP's key to skip most lookups' cost.
-    let mut last: Option<(lb_types::LbVip, Option<VipKey>)> = None;
+    // Details come grouped by VIP: look each VIP up once per run of its ASes.
+    let mut run: Option<(lb_types::LbVip, Option<&mut Vip>)> = None;
     for details in ases {
         if details.flags & AS_FLAG_USED == 0 {
             continue;
         }
-        let key = match &last {
-            Some((raw, key)) if *raw == details.vip => *key,
-            _ => {
-                let key = key_of(&details.vip);
-                last = Some((details.vip, key));
-                key
-            }
-        };
-        let (Some(key), Ok(address)) = (key, details.app_srv.to_ip()) else {
-            continue;
-        };
-        if let Some(vip) = state.vips.get_mut(&key) {
+        if run.as_ref().is_none_or(|(raw, _)| *raw != details.vip) {
+            let vip = key_of(&details.vip).and_then(|key| state.vips.get_mut(&key));
+            run = Some((details.vip, vip));
+        }
+        if let Some((_, Some(vip))) = run.as_mut()
+            && let Ok(address) = details.app_srv.to_ip()
+        {
             vip.ases.insert(address, As::new(details.weight));
         }
     }
@@ -335,6 +330,17 @@ pub struct ShownAs {
 /// lines; an unreadable AS line is skipped.
 #[must_use]
 pub fn parse_show_lb_vips(text: &str) -> Vec<ShownVip> {
+    parse(text, AsLines::Read)
+}
+
+/// Whether [`parse`] reads AS lines; a sync needs only the VIP blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AsLines {
+    Read,
+    Skip,
+}
+
+fn parse(text: &str, as_lines: AsLines) -> Vec<ShownVip> {
     let mut out = Vec::new();
     // `None` inside a skipped block.
     let mut current: Option<Option<ShownVip>> = None;
@@ -364,7 +370,8 @@ pub fn parse_show_lb_vips(text: &str) -> Vec<ShownVip> {
             }
         } else if let Some(size) = first.strip_prefix("new_size:") {
             vip.new_size = size.parse().ok();
-        } else if let Ok(address) = first.parse::<IpAddr>()
+        } else if as_lines == AsLines::Read
+            && let Ok(address) = first.parse::<IpAddr>()
             && let Some(as_) = as_line(address, second.into_iter().chain(words))
         {
             vip.ases.push(as_);

@@ -249,8 +249,17 @@ pub async fn execute(client: &Client, ops: &[Op]) -> Result<Report, ExecError> {
     // Calls in send order; VPP answers one connection's requests in order, so waiting on the
     // oldest first loses nothing.
     let mut in_flight: VecDeque<(usize, Call<'_>)> = VecDeque::new();
+    // Only the oldest call is polled again, so no call may wait for a window slot: keep at most
+    // a window's worth pending. Refill once half the window has drained, so that requests go
+    // out (and VPP reads them) in bursts rather than one per reply.
+    let depth = client.max_in_flight().max(1);
+    let refill_at = depth / 2;
     loop {
-        while let Some(i) = schedule.next_ready() {
+        let refill = in_flight.len() <= refill_at;
+        while refill
+            && in_flight.len() < depth
+            && let Some(i) = schedule.next_ready()
+        {
             let req = request(&ops[i]);
             let mut call: Call<'_> = Box::pin(async move { req.send(client).await });
             // One poll puts the request on the wire (and registers this task's waker).

@@ -517,7 +517,7 @@ impl LbSyncer {
     }
 
     /// Drops the override [`LbSyncer::set_weight`] set, returning the weight it held; the
-    /// frontend is synced at once when there was one.
+    /// frontend is synced at once.
     ///
     /// # Errors
     ///

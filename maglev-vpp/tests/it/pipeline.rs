@@ -255,3 +255,24 @@ async fn a_dropped_connection_ends_the_sync_and_a_new_one_converges() {
     assert!(report.is_clean());
     assert!(converged(&client, &want).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_smaller_than_the_sync_still_converges_in_order() {
+    let sim = Sim::start().await;
+    let opts = vpp_binapi::client::ClientOptions::default()
+        .max_in_flight(3)
+        .timeout(std::time::Duration::from_secs(5));
+    let client = vpp_binapi::client::Client::connect(sim.handle.api_socket(), opts)
+        .await
+        .unwrap();
+    assert_eq!(client.max_in_flight(), 3);
+    let want = desired(4, 20);
+    let (ops, report) = sync(&client, &want).await;
+    assert_eq!(report.applied, ops.len());
+    assert!(converged(&client, &want).await);
+    let journal = sim.handle.journal();
+    for v in 1..=4 {
+        let added = seq_of(&journal, &vip_add(v)).unwrap();
+        assert!((1..=20).all(|a| seq_of(&journal, &as_add(v, a)).unwrap() > added));
+    }
+}

@@ -418,7 +418,13 @@ impl Shared {
             sink.frame(|out| put_request_header(out, ping, self.client_index, context));
         }
         loop {
-            match timeout_at(deadline, rx.recv()).await {
+            // Details of a long dump are usually queued already: skip the timer then.
+            let item = match rx.try_recv() {
+                Ok(item) => Ok(Some(item)),
+                Err(mpsc::error::TryRecvError::Disconnected) => Ok(None),
+                Err(mpsc::error::TryRecvError::Empty) => timeout_at(deadline, rx.recv()).await,
+            };
+            match item {
                 Ok(Some(StreamItem::Details(frame))) => {
                     on_details(frame)?;
                     deadline = Instant::now() + self.cfg.timeout;

@@ -297,6 +297,13 @@ impl Client {
         self.inner.shared.client_index
     }
 
+    /// How many calls may be in flight at once ([`ClientOptions::max_in_flight`]): a caller
+    /// that drives many calls from one task keeps at most this many pending, so that none
+    /// waits for a window slot without being polled.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.shared.cfg.max_in_flight
+    }
+
     /// Whether the connection is closed; every call on a closed client fails with
     /// [`ClientError::Closed`].
     pub fn is_closed(&self) -> bool {
