@@ -19,6 +19,7 @@
 #![cfg_attr(not(fuzzing), warn(missing_docs))]
 #![forbid(unsafe_code)]
 
+pub mod apidir;
 pub mod crc;
 pub mod doc;
 mod emit;

@@ -4,7 +4,7 @@
 
 use vpp_binapi::client::{Client, ClientOptions};
 
-#[path = "support/fake.rs"]
+#[path = "it/fake.rs"]
 #[allow(dead_code)]
 mod fake;
 

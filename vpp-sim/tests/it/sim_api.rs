@@ -2,12 +2,10 @@
 //! every lb message and its encoding quirks, silent drops, fault knobs, journal, restart and
 //! the stats segment it keeps in step.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use common::Raw;
+use crate::common::Raw;
 use vpp_binapi::api::{ip, ip_types, lb, lb_types, memclnt, vlib, vpe};
 use vpp_binapi::codec::{self, Message};
 use vpp_binapi::stats::{StatValue, StatsClient};

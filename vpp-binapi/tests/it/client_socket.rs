@@ -41,10 +41,7 @@ unsafe impl GlobalAlloc for PeakAlloc {
 #[global_allocator]
 static GLOBAL: PeakAlloc = PeakAlloc;
 
-#[path = "support/fake.rs"]
-mod fake;
-
-use fake::{FakeVpp, Out, Req};
+use crate::fake::{self, FakeVpp, Out, Req};
 
 fn opts() -> ClientOptions {
     ClientOptions::default().name("client-test")

@@ -1,11 +1,9 @@
 //! The `vpp-sim` binary: serves both sockets, answers a client, exits cleanly on SIGTERM.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::Raw;
+use crate::common::Raw;
 
 #[tokio::test]
 async fn binary_serves_until_sigterm() {
