@@ -47,6 +47,7 @@ pub mod cli;
 pub mod config_file;
 pub mod daemon;
 pub mod demo;
+pub mod grpc;
 pub mod logging;
 pub mod specs;
 pub mod vpp;

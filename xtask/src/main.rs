@@ -1,4 +1,5 @@
-//! Project automation: `cargo xtask codegen [--check] [--api-dir DIR]` and
+//! Project automation: `cargo xtask codegen [--check] [--api-dir DIR]` (the VPP bindings in
+//! `vpp-binapi/src/api/` and the gRPC code in `maglev-api/src/gen/`) and
 //! `cargo xtask messages MODULE`.
 
 use std::path::{Path, PathBuf};
@@ -33,7 +34,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Regenerate vpp-binapi/src/api/ from the VPP .api.json files.
+    /// Regenerate maglev-api/src/gen/ from the proto, and vpp-binapi/src/api/ from the VPP
+    /// .api.json files.
     Codegen {
         /// Do not write: fail if the committed files differ from fresh output.
         #[arg(long)]
@@ -80,6 +82,7 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let root = workspace_root();
+            println!("{}", codegen::run_proto(&root, check)?);
             println!(
                 "{}",
                 codegen::run(&dir, &root.join(codegen::OUT_DIR), check)?
@@ -143,6 +146,28 @@ mod codegen {
             out_dir,
             check,
         )
+    }
+
+    /// The `maglev-api` crate directory, relative to the workspace root.
+    pub(crate) const MAGLEV_API_DIR: &str = "maglev-api";
+
+    /// Generates `maglev-api`'s gRPC code and descriptor set from its proto with protox (no
+    /// `protoc`); with `check`, compares instead of writing.
+    pub(crate) fn run_proto(root: &Path, check: bool) -> Result<String> {
+        use maglev_api::codegen::{CODE_FILE, DESCRIPTOR_FILE, Mode};
+        let dir = root.join(MAGLEV_API_DIR);
+        let mode = if check { Mode::Check } else { Mode::Write };
+        let written = maglev_api::codegen::run(&dir, mode)
+            .with_context(|| format!("generating the gRPC code in {}", dir.display()))?;
+        Ok(if check {
+            format!("{CODE_FILE} and {DESCRIPTOR_FILE} are up to date")
+        } else {
+            format!(
+                "wrote {} of 2 files to {}/src/gen",
+                written.len(),
+                dir.display()
+            )
+        })
     }
 
     /// Generates the fixture modules; with `check`, compares instead of writing.
@@ -252,6 +277,14 @@ mod tests {
             return;
         };
         if let Err(e) = codegen::run(&dir, &workspace_root().join(codegen::OUT_DIR), true) {
+            panic!("{e:#}");
+        }
+    }
+
+    /// The committed gRPC code and descriptor set must match the proto.
+    #[test]
+    fn proto_codegen_is_fresh() {
+        if let Err(e) = codegen::run_proto(&workspace_root(), true) {
             panic!("{e:#}");
         }
     }

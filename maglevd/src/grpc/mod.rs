@@ -1,0 +1,31 @@
+//! The server side of the `maglev.v1` operator API (the contract lives in `maglev-api`).
+//!
+//! [`MaglevService`] implements the generated `Maglev` trait over:
+//! - the checker ([`maglev_health::checker::Checker`]): backend views, history and the
+//!   operator actions with their guards;
+//! - the current config, a `watch::Receiver<Arc<Config>>`: frontends in file order, health
+//!   checks, names;
+//! - `maglev_core`'s desired state and VPP-exact Maglev table: effective weights and each
+//!   backend's bucket share, and `maglev::disruption` for PreviewChange;
+//! - an optional [`VppSide`] (the sync engine's handle): VPP info, lb state, sync, plan,
+//!   counters and the runtime weight overrides. Without one those RPCs answer `UNAVAILABLE`.
+//!
+//! Errors map to gRPC codes: `NOT_FOUND` for an unknown name, `INVALID_ARGUMENT` for a weight
+//! over 100 or a pool the backend is not in, `FAILED_PRECONDITION` for pausing or resuming a
+//! disabled backend, `UNAVAILABLE` without VPP, `PERMISSION_DENIED` for a mutating RPC in
+//! read-only mode. Every mutating RPC is logged (`grpc-mutation`, or `grpc-refused`) with its
+//! peer.
+//!
+//! Not served yet: WatchEvents, CheckConfig and ReloadConfig answer `UNIMPLEMENTED`; the
+//! listener, TLS, reflection and health service are the daemon's wiring.
+
+mod convert;
+mod service;
+#[cfg(test)]
+mod tests;
+mod vpp;
+
+pub use service::{BuildInfo, MaglevService};
+pub use vpp::{
+    LbConf, LbCounters, LbState, SyncReport, SyncScope, VipCounters, VppError, VppInfo, VppSide,
+};
