@@ -549,7 +549,8 @@ async fn preview_change_matches_disruption_on_the_same_input() {
         .copied()
         .filter(|(a, _)| *a != ip("127.0.0.2"))
         .collect();
-    let cases: [(ChangeKind, u32, Vec<(IpAddr, u8)>); 3] = [
+    type Ases = Vec<(IpAddr, u8)>;
+    let cases: [(ChangeKind, u32, Ases); 3] = [
         (ChangeKind::Drain, 0, with_b(0).to_vec()),
         (ChangeKind::SetWeight, 100, with_b(100).to_vec()),
         (ChangeKind::Remove, 0, removed),
