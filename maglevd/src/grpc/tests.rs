@@ -137,7 +137,8 @@ struct Harness {
     checker: Checker,
 }
 
-async fn start(vpp: Option<Arc<FakeVpp>>, read_only: bool) -> Harness {
+/// The service over the test config, its static backends up.
+async fn service(vpp: Option<Arc<FakeVpp>>, read_only: bool) -> (MaglevService, Checker) {
     let loaded = crate::config_file::load_str("test.yaml", CONFIG).expect("valid config");
     let checker = Checker::new(CheckerConfig::default());
     checker.apply_config(loaded.specs).unwrap();
@@ -150,9 +151,8 @@ async fn start(vpp: Option<Arc<FakeVpp>>, read_only: bool) -> Harness {
             waited += Duration::from_millis(10);
         }
     }
-    let config = Arc::new(loaded.config);
     // A receiver keeps the last value after its sender is gone.
-    let (_, rx) = watch::channel(config);
+    let (_, rx) = watch::channel(Arc::new(loaded.config));
     let build = BuildInfo {
         version: "1.2.3".to_owned(),
         git_commit: "abcdef".to_owned(),
@@ -162,6 +162,11 @@ async fn start(vpp: Option<Arc<FakeVpp>>, read_only: bool) -> Harness {
     if let Some(vpp) = vpp {
         service = service.with_vpp(vpp);
     }
+    (service, checker)
+}
+
+async fn start(vpp: Option<Arc<FakeVpp>>, read_only: bool) -> Harness {
+    let (service, checker) = service(vpp, read_only).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(
@@ -641,4 +646,67 @@ async fn get_version_reports_the_build() {
         ),
         ("1.2.3", "abcdef", "2026-12-03")
     );
+}
+
+/// Arbitrary bytes as request bodies: decoding never panics, and whatever decodes is answered
+/// (with a reply or a status), never a panic.
+#[test]
+fn arbitrary_request_bodies_never_panic() {
+    use maglev_api::v1::maglev_server::Maglev;
+    use proptest::prelude::*;
+    use prost::Message;
+    use tonic::Request;
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (service, _checker) = rt.block_on(service(Some(Arc::new(FakeVpp::default())), false));
+    let mut runner = proptest::test_runner::TestRunner::default();
+    runner
+        .run(
+            &(0u8..8, proptest::collection::vec(any::<u8>(), 0..256)),
+            |(rpc, bytes)| {
+                rt.block_on(async {
+                    let s = &service;
+                    // Each arm decodes one request type; the result of the call is either.
+                    let _ = match rpc {
+                        0 => match GetFrontendRequest::decode(&bytes[..]) {
+                            Ok(r) => s.get_frontend(Request::new(r)).await.map(|_| ()),
+                            Err(_) => Ok(()),
+                        },
+                        1 => match GetBackendRequest::decode(&bytes[..]) {
+                            Ok(r) => s.get_backend(Request::new(r)).await.map(|_| ()),
+                            Err(_) => Ok(()),
+                        },
+                        2 => match BackendRequest::decode(&bytes[..]) {
+                            Ok(r) => s.disable_backend(Request::new(r)).await.map(|_| ()),
+                            Err(_) => Ok(()),
+                        },
+                        3 => match SetWeightRequest::decode(&bytes[..]) {
+                            Ok(r) => s
+                                .set_frontend_pool_backend_weight(Request::new(r))
+                                .await
+                                .map(|_| ()),
+                            Err(_) => Ok(()),
+                        },
+                        4 => match PreviewChangeRequest::decode(&bytes[..]) {
+                            Ok(r) => s.preview_change(Request::new(r)).await.map(|_| ()),
+                            Err(_) => Ok(()),
+                        },
+                        5 => match PlanVpplbSyncRequest::decode(&bytes[..]) {
+                            Ok(r) => s.plan_vpplb_sync(Request::new(r)).await.map(|_| ()),
+                            Err(_) => Ok(()),
+                        },
+                        6 => match GetHealthCheckRequest::decode(&bytes[..]) {
+                            Ok(r) => s.get_health_check(Request::new(r)).await.map(|_| ()),
+                            Err(_) => Ok(()),
+                        },
+                        _ => match WatchRequest::decode(&bytes[..]) {
+                            Ok(r) => s.watch_events(Request::new(r)).await.map(|_| ()),
+                            Err(_) => Ok(()),
+                        },
+                    };
+                });
+                Ok(())
+            },
+        )
+        .unwrap();
 }
