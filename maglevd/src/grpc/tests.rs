@@ -710,3 +710,56 @@ fn arbitrary_request_bodies_never_panic() {
         )
         .unwrap();
 }
+
+#[tokio::test]
+async fn watch_events_replays_then_streams_transitions() {
+    let mut h = start(None, false).await;
+    let mut stream = h
+        .client
+        .watch_events(WatchRequest {
+            backends: vec!["a".into()],
+            frontends: vec!["dns".into()],
+            kinds: vec![],
+            log_level: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), stream.message())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("the stream stays open")
+            .event
+            .expect("an event")
+    };
+    match next().await {
+        event::Event::Backend(b) => {
+            assert_eq!(b.backend, "a");
+            assert!(b.replay);
+            assert_eq!((b.from(), b.to()), (BackendState::Up, BackendState::Up));
+        }
+        other => panic!("expected the backend replay, got {other:?}"),
+    }
+    match next().await {
+        event::Event::Frontend(f) => {
+            assert_eq!(f.frontend, "dns");
+            assert!(f.replay);
+            assert_eq!(f.to(), FrontendState::Up);
+        }
+        other => panic!("expected the frontend replay, got {other:?}"),
+    }
+    // b is filtered out; a's pause comes through.
+    h.checker.pause("b").unwrap();
+    h.checker.pause("a").unwrap();
+    match next().await {
+        event::Event::Backend(b) => {
+            assert_eq!(b.backend, "a");
+            assert!(!b.replay);
+            assert_eq!((b.from(), b.to()), (BackendState::Up, BackendState::Paused));
+            assert_eq!(b.code(), ResultCode::Paused);
+        }
+        other => panic!("expected a's transition, got {other:?}"),
+    }
+}
