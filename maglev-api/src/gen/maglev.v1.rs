@@ -1343,7 +1343,8 @@ pub enum ChangeKind {
     Unspecified = 0,
     /// Drain the backend: its effective weight becomes 0 (it stays in VPP).
     Drain = 1,
-    /// Set the backend's weight in its pool of the frontend (as SetFrontendPoolBackendWeight).
+    /// Set the backend's weight (as SetFrontendPoolBackendWeight) in its first pool of the
+    /// frontend, the membership VPP receives.
     SetWeight = 2,
     /// Remove the backend from the frontend.
     Remove = 3,

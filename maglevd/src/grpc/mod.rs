@@ -16,8 +16,11 @@
 //! read-only mode. Every mutating RPC is logged (`grpc-mutation`, or `grpc-refused`) with its
 //! peer.
 //!
-//! Not served yet: WatchEvents, CheckConfig and ReloadConfig answer `UNIMPLEMENTED`; the
-//! listener, TLS, reflection and health service are the daemon's wiring.
+//! WatchEvents serves the replay (every backend and frontend asked for, from == to) and live
+//! backend transitions, with a MissedEvents marker for a subscriber that fell behind; live
+//! frontend, VPP, sync, reload and log events are not produced yet. CheckConfig and
+//! ReloadConfig answer `UNIMPLEMENTED`. The listener, TLS, reflection and the health service
+//! are the daemon's wiring.
 
 mod convert;
 mod service;

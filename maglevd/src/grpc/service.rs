@@ -13,11 +13,54 @@ use maglev_core::maglev::{Table, disruption};
 use maglev_core::plan::{Vip, effective_table_len};
 use maglev_core::weights::{BackendState as CoreState, WeightOverrides};
 use maglev_health::checker::{Checker, CheckerError, DefaultProber, Prober};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, Names, WallClock};
 use super::vpp::{SyncScope, VppError, VppSide};
+
+/// Events buffered per WatchEvents subscriber between its task and its stream.
+const WATCH_BUFFER: usize = 256;
+
+/// A WatchEvents subscriber's filters (spec: every filter narrows, empty lets all through).
+struct Filter {
+    backends: Vec<String>,
+    frontends: Vec<String>,
+    kinds: Vec<EventKind>,
+}
+
+impl Filter {
+    fn new(request: WatchRequest) -> Self {
+        let kinds = request
+            .kinds
+            .iter()
+            .filter_map(|k| EventKind::try_from(*k).ok())
+            .collect();
+        Self {
+            backends: request.backends,
+            frontends: request.frontends,
+            kinds,
+        }
+    }
+
+    /// Empty kinds mean every kind except log records.
+    fn wants(&self, kind: EventKind) -> bool {
+        if self.kinds.is_empty() {
+            kind != EventKind::Log
+        } else {
+            self.kinds.contains(&kind)
+        }
+    }
+
+    fn backend(&self, name: &str) -> bool {
+        self.backends.is_empty() || self.backends.iter().any(|b| b == name)
+    }
+
+    fn frontend(&self, name: &str) -> bool {
+        self.frontends.is_empty() || self.frontends.iter().any(|f| f == name)
+    }
+}
 
 /// The build identity GetVersion reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -507,13 +550,95 @@ impl<P: Prober> Maglev for MaglevService<P> {
         )))
     }
 
-    type WatchEventsStream = tokio_stream::Empty<Result<Event, Status>>;
+    type WatchEventsStream = ReceiverStream<Result<Event, Status>>;
 
     async fn watch_events(
         &self,
-        _: Request<WatchRequest>,
+        request: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        Err(Status::unimplemented("WatchEvents is not served yet"))
+        let filter = Filter::new(request.into_inner());
+        // Subscribe before the snapshot: a transition between the two is seen twice at worst,
+        // never missed.
+        let mut live = self.checker.subscribe();
+        let clock = WallClock::now();
+        let now = maglev_api::convert::to_unix_nanos(std::time::SystemTime::now());
+        let mut replay = Vec::new();
+        if filter.wants(EventKind::Backend) {
+            for snapshot in self.checker.snapshot() {
+                if filter.backend(&snapshot.name) {
+                    let state = convert::backend_state(snapshot.state).into();
+                    let last = snapshot.history.last();
+                    replay.push(Event {
+                        at_unix_nanos: last.map_or(now, |r| clock.unix_nanos(r.at)),
+                        event: Some(event::Event::Backend(BackendEvent {
+                            backend: snapshot.name.to_string(),
+                            from: state,
+                            to: state,
+                            code: last.map_or(0, |r| convert::result_code(r.code).into()),
+                            detail: last.map(|r| r.detail.clone()).unwrap_or_default(),
+                            replay: true,
+                        })),
+                    });
+                }
+            }
+        }
+        if filter.wants(EventKind::Frontend) {
+            let config = self.config();
+            let (states, overrides) = (self.states(), self.overrides());
+            for frontend in &config.frontends {
+                if filter.frontend(&frontend.name) {
+                    let state = frontend_info(&config, frontend, &states, &overrides).state;
+                    replay.push(Event {
+                        at_unix_nanos: now,
+                        event: Some(event::Event::Frontend(FrontendEvent {
+                            frontend: frontend.name.clone(),
+                            from: state,
+                            to: state,
+                            replay: true,
+                        })),
+                    });
+                }
+            }
+        }
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        tokio::spawn(async move {
+            for event in replay {
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                let event = match live.recv().await {
+                    Ok(t) if filter.wants(EventKind::Backend) && filter.backend(&t.backend) => {
+                        Event {
+                            at_unix_nanos: WallClock::now().unix_nanos(t.at),
+                            event: Some(event::Event::Backend(BackendEvent {
+                                backend: t.backend.to_string(),
+                                from: convert::backend_state(t.from).into(),
+                                to: convert::backend_state(t.to).into(),
+                                code: convert::result_code(t.code).into(),
+                                detail: t.detail,
+                                replay: false,
+                            })),
+                        }
+                    }
+                    Ok(_) => continue,
+                    // The checker never waits for a subscriber: one that falls behind is told
+                    // how many transitions it missed (before filtering) and goes on.
+                    Err(broadcast::error::RecvError::Lagged(count)) => Event {
+                        at_unix_nanos: maglev_api::convert::to_unix_nanos(
+                            std::time::SystemTime::now(),
+                        ),
+                        event: Some(event::Event::Missed(MissedEvents { count })),
+                    },
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
     }
 
     async fn check_config(
