@@ -163,11 +163,7 @@ impl Schedule {
 
     /// Reports the answer to operation `index`: `applied` when VPP answered retval 0. A
     /// refusal skips the rest of its VIP's operations; the last answer of a stage releases
-    /// the next one.
-    ///
-    /// # Panics
-    /// Never for an index returned by [`Schedule::next_ready`]; an index out of range is
-    /// ignored.
+    /// the next one. An index out of range is ignored.
     pub fn complete(&mut self, index: usize, applied: bool) {
         let Some(&g) = self.group_of.get(index) else {
             return;
