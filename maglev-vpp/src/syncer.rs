@@ -43,7 +43,7 @@ use std::time::{Duration, SystemTime};
 
 use maglev_core::config::{Config, VppLb};
 use maglev_core::desired::{Desired, desired_state, desired_vip, vip_key};
-use maglev_core::plan::{Op, Plan, PlanStats, Scope, VipKey, plan};
+use maglev_core::plan::{Op, Plan, PlanStats, Scope, plan};
 use maglev_core::reconcile::{
     JobId, Phase, ReconcileEvent, Reconciler, SyncJob, SyncOutcome, SyncReason, SyncRequest,
 };
@@ -97,11 +97,6 @@ pub struct SyncerOptions {
     /// Capacity of the [`LbSyncer::subscribe`] channel (default 4096); a slower subscriber
     /// gets `Lagged`.
     pub event_capacity: usize,
-    /// At most this many operations are handed to [`pipeline::execute`] at once (default
-    /// 1024, the client's default window): a sync's operations are split between VIPs into
-    /// batches of this size, so that no request waits behind a full window long enough for
-    /// its timeout to run out. A VIP with more operations goes in a batch of its own.
-    pub batch_ops: usize,
 }
 
 impl SyncerOptions {
@@ -114,7 +109,6 @@ impl SyncerOptions {
             ping_interval: Duration::from_secs(10),
             liveness_interval: Duration::from_secs(1),
             event_capacity: 4096,
-            batch_ops: 1024,
         }
     }
 }
@@ -127,7 +121,6 @@ impl fmt::Debug for SyncerOptions {
             .field("ping_interval", &self.ping_interval)
             .field("liveness_interval", &self.liveness_interval)
             .field("event_capacity", &self.event_capacity)
-            .field("batch_ops", &self.batch_ops)
             .finish_non_exhaustive()
     }
 }
@@ -677,29 +670,6 @@ fn build_desired(
     desired
 }
 
-/// Splits `ops` into batches of at most `size` operations (at least 1), never splitting one
-/// VIP's operations: each VIP's keep their order, and different VIPs are independent.
-fn batches(ops: &[Op], size: usize) -> Vec<Vec<Op>> {
-    let mut by_vip: Vec<Vec<Op>> = Vec::new();
-    let mut index: HashMap<VipKey, usize> = HashMap::new();
-    for op in ops {
-        let i = *index.entry(*op.key()).or_insert_with(|| {
-            by_vip.push(Vec::new());
-            by_vip.len() - 1
-        });
-        by_vip[i].push(*op);
-    }
-    let size = size.max(1);
-    let mut out: Vec<Vec<Op>> = Vec::new();
-    for group in by_vip {
-        match out.last_mut() {
-            Some(batch) if batch.len() + group.len() <= size => batch.extend(group),
-            _ => out.push(group),
-        }
-    }
-    out
-}
-
 /// The `vpp.lb` values that `lb_conf` carries.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct ConfFields {
@@ -1008,14 +978,7 @@ impl Driver {
                     .ops
                     .extend(plan(&current, &desired.vpp, *scope, &job.flush).ops);
             }
-            let mut report = pipeline::Report::default();
-            for batch in batches(&total.ops, self.options.batch_ops) {
-                let part = pipeline::execute(client, &batch).await?;
-                report.applied += part.applied;
-                report.failed.extend(part.failed);
-                report.skipped.extend(part.skipped);
-            }
-            Ok::<_, SessionError>(report)
+            Ok::<_, SessionError>(pipeline::execute(client, &total.ops).await?)
         }
         .await;
         let (outcome, errors) = match &result {
@@ -1262,54 +1225,5 @@ async fn sleep_until_opt(deadline: Option<std::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(Instant::from_std(deadline)).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn weight(vip: u8, address: u8) -> Op {
-        Op::AsSetWeight {
-            key: VipKey::new(std::net::IpAddr::from([192, 0, 2, vip]).into(), 6, 80),
-            address: std::net::IpAddr::from([10, 0, 0, address]),
-            weight: 1,
-            flush: false,
-        }
-    }
-
-    #[test]
-    fn batches_keep_each_vip_whole_and_in_order() {
-        // VIP 1 has 3 ops (one after VIP 2's), VIP 2 has 2, VIP 3 has 4.
-        let ops = [
-            weight(1, 1),
-            weight(2, 1),
-            weight(1, 2),
-            weight(2, 2),
-            weight(1, 3),
-            weight(3, 1),
-            weight(3, 2),
-            weight(3, 3),
-            weight(3, 4),
-        ];
-        let out = batches(&ops, 5);
-        assert_eq!(
-            out,
-            [
-                vec![
-                    weight(1, 1),
-                    weight(1, 2),
-                    weight(1, 3),
-                    weight(2, 1),
-                    weight(2, 2)
-                ],
-                vec![weight(3, 1), weight(3, 2), weight(3, 3), weight(3, 4)],
-            ]
-        );
-        // A VIP bigger than a batch gets one of its own; nothing is lost.
-        let out = batches(&ops, 2);
-        assert_eq!(out.iter().map(Vec::len).collect::<Vec<_>>(), [3, 2, 4]);
-        assert_eq!(batches(&ops, 0).concat().len(), ops.len());
-        assert!(batches(&[], 4).is_empty());
     }
 }
