@@ -149,6 +149,31 @@ fn read_frame(sock: &mut UnixStream) -> Vec<u8> {
     payload
 }
 
+/// One cold sync into an emptied simulator: dump + plan + execute, timed.
+fn cold_sync(
+    rt: &tokio::runtime::Runtime,
+    sim: &SimHandle,
+    path: &PathBuf,
+    want: &VppState,
+    expected: usize,
+) -> Duration {
+    reset(rt, sim);
+    let client = connect(rt, path);
+    rt.block_on(async {
+        let start = Instant::now();
+        let current = dump_state(&client, want).await.unwrap();
+        let ops = plan(&current, want, Scope::All, &FlushSet::new());
+        let report = execute(&client, &ops.ops).await.unwrap();
+        let elapsed = start.elapsed();
+        assert!(report.is_clean());
+        assert_eq!(report.applied, expected);
+        elapsed
+    })
+}
+
+/// Pairs measured in alternation for the printed ratio.
+const PAIRS: usize = 8;
+
 fn bench_cold_sync(c: &mut Criterion) {
     let rt = runtime();
     let (sim, path) = start_simulator("cold");
@@ -158,23 +183,9 @@ fn bench_cold_sync(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("cold_sync_100x64", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                reset(&rt, &sim);
-                let client = connect(&rt, &path);
-                total += rt.block_on(async {
-                    let start = Instant::now();
-                    let current = dump_state(&client, &want).await.unwrap();
-                    let ops = plan(&current, &want, Scope::All, &FlushSet::new());
-                    let report = execute(&client, &ops.ops).await.unwrap();
-                    let elapsed = start.elapsed();
-                    assert!(report.is_clean());
-                    assert_eq!(report.applied, cold_plan.len());
-                    elapsed
-                });
-                drop(client);
-            }
-            total
+            (0..iters)
+                .map(|_| cold_sync(&rt, &sim, &path, &want, cold_plan.len()))
+                .sum()
         });
     });
     g.bench_function("bare_writer_100x64", |b| {
@@ -188,6 +199,23 @@ fn bench_cold_sync(c: &mut Criterion) {
         });
     });
     g.finish();
+    // Criterion runs the two one after the other, so load drift between them moves their
+    // ratio: measure it again in alternation.
+    let mut ratios: Vec<f64> = (0..PAIRS)
+        .map(|_| {
+            let ours = cold_sync(&rt, &sim, &path, &want, cold_plan.len());
+            reset(&rt, &sim);
+            let floor = bare_writer(&sim, &path, &cold_plan.ops);
+            ours.as_secs_f64() / floor.as_secs_f64()
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "lb_sync/cold_sync_100x64 against bare_writer_100x64, {PAIRS} alternating pairs: ratio median {:.2}, min {:.2}, max {:.2}",
+        ratios[PAIRS / 2],
+        ratios[0],
+        ratios[PAIRS - 1]
+    );
 }
 
 fn cpu(clock: ClockId) -> Duration {
