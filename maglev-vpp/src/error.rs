@@ -1,51 +1,45 @@
-//! The errors of the adapter and the pipeline, and VPP's reasons for refusing an operation.
+//! The errors of the adapter and the pipeline.
 //!
-//! VPP answers a refused request with a negative `retval` from `vnet/api_errno.h`;
-//! [`retval_name`] is the one place that turns it into words until `vpp-binapi` names every
-//! error itself.
+//! VPP answers a refused request with a negative `retval`; `vpp-binapi` names every one of them
+//! ([`ApiError`], from `vnet/api_errno.h`), so a refusal reads
+//! `VNET_API_ERROR_NO_SUCH_ENTRY (-6): no such entry`, never a bare number.
 
 use std::fmt;
 
 use maglev_core::plan::Op;
+use vpp_binapi::api::ApiError;
 use vpp_binapi::client::{ClientError, CompatEntry};
-
-/// VPP's name for the retvals the lb plugin answers (`vnet/api_errno.h`); `"vpp error"` for
-/// any other value.
-#[must_use]
-pub fn retval_name(retval: i32) -> &'static str {
-    match retval {
-        0 => "ok",
-        -6 => "no such entry",
-        -70 => "invalid memory size",
-        -73 => "invalid argument",
-        -81 => "value exists",
-        -97 => {
-            "invalid address family: the AS is not of the VIP's family (VPP takes ::/96 addresses such as ::1 for IPv4)"
-        }
-        _ => "vpp error",
-    }
-}
 
 /// An operation VPP refused: the operation, and VPP's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpFailure {
     /// The refused operation.
     pub op: Op,
-    /// VPP's `retval` (negative).
-    pub retval: i32,
+    /// VPP's answer.
+    pub error: ApiError,
 }
 
 impl OpFailure {
-    /// VPP's reason, in words ([`retval_name`]).
+    /// What an operator should know beyond VPP's own words, for the refusals the lb plugin is
+    /// known to give for a configuration reason.
     #[must_use]
-    pub fn reason(&self) -> &'static str {
-        retval_name(self.retval)
+    pub fn hint(&self) -> Option<&'static str> {
+        match self.error {
+            ApiError::InvalidAddressFamily => Some(
+                "the AS is not of the VIP's family (VPP takes ::/96 addresses such as ::1 for IPv4)",
+            ),
+            _ => None,
+        }
     }
 }
 
 impl fmt::Display for OpFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: retval {} ({})", self.op, self.retval, self.reason())
+        write!(f, "{}: {}", self.op, self.error)?;
+        if let Some(hint) = self.hint() {
+            write!(f, " ({hint})")?;
+        }
+        Ok(())
     }
 }
 

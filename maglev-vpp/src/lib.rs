@@ -7,7 +7,7 @@
 //!   respecting only the real dependencies between them.
 //! - [`syncer`]: [`syncer::LbSyncer`], the driver around `maglev_core::reconcile`: a
 //!   cheap-clone handle that other code steers.
-//! - [`error`]: the adapter's and pipeline's errors, and VPP's reasons ([`error::retval_name`]).
+//! - [`error`]: the adapter's and pipeline's errors; a refused operation carries VPP's typed error.
 //! - [`backoff`]: a reusable, jittered exponential backoff for reconnects.
 #![cfg_attr(not(fuzzing), warn(missing_docs))]
 #![forbid(unsafe_code)]

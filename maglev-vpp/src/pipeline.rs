@@ -26,6 +26,7 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use maglev_core::plan::{Op, VipKey};
+use vpp_binapi::api::ApiError;
 use vpp_binapi::client::Client;
 
 use crate::adapter::request;
@@ -288,15 +289,18 @@ fn answer(
         applied: report.applied,
         source,
     })?;
-    let applied = retval == 0;
-    schedule.complete(i, applied);
-    if applied {
-        report.applied += 1;
-        log_op(&op);
-    } else {
-        let failure = OpFailure { op, retval };
-        tracing::error!(name: "vpp-lbsync-error", vip = %op.key(), op = %op, retval, reason = failure.reason(), "vpp-lbsync-error");
-        report.failed.push(failure);
+    let refused = ApiError::from_retval(retval);
+    schedule.complete(i, refused.is_none());
+    match refused {
+        None => {
+            report.applied += 1;
+            log_op(&op);
+        }
+        Some(error) => {
+            let failure = OpFailure { op, error };
+            tracing::error!(name: "vpp-lbsync-error", vip = %op.key(), op = %op, retval, error = %failure, "vpp-lbsync-error");
+            report.failed.push(failure);
+        }
     }
     Ok(())
 }

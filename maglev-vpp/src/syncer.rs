@@ -52,8 +52,9 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument as _;
-use vpp_binapi::api::{lb, vpe};
+use vpp_binapi::api::{ApiError, lb, vpe};
 use vpp_binapi::client::{Client, ClientError, ClientOptions};
+use vpp_binapi::codec::Reply as _;
 
 use crate::adapter;
 use crate::backoff::{Backoff, BackoffSettings};
@@ -165,10 +166,8 @@ pub enum OpResult {
     Applied,
     /// VPP refused it.
     Failed {
-        /// VPP's retval.
-        retval: i32,
-        /// VPP's reason in words.
-        reason: &'static str,
+        /// VPP's answer (its retval, name and message).
+        error: ApiError,
     },
     /// Not sent: an earlier operation of its VIP was refused.
     Skipped,
@@ -334,9 +333,9 @@ enum SessionError {
 
 /// VPP refused `lb_conf`.
 #[derive(Debug, thiserror::Error)]
-#[error("lb_conf: retval {retval} ({})", crate::error::retval_name(*.retval))]
+#[error("lb_conf: {error}")]
 struct ConfRefused {
-    retval: i32,
+    error: ApiError,
 }
 
 /// The cheap-clone handle of the sync engine; see the [module docs](self).
@@ -909,10 +908,8 @@ impl Driver {
             }
         }
         let reply = client.request(&request).await?;
-        if reply.retval != 0 {
-            let error = ConfRefused {
-                retval: reply.retval,
-            };
+        if let Err(error) = reply.check() {
+            let error = ConfRefused { error };
             tracing::error!(name: "vpp-lb-conf-error", error = %error, "vpp-lb-conf-error");
             return Ok(());
         }
@@ -1023,8 +1020,7 @@ impl Driver {
         for op in total {
             let result = if let Some(failure) = report.failed.iter().find(|f| f.op == *op) {
                 OpResult::Failed {
-                    retval: failure.retval,
-                    reason: failure.reason(),
+                    error: failure.error,
                 }
             } else if report.skipped.contains(op) {
                 OpResult::Skipped

@@ -5,6 +5,7 @@
 use maglev_core::plan::{As, Encap, FlushSet, Op, Scope, Vip, plan};
 use maglev_vpp::adapter::dump_state;
 use maglev_vpp::pipeline::{Phase, Schedule, execute};
+use vpp_binapi::api::ApiError;
 use vpp_binapi::client::ClientError;
 
 use crate::{Sim, backend, converged, desired, key, seq_of, sync};
@@ -200,8 +201,13 @@ async fn a_refused_operation_is_reported_and_confined_to_its_vip() {
     assert_eq!(report.failed.len(), 1);
     let failure = &report.failed[0];
     assert_eq!(failure.op, weight_1);
-    assert_eq!((failure.retval, failure.reason()), (-6, "no such entry"));
-    assert!(failure.to_string().contains("no such entry"), "{failure}");
+    assert_eq!(failure.error, ApiError::NoSuchEntry);
+    assert!(
+        failure
+            .to_string()
+            .ends_with("VNET_API_ERROR_NO_SUCH_ENTRY (-6): no such entry"),
+        "{failure}"
+    );
     assert_eq!(report.skipped, [as_del(1, 8)]);
     assert!(report.needs_full_sync());
     assert_eq!(report.applied, 3);
@@ -227,7 +233,7 @@ async fn a_refused_vip_skips_its_ases_in_a_cold_sync() {
     assert_eq!(report.failed.len(), 1);
     let refused = report.failed[0].op;
     assert!(matches!(refused, Op::VipAdd { .. }));
-    assert_eq!(report.failed[0].reason(), "value exists");
+    assert_eq!(report.failed[0].error, ApiError::ValueExist);
     assert_eq!(report.skipped.len(), 8);
     assert!(report.skipped.iter().all(|op| op.key() == refused.key()));
     assert_eq!(report.applied, 3 * 9);
