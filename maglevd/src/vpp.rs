@@ -504,7 +504,7 @@ impl<P: Prober> Reconciler<P> {
 
 impl<P: Prober> Reconciler<P> {
     /// Logs `frontend-transition` for every frontend whose state or active pool changed.
-    fn log_frontends(&mut self, config: &Config, weights: &BTreeMap<String, FrontendWeights>) {
+    fn log_frontends(&mut self, config: &Config, weights: &BTreeMap<String, FrontendWeights<'_>>) {
         for frontend in &config.frontends {
             let Some(w) = weights.get(&frontend.name) else {
                 continue;
