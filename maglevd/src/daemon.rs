@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use maglev_core::config::Config;
+use maglev_core::config::{Config, LoadOptions};
 use maglev_health::checker::{Checker, DefaultProber};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -41,7 +41,8 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
         "starting"
     );
     let source = ConfigSource::from_arg(args.config.as_deref());
-    let Loaded { config, specs } = match config_file::load(&source) {
+    let options = args.load_options();
+    let Loaded { config, specs } = match config_file::load_with(&source, &options) {
         Ok(loaded) => loaded,
         Err(error) => {
             log_config_error("config-invalid", &error);
@@ -101,7 +102,7 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
 
     loop {
         tokio::select! {
-            _ = sighup.recv() => reload(&source, &checker, &config_tx),
+            _ = sighup.recv() => reload(&source, &options, &checker, &config_tx),
             _ = sigint.recv() => { tracing::info!(name: "signal", signal = "SIGINT", "signal"); break; }
             _ = sigterm.recv() => { tracing::info!(name: "signal", signal = "SIGTERM", "signal"); break; }
         }
@@ -121,9 +122,14 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
 
 /// SIGHUP (spec B §1.8): a bad config is logged and the old one keeps running; a good one
 /// goes to the checker and the reconciler (which syncs).
-fn reload(source: &ConfigSource, checker: &Checker, config_tx: &watch::Sender<Arc<Config>>) {
+fn reload(
+    source: &ConfigSource,
+    options: &LoadOptions,
+    checker: &Checker,
+    config_tx: &watch::Sender<Arc<Config>>,
+) {
     tracing::info!(name: "config-reload", source = %source.name(), "config-reload");
-    let Loaded { config, specs } = match config_file::load(source) {
+    let Loaded { config, specs } = match config_file::load_with(source, options) {
         Ok(loaded) => loaded,
         Err(error) => {
             log_config_error("config-reload-failed", &error);
