@@ -156,7 +156,7 @@ fn build_vip<'a>(
     );
     // Keyed by address, the first membership wins: a backend's first pool, and the first of
     // two backends sharing an address. The sort is stable and `dedup_by` keeps the first.
-    ases.sort_by(|a, b| a.0.cmp(&b.0));
+    ases.sort_by_key(|a| a.0);
     ases.dedup_by(|later, earlier| later.0 == earlier.0);
     let mut vip = Vip::new(
         frontend.encap.into(),
@@ -196,7 +196,7 @@ pub fn desired_state<'a>(
     // Validation guarantees distinct VIP keys; keep the first if not (stable sort, `dedup_by`
     // keeps the first). Frontend names are unique too; `collect` keeps the last, as
     // repeated insertion would.
-    vips.sort_by(|a, b| a.0.cmp(&b.0));
+    vips.sort_by_key(|a| a.0);
     vips.dedup_by(|later, earlier| later.0 == earlier.0);
     Desired {
         vpp: VppState {

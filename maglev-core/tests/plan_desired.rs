@@ -305,7 +305,7 @@ proptest::proptest! {
                         prop_assert_eq!(i, fw.active_pool);
                     }
                     prop_assert_eq!(m.effective.flush, m.state.flushes(fe.flush_on_down));
-                    let addr = c.backend(&m.backend).unwrap().address;
+                    let addr = c.backend(m.backend).unwrap().address;
                     prop_assert_eq!(vip.ases.contains_key(&addr), m.state != Removed);
                 }
             }
