@@ -1,17 +1,23 @@
-//! Reconcile plan and desired-state build at 10,000 VIPs x 100 ASes.
+//! Reconcile plan and desired-state build at 10,000 VIPs x 100 ASes, and a sync with no drift
+//! at 1,000 VIPs x 64 ASes. Measured as the benchmark thread's on-CPU time ([`CpuTime`]), so
+//! other work on the machine does not count.
 
-use std::collections::BTreeMap;
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
+
+use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
+use cpu_time::CpuTime;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ipnet::{IpNet, Ipv4Net};
 use maglev_core::config::{
     Backend, Config, Encap, Frontend, HealthChecker, Pool, PoolMember, Protocol,
 };
-use maglev_core::desired::desired_state;
+use maglev_core::desired::{Desired, desired_state, vip_key};
 use maglev_core::plan::{As, FlushSet, Scope, Vip, VipKey, VppState, plan};
-use maglev_core::weights::{BackendState, WeightOverrides};
+use maglev_core::weights::{BackendState, BackendStates, WeightOverrides, effective_weights};
 
 const VIPS: u32 = 10_000;
 const ASES: u32 = 100;
@@ -24,12 +30,12 @@ fn backend_addr(i: u32) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))
 }
 
-fn big_state() -> VppState {
+fn big_state(vips: u32, ases: u32) -> VppState {
     let mut s = VppState::new();
-    for v in 0..VIPS {
+    for v in 0..vips {
         let key = VipKey::new(IpNet::V4(Ipv4Net::new(vip_addr(v), 32).unwrap()), 6, 80);
         let mut vip = Vip::new(maglev_core::plan::Encap::Gre4, false, 1024);
-        for a in 0..ASES {
+        for a in 0..ases {
             vip.ases
                 .insert(backend_addr((v * 7 + a) % 10_000), As::new(100));
         }
@@ -90,8 +96,63 @@ fn big_config() -> Config {
     }
 }
 
-fn bench_plan(c: &mut Criterion) {
-    let current = big_state();
+/// The desired-state build as it was before it was made proportional to the work (one owned
+/// name per membership, two lookups per membership, one ordered-map insertion per AS), kept
+/// here as the comparison point.
+fn desired_state_before<'a>(
+    config: &'a Config,
+    states: &impl BackendStates,
+    overrides: &WeightOverrides,
+) -> Desired<'a> {
+    struct Resolved<'a>(HashMap<&'a str, (BackendState, IpAddr)>);
+    impl BackendStates for Resolved<'_> {
+        fn get_state(&self, backend: &str) -> Option<BackendState> {
+            self.0.get(backend).map(|&(state, _)| state)
+        }
+    }
+    let resolved = Resolved(
+        config
+            .backends
+            .iter()
+            .map(|(name, b)| (name.as_str(), (states.state_of(name), b.address)))
+            .collect(),
+    );
+    let mut desired = Desired::default();
+    for frontend in &config.frontends {
+        let weights = effective_weights(frontend, &resolved, overrides);
+        // The former decisions owned each member's name.
+        let names: Vec<String> = weights
+            .pools
+            .iter()
+            .flat_map(|p| p.members.iter())
+            .map(|m| m.backend.to_owned())
+            .collect();
+        black_box(&names);
+        let mut vip = Vip::new(
+            frontend.encap.into(),
+            frontend.src_ip_sticky,
+            frontend.new_flows_table_length,
+        );
+        for member in weights.pools.iter().flat_map(|p| p.members.iter()) {
+            if member.state == BackendState::Removed {
+                continue;
+            }
+            let Some(&(_, address)) = resolved.0.get(member.backend) else {
+                continue;
+            };
+            vip.ases.entry(address).or_insert(As {
+                weight: member.effective.weight,
+                flush: member.effective.flush,
+            });
+        }
+        desired.vpp.vips.entry(vip_key(frontend)).or_insert(vip);
+        desired.frontends.insert(frontend.name.clone(), weights);
+    }
+    desired
+}
+
+fn bench_plan(c: &mut Criterion<CpuTime>) {
+    let current = big_state(VIPS, ASES);
     let desired = current.clone();
     c.bench_function("plan_10k_vips_100_as_no_drift", |b| {
         b.iter(|| {
@@ -140,6 +201,10 @@ fn bench_plan(c: &mut Criterion) {
         })
         .collect();
     let overrides = WeightOverrides::new();
+    assert_eq!(
+        desired_state(&config, &states, &overrides),
+        desired_state_before(&config, &states, &overrides)
+    );
     let mut group = c.benchmark_group("desired");
     group.sample_size(10);
     group.bench_function("desired_build_10k_frontends_100_backends", |b| {
@@ -148,8 +213,46 @@ fn bench_plan(c: &mut Criterion) {
             assert_eq!(d.vpp.vips.len(), VIPS as usize);
         });
     });
+    group.bench_function("desired_build_10k_frontends_100_backends_before", |b| {
+        b.iter(|| {
+            let d = desired_state_before(black_box(&config), black_box(&states), &overrides);
+            assert_eq!(d.vpp.vips.len(), VIPS as usize);
+        });
+    });
     group.finish();
 }
 
-criterion_group!(benches, bench_plan);
+/// The planning side of a full sync with no drift at 1,000 VIPs x 64 ASes: the plan, and the
+/// state comparisons a caller may make.
+fn bench_sync_1k(c: &mut Criterion<CpuTime>) {
+    let current = big_state(1_000, 64);
+    let desired = current.clone();
+    c.bench_function("plan_1k_vips_64_as_no_drift", |b| {
+        b.iter(|| {
+            let p = plan(
+                black_box(&current),
+                black_box(&desired),
+                Scope::All,
+                &FlushSet::new(),
+            );
+            assert!(p.is_empty());
+        });
+    });
+    c.bench_function("converged_1k_vips_64_as", |b| {
+        b.iter(|| assert!(black_box(&current).converged(black_box(&desired))));
+    });
+    c.bench_function("vpp_state_eq_1k_vips_64_as", |b| {
+        b.iter(|| assert!(black_box(&current) == black_box(&desired)));
+    });
+}
+
+fn cpu_time() -> Criterion<CpuTime> {
+    Criterion::default().with_measurement(CpuTime)
+}
+
+criterion_group! {
+    name = benches;
+    config = cpu_time();
+    targets = bench_plan, bench_sync_1k
+}
 criterion_main!(benches);

@@ -294,11 +294,12 @@ impl WeightOverrides {
     }
 }
 
-/// One pool membership with its decision, for observability.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberWeight {
+/// One pool membership with its decision, for observability. It borrows the backend's name
+/// from the config it was computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberWeight<'a> {
     /// Backend name.
-    pub backend: String,
+    pub backend: &'a str,
     /// The weight configured for this membership (or its runtime override).
     pub configured: u8,
     /// The backend's state.
@@ -309,26 +310,27 @@ pub struct MemberWeight {
 
 /// One pool of a frontend with its members' decisions.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolWeights {
+pub struct PoolWeights<'a> {
     /// Pool name.
-    pub name: String,
+    pub name: &'a str,
     /// Members in config order.
-    pub members: Vec<MemberWeight>,
+    pub members: Vec<MemberWeight<'a>>,
 }
 
 /// The decisions for one frontend: which pool is active, each member's effective weight, and
-/// the frontend's aggregate state.
+/// the frontend's aggregate state. Names are borrowed from the config, so computing the
+/// decisions allocates nothing per membership.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FrontendWeights {
+pub struct FrontendWeights<'a> {
     /// Index of the active pool in [`FrontendWeights::pools`].
     pub active_pool: usize,
     /// Pools in config order.
-    pub pools: Vec<PoolWeights>,
+    pub pools: Vec<PoolWeights<'a>>,
     /// Aggregate state.
     pub state: FrontendState,
 }
 
-impl FrontendWeights {
+impl FrontendWeights<'_> {
     /// The effective weight of `backend` in pool number `pool`, if it is a member there.
     #[must_use]
     pub fn weight(&self, pool: usize, backend: &str) -> Option<u8> {
@@ -345,56 +347,75 @@ impl FrontendWeights {
 /// flush, and the frontend state. A backend listed in several pools gets a decision per
 /// membership; VPP receives the first pool's (see [`crate::desired`]).
 #[must_use]
-pub fn effective_weights(
-    frontend: &Frontend,
+pub fn effective_weights<'a>(
+    frontend: &'a Frontend,
     states: &impl BackendStates,
     overrides: &WeightOverrides,
-) -> FrontendWeights {
-    // One state lookup per membership.
-    let states: Vec<Vec<BackendState>> = frontend
+) -> FrontendWeights<'a> {
+    weigh(frontend, overrides, &mut Vec::new(), |name| {
+        states.state_of(name)
+    })
+}
+
+/// The rules over one frontend, with the state lookup supplied by the caller: `state_of` is
+/// called exactly once per membership, in pool order then member order. `scratch` is a
+/// buffer reused between calls.
+pub(crate) fn weigh<'a, F>(
+    frontend: &'a Frontend,
+    overrides: &WeightOverrides,
+    scratch: &mut Vec<BackendState>,
+    mut state_of: F,
+) -> FrontendWeights<'a>
+where
+    F: FnMut(&'a str) -> BackendState,
+{
+    scratch.clear();
+    scratch.extend(
+        frontend
+            .pools
+            .iter()
+            .flat_map(|pool| pool.backends.iter())
+            .map(|member| state_of(&member.backend)),
+    );
+    let mut rest = scratch.as_slice();
+    let active_pool = active_pool_index(frontend.pools.iter().map(|pool| {
+        let (this, next) = rest.split_at(pool.backends.len().min(rest.len()));
+        rest = next;
+        this.iter().copied()
+    }));
+    let mut states = scratch.iter().copied();
+    let frontend_overrides = overrides.by_frontend.get(&frontend.name);
+    let pools: Vec<PoolWeights<'a>> = frontend
         .pools
         .iter()
-        .map(|pool| {
-            pool.backends
-                .iter()
-                .map(|member| states.state_of(&member.backend))
-                .collect()
-        })
-        .collect();
-    let active_pool = active_pool_index(states.iter().map(|pool| pool.iter().copied()));
-    let pools: Vec<PoolWeights> = frontend
-        .pools
-        .iter()
-        .zip(&states)
         .enumerate()
-        .map(|(index, (pool, pool_states))| PoolWeights {
-            name: pool.name.clone(),
-            members: pool
-                .backends
-                .iter()
-                .zip(pool_states)
-                .map(|(member, &state)| {
-                    let configured = if overrides.is_empty() {
-                        member.weight
-                    } else {
-                        overrides
-                            .get(&frontend.name, &pool.name, &member.backend)
-                            .unwrap_or(member.weight)
-                    };
-                    MemberWeight {
-                        backend: member.backend.clone(),
-                        configured,
-                        state,
-                        effective: backend_weight(
-                            state,
-                            index,
-                            active_pool,
+        .map(|(index, pool)| {
+            let pool_overrides = frontend_overrides.and_then(|pools| pools.get(&pool.name));
+            PoolWeights {
+                name: &pool.name,
+                members: pool
+                    .backends
+                    .iter()
+                    .zip(states.by_ref())
+                    .map(|(member, state)| {
+                        let configured = pool_overrides
+                            .and_then(|members| members.get(&member.backend).copied())
+                            .unwrap_or(member.weight);
+                        MemberWeight {
+                            backend: &member.backend,
                             configured,
-                            frontend.flush_on_down,
-                        ),
-                    }
-                })
-                .collect(),
+                            state,
+                            effective: backend_weight(
+                                state,
+                                index,
+                                active_pool,
+                                configured,
+                                frontend.flush_on_down,
+                            ),
+                        }
+                    })
+                    .collect(),
+            }
         })
         .collect();
     let state = frontend_state(

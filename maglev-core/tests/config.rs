@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use maglev_core::config::{
-    CheckKind, Config, ConfigError, Encap, MAX_INPUT_BYTES, ParseError, Protocol, StatusRange,
+    CheckKind, Config, ConfigError, Encap, LoadOptions, ParseError, Protocol, StatusRange,
 };
 
 /// Joins lines, so a test's line numbers are the index in the slice plus one.
@@ -43,7 +43,11 @@ fn invalid(text: &str) -> Vec<String> {
 }
 
 fn parse_error(text: &str) -> ParseError {
-    match load(text) {
+    parse_error_with(text, &LoadOptions::default())
+}
+
+fn parse_error_with(text: &str, options: &LoadOptions) -> ParseError {
+    match Config::from_yaml_str_with("t.yaml", text, options) {
         Ok(_) => panic!("expected a parse error, the config loaded"),
         Err(ConfigError::Parse(error)) => error,
         Err(other) => panic!("expected a parse error, got: {other}"),
@@ -632,16 +636,13 @@ fn parse_error_yaml_syntax_and_shape() {
 
 #[test]
 fn parse_error_hostile_input_is_refused() {
-    // Too large.
-    let mut huge = String::from("maglev:\n  backends:\n");
-    while huge.len() <= MAX_INPUT_BYTES {
-        huge.push_str("    # padding padding padding padding padding padding padding padding\n");
-    }
-    let error = parse_error(&huge);
-    assert!(error.message.starts_with("config is too large"), "{error}");
-    assert_eq!(error.line, 0);
+    // The budgets scale with the size limit; with a 1 MiB limit (the former default) the
+    // cases below stay within it and are refused by the parser's budgets.
+    const MAX: usize = 1 << 20;
+    let options = LoadOptions::default().with_max_bytes(MAX);
     let budget = |text: &str| {
-        let error = parse_error(text);
+        assert!(text.len() <= MAX);
+        let error = parse_error_with(text, &options);
         assert!(
             error
                 .message
@@ -661,12 +662,17 @@ fn parse_error_hostile_input_is_refused() {
         .map(|depth| format!("{}k{depth}:\n", " ".repeat(depth)))
         .collect();
     assert!(load(&deep_block).unwrap_err().is_parse());
+    assert!(
+        Config::from_yaml_str_with("t.yaml", &deep_block, &options)
+            .unwrap_err()
+            .is_parse()
+    );
 
     // Many nodes within the size limit: 150 000 pool members.
     let mut wide =
         String::from("maglev:\n  frontends:\n    f:\n      pools:\n        - backends: {");
     let mut index = 0;
-    while wide.len() < MAX_INPUT_BYTES - 32 {
+    while wide.len() < MAX - 32 {
         wide.push_str(&format!("b{index}: {{}},"));
         index += 1;
     }
@@ -681,6 +687,60 @@ fn parse_error_hostile_input_is_refused() {
         aliases.push_str(&format!("        - {{ name: p{pool}, backends: *m }}\n"));
     }
     budget(&aliases);
+    // Alias limits do not grow with the size limit.
+    let error = parse_error(&aliases);
+    assert!(
+        error
+            .message
+            .starts_with("config exceeds the parser's limits"),
+        "{error}"
+    );
+}
+
+/// Padding comments up to just over `size` bytes, after a valid config.
+fn padded(size: usize) -> String {
+    let mut text = y(&["maglev:", "  backends:", "    b1: { address: 10.0.0.1 }"]);
+    while text.len() <= size {
+        text.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    text
+}
+
+#[test]
+fn size_limit_defaults_to_64_mib() {
+    assert_eq!(LoadOptions::default().max_bytes, 64 << 20);
+    assert_eq!(LoadOptions::DEFAULT_MAX_BYTES, 64 << 20);
+    // Far beyond the former 1 MiB limit, a config loads with the defaults.
+    let text = padded(3 << 20);
+    assert_eq!(ok(&text).backends.len(), 1);
+}
+
+#[test]
+fn size_limit_over_names_the_limit_and_how_to_raise_it() {
+    let text = padded(4096);
+    let small = LoadOptions::default().with_max_bytes(4096);
+    let error = parse_error_with(&text, &small);
+    assert_eq!(error.line, 0);
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "t.yaml: config is too large ({} bytes, over the limit of 4096 bytes; raise the loader's max_bytes to load it)",
+            text.len()
+        )
+    );
+    // Exactly at the limit loads.
+    let exact = LoadOptions::default().with_max_bytes(text.len());
+    let config = Config::from_yaml_str_with("t.yaml", &text, &exact).unwrap();
+    assert_eq!(config.backends.len(), 1);
+    // Over the default limit, with the default options.
+    let huge = padded(LoadOptions::DEFAULT_MAX_BYTES);
+    let error = parse_error(&huge);
+    assert!(
+        error
+            .message
+            .contains(&format!("over the limit of {} bytes", 64 << 20)),
+        "{error}"
+    );
 }
 
 #[test]

@@ -305,7 +305,7 @@ proptest::proptest! {
                         prop_assert_eq!(i, fw.active_pool);
                     }
                     prop_assert_eq!(m.effective.flush, m.state.flushes(fe.flush_on_down));
-                    let addr = c.backend(&m.backend).unwrap().address;
+                    let addr = c.backend(m.backend).unwrap().address;
                     prop_assert_eq!(vip.ases.contains_key(&addr), m.state != Removed);
                 }
             }
@@ -326,5 +326,140 @@ proptest::proptest! {
         let vpp = apply(VppState::new(), &p.ops);
         prop_assert!(vpp.converged(&d.vpp));
         prop_assert!(plan(&vpp, &d.vpp, Scope::All, &FlushSet::new()).is_empty());
+    }
+}
+
+/// The desired state the simple way, as the rules say it: per frontend, the decisions of
+/// `effective_weights` over the states of the config's backends (a name the config does not
+/// know is `unknown`), then one AS per address in membership order, the first one winning.
+fn reference_desired<'a>(
+    c: &'a Config,
+    states: &BTreeMap<String, BackendState>,
+    ov: &WeightOverrides,
+) -> maglev_core::desired::Desired<'a> {
+    use maglev_core::plan::{As, Vip};
+    use maglev_core::weights::{BackendStates, effective_weights};
+    let known: BTreeMap<String, BackendState> = c
+        .backends
+        .keys()
+        .map(|name| (name.clone(), states.state_of(name)))
+        .collect();
+    let mut d = maglev_core::desired::Desired::default();
+    for fe in &c.frontends {
+        let fw = effective_weights(fe, &known, ov);
+        let mut vip = Vip::new(fe.encap.into(), fe.src_ip_sticky, fe.new_flows_table_length);
+        for m in fw.pools.iter().flat_map(|p| &p.members) {
+            if m.state == Removed {
+                continue;
+            }
+            if let Some(b) = c.backend(m.backend) {
+                vip.ases.entry(b.address).or_insert(As {
+                    weight: m.effective.weight,
+                    flush: m.effective.flush,
+                });
+            }
+        }
+        d.vpp.vips.entry(vip_key(fe)).or_insert(vip);
+        d.frontends.insert(fe.name.clone(), fw);
+    }
+    d
+}
+
+/// A random config built directly (not through the loader, so it can also break the rules the
+/// loader enforces: shared addresses, unknown members, repeated VIPs, repeated members).
+fn arb_config() -> impl proptest::strategy::Strategy<Value = Config> {
+    use maglev_core::config::{
+        Backend, Encap as CEncap, Frontend, HealthChecker, Pool, PoolMember, Protocol,
+    };
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    let backends = vec(0u8..12, 1..12);
+    let member = (0usize..14, 0u8..=120);
+    let pool = vec(member, 1..6);
+    let frontend = (0u8..6, vec(pool, 1..4), any::<bool>(), any::<bool>());
+    (backends, vec(frontend, 0..6)).prop_map(|(addresses, frontends)| {
+        let backends = addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let name = format!("b{i}");
+                let backend = Backend {
+                    name: name.clone(),
+                    address: IpAddr::from([10, 0, 0, *a]),
+                    healthcheck: None,
+                    enabled: true,
+                };
+                (name, backend)
+            })
+            .collect();
+        let frontends = frontends
+            .into_iter()
+            .enumerate()
+            .map(|(i, (vip, pools, sticky, flush))| {
+                let address = IpAddr::from([192, 0, 2, vip]);
+                Frontend {
+                    name: format!("f{i}"),
+                    description: String::new(),
+                    address,
+                    prefix: ipnet::IpNet::from(address),
+                    protocol: Protocol::Tcp,
+                    port: 80,
+                    pools: pools
+                        .into_iter()
+                        .enumerate()
+                        .map(|(p, members)| Pool {
+                            name: format!("p{p}"),
+                            backends: members
+                                .into_iter()
+                                .map(|(b, weight)| PoolMember {
+                                    backend: format!("b{b}"),
+                                    weight,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                    src_ip_sticky: sticky,
+                    flush_on_down: flush,
+                    new_flows_table_length: 1024,
+                    encap: CEncap::Gre4,
+                }
+            })
+            .collect();
+        Config {
+            healthchecker: HealthChecker::default(),
+            vpp: None,
+            healthchecks: BTreeMap::new(),
+            backends,
+            frontends,
+        }
+    })
+}
+
+proptest::proptest! {
+    #[test]
+    fn desired_state_equals_the_reference(
+        c in arb_config(),
+        s in proptest::collection::vec(arb_state(), 14),
+        w in proptest::collection::vec((0usize..6, 0usize..4, 0usize..14, 0u8..=120), 0..4),
+    ) {
+        let states: BTreeMap<String, BackendState> =
+            s.iter().enumerate().map(|(i, st)| (format!("b{i}"), *st)).collect();
+        let mut ov = WeightOverrides::new();
+        for (f, p, b, weight) in w {
+            ov.set(&format!("f{f}"), &format!("p{p}"), &format!("b{b}"), weight);
+        }
+        let fast = desired_state(&c, &states, &ov);
+        let reference = reference_desired(&c, &states, &ov);
+        proptest::prop_assert_eq!(&fast, &reference);
+        // One frontend alone: its decisions, and its VIP where it is the first with that key.
+        for fe in &c.frontends {
+            let (key, vip, fw) = desired_vip(&c, fe, &states, &ov);
+            proptest::prop_assert_eq!(key, vip_key(fe));
+            proptest::prop_assert_eq!(&fw, &reference.frontends[&fe.name]);
+            let first = c.frontends.iter().find(|o| vip_key(o) == key).unwrap();
+            if first.name == fe.name {
+                proptest::prop_assert_eq!(&vip, &reference.vpp.vips[&key]);
+            }
+        }
     }
 }

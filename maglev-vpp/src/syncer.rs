@@ -651,12 +651,12 @@ fn check_member(
 
 /// The desired state of `frontends` (every frontend when empty): a per-VIP job builds only
 /// the VIPs it plans.
-fn build_desired(
-    config: &Config,
+fn build_desired<'a>(
+    config: &'a Config,
     frontends: &[String],
     states: &HashMap<String, BackendState>,
     overrides: &WeightOverrides,
-) -> Desired {
+) -> Desired<'a> {
     if frontends.is_empty() {
         return desired_state(config, states, overrides);
     }
@@ -1040,7 +1040,7 @@ impl Driver {
     fn log_frontends(
         &mut self,
         config: &Config,
-        weights: &BTreeMap<String, FrontendWeights>,
+        weights: &BTreeMap<String, FrontendWeights<'_>>,
         complete: bool,
     ) {
         for frontend in &config.frontends {

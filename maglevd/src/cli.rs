@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use maglev_core::config::LoadOptions;
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -88,6 +89,16 @@ pub struct Args {
     #[arg(long, env = "MAGLEV_TCP_CHECK", value_enum, default_value = "auto")]
     pub tcp_check: TcpCheck,
 
+    /// Largest config file accepted, in bytes (default 64 MiB). A larger file is refused
+    /// with an error naming this limit.
+    #[arg(
+        long,
+        env = "MAGLEV_CONFIG_MAX_BYTES",
+        value_name = "BYTES",
+        default_value_t = LoadOptions::DEFAULT_MAX_BYTES
+    )]
+    pub config_max_bytes: usize,
+
     /// Validate the config and exit: 0 valid, 1 parse error, 2 semantic error (errors are
     /// printed as `file:line:col: key: message`).
     #[arg(long)]
@@ -116,6 +127,11 @@ pub const DEFAULT_VPP_API_SOCKET: &str = "/run/vpp/api.sock";
 pub const DEFAULT_VPP_STATS_SOCKET: &str = "/run/vpp/stats.sock";
 
 impl Args {
+    /// The config loader's limits, from `--config-max-bytes`.
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions::default().with_max_bytes(self.config_max_bytes)
+    }
+
     /// Where the VPP API lives, from `--vpp-api-socket` / `--embedded-sim` / `--config`:
     ///
     /// | `--embedded-sim` | `--vpp-api-socket` | `--config` | VPP |

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use maglev_core::config::{Config, ConfigError};
+use maglev_core::config::{Config, ConfigError, LoadOptions};
 use maglev_health::checker::BackendSpec;
 
 use crate::specs::{self, SpecConversionError};
@@ -66,6 +66,16 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is larger than the loader accepts.
+    #[error(
+        "{path}: config is too large (over the limit of {limit} bytes); raise the limit with --config-max-bytes or MAGLEV_CONFIG_MAX_BYTES"
+    )]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The text was refused by the config loader.
     #[error("{0}")]
     Config(#[from] ConfigError),
@@ -83,7 +93,7 @@ impl LoadError {
     /// The `--check` exit code: 1 for unreadable or unparsable, 2 for semantic errors.
     pub fn check_exit_code(&self) -> i32 {
         match self {
-            Self::Read { .. } => EXIT_PARSE,
+            Self::Read { .. } | Self::TooLarge { .. } => EXIT_PARSE,
             Self::Config(error) if error.is_parse() => EXIT_PARSE,
             Self::Config(_) | Self::Spec { .. } => EXIT_SEMANTIC,
         }
@@ -103,30 +113,57 @@ impl LoadError {
     }
 }
 
-/// Reads (for a file) and validates the config, and builds the checker specs.
+/// Reads (for a file) and validates the config with the default [`LoadOptions`], and builds
+/// the checker specs.
 ///
 /// # Errors
 ///
 /// See [`LoadError`].
 pub fn load(source: &ConfigSource) -> Result<Loaded, LoadError> {
+    load_with(source, &LoadOptions::default())
+}
+
+/// Reads (for a file) and validates the config within `options`' limits, and builds the
+/// checker specs.
+///
+/// # Errors
+///
+/// See [`LoadError`].
+pub fn load_with(source: &ConfigSource, options: &LoadOptions) -> Result<Loaded, LoadError> {
     let name = source.name();
     let text = match source {
         ConfigSource::Embedded => EMBEDDED_CONFIG.to_owned(),
-        ConfigSource::File(path) => read_bounded(path).map_err(|source| LoadError::Read {
-            path: name.clone(),
-            source,
-        })?,
+        ConfigSource::File(path) => read_bounded(path, options.max_bytes)
+            .map_err(|source| LoadError::Read {
+                path: name.clone(),
+                source,
+            })?
+            .ok_or(LoadError::TooLarge {
+                path: name.clone(),
+                limit: options.max_bytes,
+            })?,
     };
-    load_str(&name, &text)
+    load_str_with(&name, &text, options)
 }
 
-/// Validates config `text` named `name` and builds the checker specs.
+/// Validates config `text` named `name` with the default [`LoadOptions`] and builds the
+/// checker specs.
 ///
 /// # Errors
 ///
 /// See [`LoadError`].
 pub fn load_str(name: &str, text: &str) -> Result<Loaded, LoadError> {
-    let config = Config::from_yaml_str(name, text)?;
+    load_str_with(name, text, &LoadOptions::default())
+}
+
+/// Validates config `text` named `name` within `options`' limits and builds the checker
+/// specs.
+///
+/// # Errors
+///
+/// See [`LoadError`].
+pub fn load_str_with(name: &str, text: &str, options: &LoadOptions) -> Result<Loaded, LoadError> {
+    let config = Config::from_yaml_str_with(name, text, options)?;
     let specs = specs::backend_specs(&config).map_err(|error| LoadError::Spec {
         source_name: name.to_owned(),
         error,
@@ -134,14 +171,16 @@ pub fn load_str(name: &str, text: &str) -> Result<Loaded, LoadError> {
     Ok(Loaded { config, specs })
 }
 
-/// Reads at most one byte more than the loader accepts, so a huge file is refused by the
-/// loader's size check instead of being read whole.
-fn read_bounded(path: &Path) -> std::io::Result<String> {
+/// Reads at most `max_bytes` bytes; `None` when the file is larger, which is noticed without
+/// reading it whole.
+fn read_bounded(path: &Path, max_bytes: usize) -> std::io::Result<Option<String>> {
     use std::io::Read as _;
-    let limit = u64::try_from(maglev_core::config::MAX_INPUT_BYTES).unwrap_or(u64::MAX) + 1;
+    let limit = u64::try_from(max_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     let mut text = String::new();
     std::fs::File::open(path)?
         .take(limit)
         .read_to_string(&mut text)?;
-    Ok(text)
+    Ok((text.len() <= max_bytes).then_some(text))
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use maglev_core::config::LoadOptions;
 use maglev_health::checker::{Checker, DefaultProber};
 use maglev_vpp::syncer::LbSyncer;
 use tokio::signal::unix::{SignalKind, signal};
@@ -40,7 +41,8 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
         "starting"
     );
     let source = ConfigSource::from_arg(args.config.as_deref());
-    let Loaded { config, specs } = match config_file::load(&source) {
+    let options = args.load_options();
+    let Loaded { config, specs } = match config_file::load_with(&source, &options) {
         Ok(loaded) => loaded,
         Err(error) => {
             log_config_error(ConfigStage::Startup, &error);
@@ -93,7 +95,7 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
 
     loop {
         tokio::select! {
-            _ = sighup.recv() => reload(&source, &checker, syncer.as_ref()),
+            _ = sighup.recv() => reload(&source, &options, &checker, syncer.as_ref()),
             _ = sigint.recv() => { tracing::info!(name: "signal", signal = "SIGINT", "signal"); break; }
             _ = sigterm.recv() => { tracing::info!(name: "signal", signal = "SIGTERM", "signal"); break; }
         }
@@ -114,9 +116,14 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
 
 /// SIGHUP (spec B §1.8): a bad config is logged and the old one keeps running; a good one
 /// goes to the checker and the syncer (which syncs).
-fn reload(source: &ConfigSource, checker: &Checker, syncer: Option<&LbSyncer>) {
+fn reload(
+    source: &ConfigSource,
+    options: &LoadOptions,
+    checker: &Checker,
+    syncer: Option<&LbSyncer>,
+) {
     tracing::info!(name: "config-reload", source = %source.name(), "config-reload");
-    let Loaded { config, specs } = match config_file::load(source) {
+    let Loaded { config, specs } = match config_file::load_with(source, options) {
         Ok(loaded) => loaded,
         Err(error) => {
             log_config_error(ConfigStage::Reload, &error);

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
 /// `--check`: prints every error as `file:line:col: key: message` on stderr.
 fn check(args: &Args) -> ExitCode {
     let source = ConfigSource::from_arg(args.config.as_deref());
-    match config_file::load(&source) {
+    match config_file::load_with(&source, &args.load_options()) {
         Ok(loaded) => {
             eprintln!(
                 "{}: ok ({} backends, {} frontends)",

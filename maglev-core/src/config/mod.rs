@@ -80,22 +80,77 @@ pub use model::{
     PoolMember, Protocol, ResponseRegex, StatusRange, TlsParams, Vpp, VppLb, defaults,
 };
 
+use serde::Deserialize as _;
 use serde_path_to_error::Segment;
 
-/// Largest config text the loader accepts, in bytes.
-pub const MAX_INPUT_BYTES: usize = 1 << 20;
+/// Limits of the config loader.
+///
+/// The defaults fit configs far larger than any deployment the engine is built for (10,000
+/// frontends of 100 backends is about 40 MiB of YAML) while hostile input stays bounded: the
+/// text is refused above [`LoadOptions::max_bytes`], the parser's budgets (events, nodes,
+/// scalar bytes) scale with that limit, and the limits that stop alias bombs and deep nesting
+/// (1,000 aliases and anchors, 100,000 replayed events, depth 32) do not scale at all.
+///
+/// ```
+/// use maglev_core::config::{Config, LoadOptions};
+///
+/// let options = LoadOptions::default().with_max_bytes(1 << 20);
+/// let error = Config::from_yaml_str_with("big.yaml", &"#".repeat(2 << 20), &options);
+/// assert!(error.unwrap_err().to_string().contains("over the limit of 1048576 bytes"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// Largest config text accepted, in bytes ([`LoadOptions::DEFAULT_MAX_BYTES`] unless set).
+    pub max_bytes: usize,
+}
+
+impl LoadOptions {
+    /// The default [`LoadOptions::max_bytes`]: 64 MiB.
+    pub const DEFAULT_MAX_BYTES: usize = 64 << 20;
+
+    /// These options with `max_bytes` as the size limit.
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+        }
+    }
+}
 
 impl Config {
-    /// Parses and validates a `maglev.yaml` given as text. `source_name` (usually the file's
-    /// path) only appears in error messages.
+    /// Parses and validates a `maglev.yaml` given as text, with the default [`LoadOptions`].
+    /// `source_name` (usually the file's path) only appears in error messages.
+    ///
+    /// # Errors
+    ///
+    /// See [`Config::from_yaml_str_with`].
+    pub fn from_yaml_str(source_name: &str, text: &str) -> Result<Self, ConfigError> {
+        Self::from_yaml_str_with(source_name, text, &LoadOptions::default())
+    }
+
+    /// Parses and validates a `maglev.yaml` given as text, within `options`' limits.
+    /// `source_name` (usually the file's path) only appears in error messages.
     ///
     /// # Errors
     ///
     /// [`ConfigError::Parse`] when the text is not YAML of the right shape (syntax, types,
-    /// unknown or duplicate keys, more than [`MAX_INPUT_BYTES`] or the parser's limits on
-    /// nesting, nodes and aliases); [`ConfigError::Invalid`] with every broken semantic rule.
-    pub fn from_yaml_str(source_name: &str, text: &str) -> Result<Self, ConfigError> {
-        let raw = parse(source_name, text).map_err(ConfigError::Parse)?;
+    /// unknown or duplicate keys, more than [`LoadOptions::max_bytes`] or the parser's limits
+    /// on nesting, nodes and aliases); [`ConfigError::Invalid`] with every broken semantic
+    /// rule.
+    pub fn from_yaml_str_with(
+        source_name: &str,
+        text: &str,
+        options: &LoadOptions,
+    ) -> Result<Self, ConfigError> {
+        let raw = parse(source_name, text, options).map_err(ConfigError::Parse)?;
         let maglev = raw.maglev.value.unwrap_or_default();
         validate::Checker::new(source_name, text)
             .check(maglev)
@@ -103,19 +158,20 @@ impl Config {
     }
 }
 
-/// Parser limits: generous for any real config, small enough that hostile input (deep nesting,
-/// alias bombs, huge scalars) fails fast instead of eating memory.
-fn options() -> serde_saphyr::Options {
+/// Parser limits: the size-driven budgets scale with `max_bytes` (an event or node takes at
+/// least a few bytes of text, so these only bind on alias expansion); the limits on aliases,
+/// replays and nesting are fixed, so hostile input fails fast instead of eating memory.
+fn parser_options(max_bytes: usize) -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
-    budget.max_events = 200_000;
-    budget.max_nodes = 100_000;
+    budget.max_events = max_bytes / 4;
+    budget.max_nodes = max_bytes / 8;
     budget.max_aliases = 1_000;
     budget.max_anchors = 1_000;
     budget.max_depth = 32;
     budget.max_documents = 2;
-    budget.max_total_scalar_bytes = MAX_INPUT_BYTES;
+    budget.max_total_scalar_bytes = max_bytes;
     budget.max_recorded_anchor_events = 100_000;
-    budget.max_recorded_anchor_bytes = MAX_INPUT_BYTES;
+    budget.max_recorded_anchor_bytes = max_bytes.min(1 << 20);
     budget.max_merge_keys = 100;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
@@ -126,7 +182,7 @@ fn options() -> serde_saphyr::Options {
     options
 }
 
-fn parse(source_name: &str, text: &str) -> Result<raw::RawFile, ParseError> {
+fn parse(source_name: &str, text: &str, options: &LoadOptions) -> Result<raw::RawFile, ParseError> {
     let error = |line, column, path: String, message: String| ParseError {
         source_name: source_name.to_owned(),
         line,
@@ -134,14 +190,15 @@ fn parse(source_name: &str, text: &str) -> Result<raw::RawFile, ParseError> {
         path,
         message,
     };
-    if text.len() > MAX_INPUT_BYTES {
+    if text.len() > options.max_bytes {
         return Err(error(
             0,
             0,
             String::new(),
             format!(
-                "config is too large ({} bytes, at most {MAX_INPUT_BYTES})",
-                text.len()
+                "config is too large ({} bytes, over the limit of {} bytes; raise the loader's max_bytes to load it)",
+                text.len(),
+                options.max_bytes
             ),
         ));
     }
@@ -153,13 +210,27 @@ fn parse(source_name: &str, text: &str) -> Result<raw::RawFile, ParseError> {
             "config is empty (expected a top-level `maglev:` key)".to_owned(),
         ));
     }
+    // The fast pass tracks no key path; only a file that fails is parsed again with path
+    // tracking (which costs a string per key) to name the key in the error.
+    let fast = serde_saphyr::with_deserializer_from_str_with_options(
+        text,
+        parser_options(options.max_bytes),
+        |de| raw::RawFile::deserialize(de),
+    );
+    if let Ok(raw) = fast {
+        return Ok(raw);
+    }
     let mut path = String::new();
-    let parsed = serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
-        serde_path_to_error::deserialize::<_, raw::RawFile>(de).map_err(|failure| {
-            path = render_path(failure.path());
-            failure.into_inner()
-        })
-    });
+    let parsed = serde_saphyr::with_deserializer_from_str_with_options(
+        text,
+        parser_options(options.max_bytes),
+        |de| {
+            serde_path_to_error::deserialize::<_, raw::RawFile>(de).map_err(|failure| {
+                path = render_path(failure.path());
+                failure.into_inner()
+            })
+        },
+    );
     parsed.map_err(|failure| {
         let (line, column) = failure
             .location()

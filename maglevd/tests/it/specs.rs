@@ -165,3 +165,32 @@ fn missing_file_is_a_read_error_with_the_path() {
     assert_eq!(error.check_exit_code(), config_file::EXIT_PARSE);
     assert!(error.to_string().contains("absent.yaml"), "{error}");
 }
+
+#[test]
+fn config_size_limit_is_adjustable_and_named_when_exceeded() {
+    use clap::Parser as _;
+    use maglevd::cli::Args;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.yaml");
+    std::fs::write(&path, CONFIG).unwrap();
+    let source = ConfigSource::File(path);
+    let limit = CONFIG.len() - 1;
+    let args = Args::try_parse_from(["maglevd", "--config-max-bytes", &limit.to_string()]).unwrap();
+    let error = config_file::load_with(&source, &args.load_options()).unwrap_err();
+    assert_eq!(error.check_exit_code(), config_file::EXIT_PARSE);
+    let message = error.to_string();
+    assert!(message.contains("big.yaml"), "{message}");
+    assert!(
+        message.contains(&format!("over the limit of {limit} bytes")),
+        "{message}"
+    );
+    assert!(message.contains("--config-max-bytes"), "{message}");
+    assert!(message.contains("MAGLEV_CONFIG_MAX_BYTES"), "{message}");
+    // At the limit it loads; the default is 64 MiB.
+    let exact =
+        Args::try_parse_from(["maglevd", "--config-max-bytes", &CONFIG.len().to_string()]).unwrap();
+    config_file::load_with(&source, &exact.load_options()).unwrap();
+    let default = Args::try_parse_from(["maglevd"]).unwrap();
+    assert_eq!(default.load_options().max_bytes, 64 << 20);
+}
