@@ -6,7 +6,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use serde_saphyr::{Location, Spanned};
 
 use super::duration::parse_duration;
 use super::error::SemanticError;
@@ -15,8 +14,8 @@ use super::model::{
     PoolMember, Protocol, ResponseRegex, StatusRange, TlsParams, Vpp, VppLb, defaults,
 };
 use super::raw::{
-    NameMap, RawBackend, RawCheckType, RawFrontend, RawHealthCheck, RawLb, RawMaglev, RawParams,
-    RawPool, Scalar,
+    At, NameMap, Node, RawBackend, RawCheckType, RawFrontend, RawHealthCheck, RawLb, RawMaglev,
+    RawParams, RawPool, Scalar,
 };
 
 /// Largest compiled size of a `response-regexp`, so a hostile pattern cannot eat memory.
@@ -65,21 +64,20 @@ impl<'a> Checker<'a> {
     }
 
     /// The position of a value.
-    fn at(location: &Location) -> Pos {
+    fn at(location: &At) -> Pos {
         Pos {
-            line: location.line(),
-            column: location.column(),
+            line: location.line,
+            column: location.column,
         }
     }
 
     /// The position of the key `name` whose value sits at `value`: the last occurrence of the
     /// name shortly before the value, else the value itself. Looks at most
     /// [`KEY_SEARCH_WINDOW`] bytes back, so the cost per entry stays bounded.
-    fn key_pos(&self, name: &str, value: &Location) -> Pos {
+    fn key_pos(&self, name: &str, value: &At) -> Pos {
         let fallback = Self::at(value);
         let Some(offset) = value
-            .span()
-            .byte_offset()
+            .byte_offset
             .and_then(|offset| usize::try_from(offset).ok())
         else {
             return fallback;
@@ -101,7 +99,7 @@ impl<'a> Checker<'a> {
         let newlines = between.bytes().filter(|&byte| byte == b'\n').count();
         let count = |text: &str| u64::try_from(text.chars().count()).unwrap_or(u64::MAX);
         let column = if newlines == 0 {
-            value.column().saturating_sub(count(between))
+            value.column.saturating_sub(count(between))
         } else {
             match self.text[start..found].rfind('\n') {
                 Some(index) => count(&self.text[start + index + 1..found]) + 1,
@@ -110,11 +108,11 @@ impl<'a> Checker<'a> {
             }
         };
         let newlines = u64::try_from(newlines).unwrap_or(u64::MAX);
-        if column == 0 || newlines >= value.line() {
+        if column == 0 || newlines >= value.line {
             return fallback;
         }
         Pos {
-            line: value.line() - newlines,
+            line: value.line - newlines,
             column,
         }
     }
@@ -149,10 +147,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn healthchecker(
-        &mut self,
-        raw: Option<Spanned<super::raw::RawHealthChecker>>,
-    ) -> HealthChecker {
+    fn healthchecker(&mut self, raw: Option<Node<super::raw::RawHealthChecker>>) -> HealthChecker {
         let mut out = HealthChecker::default();
         let Some(raw) = raw else { return out };
         let raw = raw.value;
@@ -190,7 +185,7 @@ impl<'a> Checker<'a> {
         out
     }
 
-    fn vpp(&mut self, raw: Spanned<super::raw::RawVpp>) -> Option<Vpp> {
+    fn vpp(&mut self, raw: Node<super::raw::RawVpp>) -> Option<Vpp> {
         let Some(lb) = raw.value.lb else {
             self.error(
                 self.key_pos("vpp", &raw.referenced),
@@ -202,7 +197,7 @@ impl<'a> Checker<'a> {
         self.lb(lb).map(|lb| Vpp { lb })
     }
 
-    fn lb(&mut self, raw: Spanned<RawLb>) -> Option<VppLb> {
+    fn lb(&mut self, raw: Node<RawLb>) -> Option<VppLb> {
         let section = self.key_pos("lb", &raw.referenced);
         let raw: RawLb = raw.value;
         let ipv4 = self.required_address(
@@ -312,7 +307,7 @@ impl<'a> Checker<'a> {
     /// A required address of one family; reports a missing key at `section`.
     fn required_address(
         &mut self,
-        value: Option<&Spanned<String>>,
+        value: Option<&Node<String>>,
         section: Pos,
         path: &str,
         family: Family,
@@ -327,7 +322,7 @@ impl<'a> Checker<'a> {
     /// Parses a plain address, optionally of one family.
     fn address(
         &mut self,
-        value: &Spanned<String>,
+        value: &Node<String>,
         path: &str,
         family: Option<Family>,
     ) -> Option<IpAddr> {
@@ -352,7 +347,7 @@ impl<'a> Checker<'a> {
     /// A duration key; `None` when absent or invalid (an invalid one records an error).
     fn duration(
         &mut self,
-        value: Option<&Spanned<Scalar>>,
+        value: Option<&Node<Scalar>>,
         path: &str,
         positive: bool,
     ) -> Option<Duration> {
@@ -379,7 +374,7 @@ impl<'a> Checker<'a> {
     }
 
     /// An integer in `min..=max`.
-    fn ranged(&mut self, value: &Spanned<i64>, path: &str, min: i64, max: i64) -> Option<i64> {
+    fn ranged(&mut self, value: &Node<i64>, path: &str, min: i64, max: i64) -> Option<i64> {
         if (min..=max).contains(&value.value) {
             Some(value.value)
         } else {
@@ -393,7 +388,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A power of two in `1..=max`.
-    fn power_of_two(&mut self, value: &Spanned<i64>, path: &str, max: u32) -> Option<u32> {
+    fn power_of_two(&mut self, value: &Node<i64>, path: &str, max: u32) -> Option<u32> {
         match u32::try_from(value.value) {
             Ok(number) if number.is_power_of_two() && number <= max => Some(number),
             _ => {
@@ -410,7 +405,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn entry_name(&mut self, section: &str, name: &str, value: &Location) {
+    fn entry_name(&mut self, section: &str, name: &str, value: &At) {
         if name.is_empty() {
             let pos = Self::at(value);
             self.error(pos, format!("{section}.\"\""), "name must not be empty");
@@ -540,7 +535,7 @@ impl<'a> Checker<'a> {
         &mut self,
         base: &str,
         kind: RawCheckType,
-        params: Option<Spanned<RawParams>>,
+        params: Option<Node<RawParams>>,
     ) -> Option<CheckKind> {
         let params = params.map(|params| params.value).unwrap_or_default();
         let type_name = type_name(kind);
@@ -548,7 +543,7 @@ impl<'a> Checker<'a> {
         let ssl = params.ssl.as_ref().is_some_and(|ssl| ssl.value);
         let has_tls = kind == RawCheckType::Https || (kind == RawCheckType::Tcp && ssl);
         // Keys that do not apply to this type.
-        let mut not_for = |present: Option<&Location>, key: &str, why: &str| {
+        let mut not_for = |present: Option<&At>, key: &str, why: &str| {
             if let Some(location) = present {
                 self.error(
                     Self::at(location),
@@ -626,7 +621,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A host or server name: non-empty, no whitespace or control characters.
-    fn name_like(&mut self, value: &Spanned<String>, path: &str, what: &str) -> Option<String> {
+    fn name_like(&mut self, value: &Node<String>, path: &str, what: &str) -> Option<String> {
         let text = &value.value;
         if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
             self.error(
@@ -885,7 +880,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A VIP: an address (a host prefix) or a prefix without host bits.
-    fn vip(&mut self, value: &Spanned<String>, path: &str) -> Option<IpNet> {
+    fn vip(&mut self, value: &Node<String>, path: &str) -> Option<IpNet> {
         let text = value.value.trim();
         let pos = Self::at(&value.referenced);
         let prefix = if text.contains('/') {
@@ -931,7 +926,7 @@ impl<'a> Checker<'a> {
         &mut self,
         base: &str,
         entry: Pos,
-        raw: Option<Spanned<Vec<Spanned<RawPool>>>>,
+        raw: Option<Node<Vec<Node<RawPool>>>>,
         prefix: Option<IpNet>,
         backends: &BTreeMap<String, Backend>,
     ) -> Vec<Pool> {
