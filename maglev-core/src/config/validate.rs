@@ -1,6 +1,7 @@
 //! The semantic stage: raw parse tree to [`Config`], collecting every broken rule.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 use std::time::Duration;
@@ -35,11 +36,11 @@ pub(crate) struct Checker<'a> {
     source_name: &'a str,
     text: &'a str,
     errors: Vec<SemanticError>,
-    /// Every health-check name in the file, valid or not (so a broken check does not also
-    /// make every backend that uses it report an unknown reference).
-    declared_checks: BTreeSet<String>,
-    /// Every backend name in the file, valid or not.
-    declared_backends: BTreeSet<String>,
+    /// Health checks in the file that were refused (so a broken check does not also make
+    /// every backend that uses it report an unknown reference).
+    refused_checks: BTreeSet<String>,
+    /// Backends in the file that were refused (likewise for the pools that list them).
+    refused_backends: BTreeSet<String>,
 }
 
 impl<'a> Checker<'a> {
@@ -48,8 +49,8 @@ impl<'a> Checker<'a> {
             source_name,
             text,
             errors: Vec::new(),
-            declared_checks: BTreeSet::new(),
-            declared_backends: BTreeSet::new(),
+            refused_checks: BTreeSet::new(),
+            refused_backends: BTreeSet::new(),
         }
     }
 
@@ -123,14 +124,8 @@ impl<'a> Checker<'a> {
         let vpp = raw.vpp.map(|vpp| self.vpp(vpp));
         let raw_checks = raw.healthchecks.unwrap_or_default();
         let raw_backends = raw.backends.unwrap_or_default();
-        self.declared_checks = raw_checks.0.iter().map(|(name, _)| name.clone()).collect();
-        self.declared_backends = raw_backends
-            .0
-            .iter()
-            .map(|(name, _)| name.clone())
-            .collect();
         let healthchecks = self.healthchecks(raw_checks);
-        let backends = self.backends(raw_backends);
+        let backends = self.backends(raw_backends, &healthchecks);
         let frontends = self.frontends(raw.frontends.unwrap_or_default(), &backends);
         if self.errors.is_empty() {
             Ok(Config {
@@ -323,21 +318,33 @@ impl<'a> Checker<'a> {
     fn address(
         &mut self,
         value: &Node<String>,
-        path: &str,
+        path: impl fmt::Display,
         family: Option<Family>,
     ) -> Option<IpAddr> {
         let pos = Self::at(&value.referenced);
         let Ok(address) = IpAddr::from_str(value.value.trim()) else {
-            self.error(pos, path, format!("`{}` is not an IP address", value.value));
+            self.error(
+                pos,
+                path.to_string(),
+                format!("`{}` is not an IP address", value.value),
+            );
             return None;
         };
         match (family, address) {
             (Some(Family::V4), IpAddr::V6(_)) => {
-                self.error(pos, path, format!("`{address}` is not an IPv4 address"));
+                self.error(
+                    pos,
+                    path.to_string(),
+                    format!("`{address}` is not an IPv4 address"),
+                );
                 None
             }
             (Some(Family::V6), IpAddr::V4(_)) => {
-                self.error(pos, path, format!("`{address}` is not an IPv6 address"));
+                self.error(
+                    pos,
+                    path.to_string(),
+                    format!("`{address}` is not an IPv6 address"),
+                );
                 None
             }
             _ => Some(address),
@@ -374,13 +381,19 @@ impl<'a> Checker<'a> {
     }
 
     /// An integer in `min..=max`.
-    fn ranged(&mut self, value: &Node<i64>, path: &str, min: i64, max: i64) -> Option<i64> {
+    fn ranged(
+        &mut self,
+        value: &Node<i64>,
+        path: impl fmt::Display,
+        min: i64,
+        max: i64,
+    ) -> Option<i64> {
         if (min..=max).contains(&value.value) {
             Some(value.value)
         } else {
             self.error(
                 Self::at(&value.referenced),
-                path,
+                path.to_string(),
                 format!("must be between {min} and {max}, got {}", value.value),
             );
             None
@@ -417,8 +430,13 @@ impl<'a> Checker<'a> {
         for (name, value) in raw.0 {
             self.entry_name("healthchecks", &name, &value.referenced);
             let entry = self.key_pos(&name, &value.referenced);
-            if let Some(check) = self.healthcheck(&name, entry, value.value) {
-                out.insert(name, check);
+            match self.healthcheck(&name, entry, value.value) {
+                Some(check) => {
+                    out.insert(name, check);
+                }
+                None => {
+                    self.refused_checks.insert(name);
+                }
             }
         }
         out
@@ -705,45 +723,50 @@ impl<'a> Checker<'a> {
         })
     }
 
-    fn backends(&mut self, raw: NameMap<RawBackend>) -> BTreeMap<String, Backend> {
+    fn backends(
+        &mut self,
+        raw: NameMap<RawBackend>,
+        checks: &BTreeMap<String, HealthCheck>,
+    ) -> BTreeMap<String, Backend> {
         let mut out = BTreeMap::new();
         for (name, value) in raw.0 {
             self.entry_name("backends", &name, &value.referenced);
-            let base = format!("backends.{name}");
             let raw = value.value;
-            let address = self.address(&raw.address, &format!("{base}.address"), None);
+            let address = self.address(&raw.address, format_args!("backends.{name}.address"), None);
             if let Some(address) = address
                 && !is_unicast(address)
             {
                 self.error(
                     Self::at(&raw.address.referenced),
-                    format!("{base}.address"),
+                    format!("backends.{name}.address"),
                     format!("`{address}` is not a unicast address"),
                 );
             }
             let mut healthcheck = None;
-            if let Some(check) = &raw.healthcheck {
-                if self.declared_checks.contains(&check.value) {
-                    healthcheck = Some(check.value.clone());
+            if let Some(check) = raw.healthcheck {
+                if checks.contains_key(&check.value) || self.refused_checks.contains(&check.value) {
+                    healthcheck = Some(check.value);
                 } else {
                     self.error(
                         Self::at(&check.referenced),
-                        format!("{base}.healthcheck"),
+                        format!("backends.{name}.healthcheck"),
                         format!("unknown healthcheck `{}`", check.value),
                     );
                 }
             }
-            if let Some(address) = address {
-                out.insert(
-                    name.clone(),
-                    Backend {
-                        name,
-                        address,
-                        healthcheck,
-                        enabled: raw.enabled.unwrap_or(defaults::BACKEND_ENABLED),
-                    },
-                );
-            }
+            let Some(address) = address else {
+                self.refused_backends.insert(name);
+                continue;
+            };
+            out.insert(
+                name.clone(),
+                Backend {
+                    name,
+                    address,
+                    healthcheck,
+                    enabled: raw.enabled.unwrap_or(defaults::BACKEND_ENABLED),
+                },
+            );
         }
         out
     }
@@ -941,7 +964,7 @@ impl<'a> Checker<'a> {
         let mut out = Vec::new();
         let mut pool_names: BTreeSet<String> = BTreeSet::new();
         // Address -> backend name, across every pool of this frontend.
-        let mut addresses: BTreeMap<IpAddr, String> = BTreeMap::new();
+        let mut addresses: BTreeMap<IpAddr, &str> = BTreeMap::new();
         for (index, pool) in raw.value.into_iter().enumerate() {
             let pool_base = format!("{base}.pools[{index}]");
             let pool_pos = Self::at(&pool.referenced);
@@ -984,15 +1007,19 @@ impl<'a> Checker<'a> {
                 backends: Vec::new(),
             };
             for (backend_name, member) in members.value.0 {
-                let member_base = format!("{pool_base}.backends.{backend_name}");
-                let member_pos = self.key_pos(&backend_name, &member.referenced);
-                let raw_member = member.value.unwrap_or_default();
-                let weight = match &raw_member.weight {
+                // The member's path and the position of its key are only worked out for an
+                // error: most members have none.
+                let member_error = |checker: &mut Self, message: String| {
+                    let pos = checker.key_pos(&backend_name, &member.referenced);
+                    let path = format!("{pool_base}.backends.{backend_name}");
+                    checker.error(pos, path, message);
+                };
+                let weight = match member.value.as_ref().and_then(|raw| raw.weight.as_ref()) {
                     None => defaults::POOL_WEIGHT,
                     Some(weight) => self
                         .ranged(
                             weight,
-                            &format!("{member_base}.weight"),
+                            format_args!("{pool_base}.backends.{backend_name}.weight"),
                             0,
                             i64::from(defaults::MAX_WEIGHT),
                         )
@@ -1000,21 +1027,14 @@ impl<'a> Checker<'a> {
                         .unwrap_or(0),
                 };
                 match backends.get(&backend_name) {
-                    None if self.declared_backends.contains(&backend_name) => {}
-                    None => {
-                        self.error(
-                            member_pos,
-                            member_base.clone(),
-                            format!("unknown backend `{backend_name}`"),
-                        );
-                    }
+                    None if self.refused_backends.contains(&backend_name) => {}
+                    None => member_error(self, format!("unknown backend `{backend_name}`")),
                     Some(backend) => {
                         if let Some(prefix) = prefix
                             && family(backend.address) != family(prefix.addr())
                         {
-                            self.error(
-                                member_pos,
-                                member_base.clone(),
+                            member_error(
+                                self,
                                 format!(
                                     "backend `{backend_name}` ({}) is {} but the VIP {} is {}; all backends of a frontend share the VIP's address family",
                                     backend.address,
@@ -1027,9 +1047,8 @@ impl<'a> Checker<'a> {
                         if let IpAddr::V6(v6) = backend.address
                             && v6.octets()[..12] == [0; 12]
                         {
-                            self.error(
-                                member_pos,
-                                member_base.clone(),
+                            member_error(
+                                self,
                                 format!(
                                     "backend `{backend_name}` ({v6}) is in ::/96, which VPP's lb plugin takes for an IPv4 address; use a routable IPv6 address"
                                 ),
@@ -1037,9 +1056,8 @@ impl<'a> Checker<'a> {
                         }
                         match addresses.get(&backend.address) {
                             Some(other) if *other != backend_name => {
-                                self.error(
-                                    member_pos,
-                                    member_base.clone(),
+                                member_error(
+                                    self,
                                     format!(
                                         "backend `{backend_name}` has the same address {} as backend `{other}` in this frontend",
                                         backend.address
@@ -1048,7 +1066,7 @@ impl<'a> Checker<'a> {
                             }
                             Some(_) => {}
                             None => {
-                                addresses.insert(backend.address, backend_name.clone());
+                                addresses.insert(backend.address, backend.name.as_str());
                             }
                         }
                     }
