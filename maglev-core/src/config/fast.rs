@@ -594,9 +594,9 @@ mod tests {
     fn generated(frontends: usize, backends: usize) -> String {
         let mut out = String::from("# generated\nmaglev:\n  healthchecks:\n");
         for f in 0..frontends {
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "    check{f}: {{ type: http, port: 80, interval: 2s, params: {{ response-code: 200-399 }} }}\n"
+                "    check{f}: {{ type: http, port: 80, interval: 2s, params: {{ response-code: 200-399 }} }}"
             );
         }
         out.push_str("  backends:\n");

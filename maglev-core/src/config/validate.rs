@@ -456,7 +456,7 @@ impl<'a> Checker<'a> {
                 None
             }
             (Some(port), _) => self
-                .ranged(port, &format!("{base}.port"), 1, 65_535)
+                .ranged(port, format_args!("{base}.port"), 1, 65_535)
                 .and_then(|port| u16::try_from(port).ok()),
             (None, RawCheckType::Icmp) => None,
             (None, _) => {
@@ -509,23 +509,31 @@ impl<'a> Checker<'a> {
         let rise = raw
             .rise
             .as_ref()
-            .and_then(|rise| self.ranged(rise, &format!("{base}.rise"), 1, max))
+            .and_then(|rise| self.ranged(rise, format_args!("{base}.rise"), 1, max))
             .and_then(|rise| u8::try_from(rise).ok())
             .unwrap_or(defaults::RISE);
         let fall = raw
             .fall
             .as_ref()
-            .and_then(|fall| self.ranged(fall, &format!("{base}.fall"), 1, max))
+            .and_then(|fall| self.ranged(fall, format_args!("{base}.fall"), 1, max))
             .and_then(|fall| u8::try_from(fall).ok())
             .unwrap_or(defaults::FALL);
         let probe_ipv4_src = raw.probe_ipv4_src.as_ref().and_then(|value| {
-            match self.address(value, &format!("{base}.probe-ipv4-src"), Some(Family::V4)) {
+            match self.address(
+                value,
+                format_args!("{base}.probe-ipv4-src"),
+                Some(Family::V4),
+            ) {
                 Some(IpAddr::V4(address)) => Some(address),
                 _ => None,
             }
         });
         let probe_ipv6_src = raw.probe_ipv6_src.as_ref().and_then(|value| {
-            match self.address(value, &format!("{base}.probe-ipv6-src"), Some(Family::V6)) {
+            match self.address(
+                value,
+                format_args!("{base}.probe-ipv6-src"),
+                Some(Family::V6),
+            ) {
                 Some(IpAddr::V6(address)) => Some(address),
                 _ => None,
             }
@@ -834,7 +842,7 @@ impl<'a> Checker<'a> {
         let port_value = match &raw.port {
             None => Some(defaults::FRONTEND_PORT),
             Some(port) => self
-                .ranged(port, &format!("{base}.port"), 0, 65_535)
+                .ranged(port, format_args!("{base}.port"), 0, 65_535)
                 .and_then(|port| u16::try_from(port).ok()),
         };
         // An invalid protocol or port is reported once, not again as a mismatch.
