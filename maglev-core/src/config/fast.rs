@@ -632,6 +632,9 @@ mod tests {
             EXAMPLE.to_owned(),
             generated(5, 7),
             format!("---\n{EXAMPLE}...\n"),
+            // Positions after a byte-order mark, CRLF line ends and multi-byte characters.
+            format!("\u{feff}{}", EXAMPLE.replace('\n', "\r\n")),
+            generated(2, 3).replace("'service", "'sérvice ✓"),
         ] {
             assert!(agree(&text, 1 << 20).is_some(), "gave up on:\n{text}");
         }
