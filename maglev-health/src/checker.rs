@@ -25,7 +25,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -49,29 +49,52 @@ pub trait Prober: Send + Sync + 'static {
 }
 
 /// The prober used in production: a [`ProbeRunner`], whose plain TCP checks run half-open
-/// when raw sockets are allowed ([`TcpCheckMode::Auto`], the default).
+/// when raw sockets are allowed ([`TcpCheckMode::Auto`], the default), and whose sockets are
+/// created where its [`SocketFactory`](crate::netns::SocketFactory) says (`healthchecker.netns`).
+///
+/// The runner can be replaced while the checker runs ([`DefaultProber::set_runner`], for a
+/// reload that changes the namespace): probes started from then on use the new one, probes in
+/// flight finish on the old one.
 #[derive(Debug, Default)]
 pub struct DefaultProber {
-    runner: ProbeRunner,
+    runner: RwLock<Arc<ProbeRunner>>,
 }
 
 impl DefaultProber {
-    /// A prober whose plain TCP checks follow `mode`.
+    /// A prober whose plain TCP checks follow `mode`, with sockets in the caller's namespace.
     pub fn new(mode: TcpCheckMode) -> Self {
+        Self::with_runner(ProbeRunner::new(mode))
+    }
+
+    /// A prober running probes through `runner`.
+    pub fn with_runner(runner: ProbeRunner) -> Self {
         Self {
-            runner: ProbeRunner::new(mode),
+            runner: RwLock::new(Arc::new(runner)),
         }
     }
 
-    /// The runner behind it: [`ProbeRunner::prepare`] decides the TCP check mode up front.
-    pub fn runner(&self) -> &ProbeRunner {
-        &self.runner
+    /// The runner probes start on now: [`ProbeRunner::prepare`] decides the TCP check mode up
+    /// front, [`ProbeRunner::sockets`] says which namespace probes run in.
+    pub fn runner(&self) -> Arc<ProbeRunner> {
+        Arc::clone(&self.runner.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces the runner for the probes started from now on; returns the old one.
+    pub fn set_runner(&self, runner: ProbeRunner) -> Arc<ProbeRunner> {
+        let mut slot = self.runner.write().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *slot, Arc::new(runner))
+    }
+
+    /// The network namespace probes run in, as configured; `None` for the daemon's own.
+    pub fn netns(&self) -> Option<String> {
+        self.runner().sockets().netns().map(str::to_owned)
     }
 }
 
 impl Prober for DefaultProber {
     fn probe(&self, spec: &ProbeSpec, target: IpAddr) -> impl Future<Output = ProbeResult> + Send {
-        self.runner.probe(spec, target)
+        let runner = self.runner();
+        async move { runner.probe(spec, target).await }
     }
 }
 

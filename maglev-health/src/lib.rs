@@ -6,5 +6,6 @@
 
 pub mod checker;
 pub mod machine;
+pub mod netns;
 pub mod probe;
 pub mod result;

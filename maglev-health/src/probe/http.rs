@@ -14,10 +14,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::{BODY_LIMIT, HttpParams, Outcome, io_detail, net, timeout_detail, tls};
+use crate::netns::SocketFactory;
 use crate::result::ResultCode;
 
 /// Connect (and TLS handshake for HTTPS), send one GET, judge the response.
 pub(super) async fn http_probe(
+    sockets: &SocketFactory,
     params: &HttpParams,
     target: IpAddr,
     source: Option<IpAddr>,
@@ -29,6 +31,7 @@ pub(super) async fn http_probe(
         return (ResultCode::L7Rsp, format!("invalid check: {e}"));
     }
     let stream = match net::connect(
+        sockets,
         SocketAddr::new(target, params.port),
         source,
         deadline,

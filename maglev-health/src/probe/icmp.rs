@@ -30,6 +30,7 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 use super::{Outcome, io_detail, timeout_detail};
+use crate::netns::SocketFactory;
 use crate::result::ResultCode;
 
 /// An IP address family.
@@ -95,7 +96,7 @@ pub struct IcmpUnavailable {
 /// Which socket ICMP probes of `family` would use here, or why none can be opened. Meant for
 /// a startup check, so that a config with ICMP checks fails early with a clear message.
 pub fn icmp_mode(family: IpFamily) -> Result<IcmpMode, IcmpUnavailable> {
-    open(family).map(|(_, mode)| mode)
+    open(&SocketFactory::host(), family).map(|(_, mode)| mode)
 }
 
 const MODE_UNKNOWN: u8 = 0;
@@ -104,7 +105,7 @@ const MODE_RAW: u8 = 2;
 /// The mode that last worked, per family.
 static LAST_MODE: [AtomicU8; 2] = [AtomicU8::new(MODE_UNKNOWN), AtomicU8::new(MODE_UNKNOWN)];
 
-fn open(family: IpFamily) -> Result<(Socket, IcmpMode), IcmpUnavailable> {
+fn open(sockets: &SocketFactory, family: IpFamily) -> Result<(Socket, IcmpMode), IcmpUnavailable> {
     let (domain, proto) = match family {
         IpFamily::V4 => (Domain::IPV4, Protocol::ICMPV4),
         IpFamily::V6 => (Domain::IPV6, Protocol::ICMPV6),
@@ -122,7 +123,7 @@ fn open(family: IpFamily) -> Result<(Socket, IcmpMode), IcmpUnavailable> {
             IcmpMode::Dgram => Type::DGRAM,
             IcmpMode::Raw => Type::RAW,
         };
-        match Socket::new(domain, ty, Some(proto)).and_then(|s| {
+        match sockets.socket(domain, ty, Some(proto)).and_then(|s| {
             s.set_nonblocking(true)?;
             Ok(s)
         }) {
@@ -177,13 +178,14 @@ const PROTO_ICMPV6: u8 = 58;
 
 /// One echo of `target` before `deadline`.
 pub(super) async fn icmp_probe(
+    sockets: &SocketFactory,
     target: IpAddr,
     source: Option<IpAddr>,
     deadline: Instant,
     timeout: Duration,
 ) -> Outcome {
     let family = IpFamily::of(target);
-    let (socket, mode) = match open(family) {
+    let (socket, mode) = match open(sockets, family) {
         Ok(pair) => pair,
         Err(e) => return (ResultCode::IcmpErr, e.to_string()),
     };
@@ -556,7 +558,7 @@ mod tests {
     /// whose token differs from the one expected, to 127.0.0.1, and get ICMPTOUT.
     #[tokio::test]
     async fn unmatched_replies_time_out() {
-        let (socket, mode) = match open(IpFamily::V4) {
+        let (socket, mode) = match open(&SocketFactory::host(), IpFamily::V4) {
             Ok(pair) => pair,
             Err(e) => {
                 eprintln!("SKIPPED unmatched_replies_time_out: {e}");

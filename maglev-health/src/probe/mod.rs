@@ -58,6 +58,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::netns::SocketFactory;
 use crate::result::{ProbeResult, ResultCode};
 
 pub use icmp::{IcmpMode, IcmpUnavailable, IpFamily, icmp_mode};
@@ -157,6 +158,14 @@ impl ProbeKind {
             Self::Tcp { tls: Some(_), .. } => ResultCode::L6Tout,
             Self::Http(_) => ResultCode::L7Tout,
             Self::Icmp => ResultCode::IcmpTout,
+        }
+    }
+
+    /// The code of a probe that could not open its socket.
+    fn socket_error_code(&self) -> ResultCode {
+        match self {
+            Self::Tcp { .. } | Self::Http(_) => ResultCode::L4Con,
+            Self::Icmp => ResultCode::IcmpErr,
         }
     }
 }
@@ -310,11 +319,13 @@ type Outcome = (ResultCode, String);
 /// target is probed as IPv4. Must run inside a tokio runtime with I/O and time enabled; the
 /// probe spawns nothing, so dropping the future closes its socket at once.
 pub async fn probe(spec: &ProbeSpec, target: IpAddr) -> ProbeResult {
-    run(spec, target, PlainTcp::Connect).await
+    static HOST: SocketFactory = SocketFactory::host();
+    run(&HOST, spec, target, PlainTcp::Connect).await
 }
 
 /// Any probe but a plain TCP check, under the outer guard.
 async fn guarded(
+    sockets: &SocketFactory,
     spec: &ProbeSpec,
     target: IpAddr,
     source: Option<IpAddr>,
@@ -323,12 +334,15 @@ async fn guarded(
     let run = async {
         match &spec.kind {
             ProbeKind::Tcp { port, tls } => {
-                net::tcp_probe(target, *port, source, tls.as_ref(), deadline, spec.timeout).await
+                let tls = tls.as_ref();
+                net::tcp_probe(sockets, target, *port, source, tls, deadline, spec.timeout).await
             }
             ProbeKind::Http(params) => {
-                http::http_probe(params, target, source, deadline, spec.timeout).await
+                http::http_probe(sockets, params, target, source, deadline, spec.timeout).await
             }
-            ProbeKind::Icmp => icmp::icmp_probe(target, source, deadline, spec.timeout).await,
+            ProbeKind::Icmp => {
+                icmp::icmp_probe(sockets, target, source, deadline, spec.timeout).await
+            }
         }
     };
     match tokio::time::timeout_at(deadline_after(deadline, GUARD_MARGIN), run).await {
@@ -352,34 +366,56 @@ enum PlainTcp<'a> {
     Unavailable(&'a str),
 }
 
-async fn run(spec: &ProbeSpec, target: IpAddr, plain: PlainTcp<'_>) -> ProbeResult {
+async fn run(
+    sockets: &SocketFactory,
+    spec: &ProbeSpec,
+    target: IpAddr,
+    plain: PlainTcp<'_>,
+) -> ProbeResult {
     let start = Instant::now();
     let target = target.to_canonical();
     let deadline = deadline_after(start, spec.timeout);
     let source = spec.source_for(target);
-    let (code, detail) = match &spec.kind {
-        // A plain TCP check (half-open or connect) is bounded by the deadline already: it
-        // needs no guard, which saves a second timer per probe on the checker's hottest path.
-        ProbeKind::Tcp { port, tls: None } => {
-            let addr = std::net::SocketAddr::new(target, *port);
-            match plain {
-                PlainTcp::HalfOpen { engine, fallback } if !fallback || engine.supports(target) => {
-                    engine
-                        .check_until(addr, source, deadline, spec.timeout)
+    // Probes in a namespace that is gone fail, saying so (the half-open engine's sockets and
+    // the cached routes would otherwise live on in the namespace's remains).
+    let (code, detail) = if let Err(e) = sockets.check() {
+        (spec.kind.socket_error_code(), e.to_string())
+    } else {
+        match &spec.kind {
+            // A plain TCP check (half-open or connect) is bounded by the deadline already: it
+            // needs no guard, which saves a second timer per probe on the checker's hottest path.
+            ProbeKind::Tcp { port, tls: None } => {
+                let addr = std::net::SocketAddr::new(target, *port);
+                match plain {
+                    PlainTcp::HalfOpen { engine, fallback }
+                        if !fallback || engine.supports(target) =>
+                    {
+                        engine
+                            .check_until(addr, source, deadline, spec.timeout)
+                            .await
+                    }
+                    PlainTcp::Unavailable(reason) => (
+                        ResultCode::L4Con,
+                        format!("half-open check unavailable: {reason}"),
+                    ),
+                    // Boxed, so that the half-open path's future stays small (one small block
+                    // per probe, which the allocator recycles cheaply).
+                    _ => {
+                        Box::pin(net::plain_check(
+                            sockets,
+                            addr,
+                            source,
+                            deadline,
+                            spec.timeout,
+                        ))
                         .await
+                    }
                 }
-                PlainTcp::Unavailable(reason) => (
-                    ResultCode::L4Con,
-                    format!("half-open check unavailable: {reason}"),
-                ),
-                // Boxed, so that the half-open path's future stays small (one small block
-                // per probe, which the allocator recycles cheaply).
-                _ => Box::pin(net::plain_check(addr, source, deadline, spec.timeout)).await,
             }
+            // Boxed: the TLS and HTTP state is large, and a plain TCP check (the hot path, run
+            // by the thousand) should not carry room for it.
+            _ => Box::pin(guarded(sockets, spec, target, source, deadline)).await,
         }
-        // Boxed: the TLS and HTTP state is large, and a plain TCP check (the hot path, run
-        // by the thousand) should not carry room for it.
-        _ => Box::pin(guarded(spec, target, source, deadline)).await,
     };
     let elapsed = start.elapsed();
     tracing::trace!(
@@ -434,6 +470,7 @@ pub struct HalfOpenUnavailable {
 #[derive(Debug)]
 pub struct ProbeRunner {
     mode: TcpCheckMode,
+    sockets: SocketFactory,
     backend: OnceLock<TcpBackend>,
 }
 
@@ -454,10 +491,22 @@ impl Default for ProbeRunner {
 impl ProbeRunner {
     /// A runner whose plain TCP checks follow `mode`. Opens nothing yet.
     pub fn new(mode: TcpCheckMode) -> Self {
+        Self::with_sockets(mode, SocketFactory::host())
+    }
+
+    /// A runner whose plain TCP checks follow `mode` and whose every socket `sockets`
+    /// creates (in its network namespace). Opens nothing yet.
+    pub fn with_sockets(mode: TcpCheckMode, sockets: SocketFactory) -> Self {
         Self {
             mode,
+            sockets,
             backend: OnceLock::new(),
         }
+    }
+
+    /// Where this runner's sockets are created.
+    pub fn sockets(&self) -> &SocketFactory {
+        &self.sockets
     }
 
     /// The mode asked for.
@@ -513,7 +562,7 @@ impl ProbeRunner {
             },
             _ => PlainTcp::Connect,
         };
-        run(spec, target, plain).await
+        run(&self.sockets, spec, target, plain).await
     }
 
     fn backend(&self) -> &TcpBackend {
@@ -528,7 +577,7 @@ impl ProbeRunner {
                 );
                 return TcpBackend::Connect;
             }
-            match SynEngine::new() {
+            match SynEngine::with_sockets(self.sockets.clone()) {
                 Ok(engine) => {
                     tracing::info!(
                         name: "tcp-check-mode",
@@ -590,7 +639,7 @@ fn human_duration(d: Duration) -> String {
 }
 
 /// A short, lower-case description of a socket error.
-fn io_detail(e: &std::io::Error) -> String {
+pub(crate) fn io_detail(e: &std::io::Error) -> String {
     use std::io::ErrorKind as K;
     let s = match e.kind() {
         K::ConnectionRefused => "connection refused",

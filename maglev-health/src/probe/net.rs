@@ -3,27 +3,27 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::tls::{self, TlsParams};
 use super::{Outcome, io_detail, timeout_detail};
+use crate::netns::SocketFactory;
 use crate::result::ResultCode;
 
 /// Opens a fresh TCP connection to `target`, bound to `source` first when given.
 ///
 /// Fails with `L4CON` (socket, bind or connect error) or `L4TOUT` (deadline reached).
 pub(super) async fn connect(
+    sockets: &SocketFactory,
     target: SocketAddr,
     source: Option<IpAddr>,
     deadline: Instant,
     timeout: Duration,
 ) -> Result<TcpStream, Outcome> {
-    let socket = match target {
-        SocketAddr::V4(_) => TcpSocket::new_v4(),
-        SocketAddr::V6(_) => TcpSocket::new_v6(),
-    }
-    .map_err(|e| (ResultCode::L4Con, format!("socket: {}", io_detail(&e))))?;
+    let socket = sockets
+        .tcp(target)
+        .map_err(|e| (ResultCode::L4Con, format!("socket: {}", io_detail(&e))))?;
     if let Some(src) = source {
         socket
             .bind(SocketAddr::new(src, 0))
@@ -47,16 +47,13 @@ pub(super) async fn connect(
 /// while still in SYN-RECV: it never accepts, and neither side keeps a TIME_WAIT entry. The
 /// meaning is unchanged: refused is `L4CON`, no answer within the deadline is `L4TOUT`.
 pub(super) async fn plain_check(
+    sockets: &SocketFactory,
     target: SocketAddr,
     source: Option<IpAddr>,
     deadline: Instant,
     timeout: Duration,
 ) -> Outcome {
-    let socket = match target {
-        SocketAddr::V4(_) => TcpSocket::new_v4(),
-        SocketAddr::V6(_) => TcpSocket::new_v6(),
-    };
-    let socket = match socket {
+    let socket = match sockets.tcp(target) {
         Ok(s) => s,
         Err(e) => return (ResultCode::L4Con, format!("socket: {}", io_detail(&e))),
     };
@@ -80,6 +77,7 @@ pub(super) async fn plain_check(
 
 /// TCP connect, then a TLS handshake when `tls` is set.
 pub(super) async fn tcp_probe(
+    sockets: &SocketFactory,
     target: IpAddr,
     port: u16,
     source: Option<IpAddr>,
@@ -89,9 +87,9 @@ pub(super) async fn tcp_probe(
 ) -> Outcome {
     let addr = SocketAddr::new(target, port);
     let Some(params) = tls else {
-        return plain_check(addr, source, deadline, timeout).await;
+        return plain_check(sockets, addr, source, deadline, timeout).await;
     };
-    let stream = match connect(addr, source, deadline, timeout).await {
+    let stream = match connect(sockets, addr, source, deadline, timeout).await {
         Ok(s) => s,
         Err(outcome) => return outcome,
     };

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{Outcome, deadline_after, io_detail, timeout_detail};
+use crate::netns::SocketFactory;
 use crate::result::{ProbeResult, ResultCode};
 
 /// How many source ports an engine reserves. At most this many probes of one destination
@@ -148,6 +149,8 @@ struct Shared {
     _reserved: Vec<Socket>,
     cursor: AtomicUsize,
     routes: Mutex<FastMap<(IpAddr, u32), (IpAddr, std::time::Instant)>>,
+    /// Where every socket of the engine is created.
+    factory: SocketFactory,
 }
 
 /// A raw socket bound to one source address, and the task receiving on it.
@@ -292,14 +295,23 @@ impl SynEngine {
     /// CAP_NET_RAW), or with an error when called outside a tokio runtime. Call it inside a
     /// runtime with I/O enabled; the engine then belongs to that runtime.
     pub fn new() -> io::Result<Self> {
+        Self::with_sockets(SocketFactory::host())
+    }
+
+    /// As [`SynEngine::new`], with every socket (raw sockets, port reservations, route
+    /// lookups) created by `factory`, in its network namespace.
+    ///
+    /// # Errors
+    /// As [`SynEngine::new`].
+    pub fn with_sockets(factory: SocketFactory) -> io::Result<Self> {
         // Registering sockets outside a runtime would panic: report it as an error instead.
         tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
         // Opened only to learn now whether raw sockets are allowed; probes open their own.
-        drop(RawSocket::open(Family::V4, None)?);
-        let (reserved, ports, dual_stack) = reserve_ports(RESERVED_PORTS)?;
+        drop(RawSocket::open(&factory, Family::V4, None)?);
+        let (reserved, ports, dual_stack) = reserve_ports(&factory, RESERVED_PORTS)?;
         // IPv6 probes need the reserved ports held on IPv6 too; without a dual-stack
         // reservation (or without IPv6 at all) the engine serves IPv4 only.
-        let v6 = dual_stack && RawSocket::open(Family::V6, None).is_ok();
+        let v6 = dual_stack && RawSocket::open(&factory, Family::V6, None).is_ok();
         let shared = Arc::new(Shared {
             v6,
             sockets: Mutex::new(FastMap::default()),
@@ -308,6 +320,7 @@ impl SynEngine {
             _reserved: reserved,
             cursor: AtomicUsize::new(rand::random::<u16>() as usize),
             routes: Mutex::new(FastMap::default()),
+            factory,
         });
         Ok(Self { shared })
     }
@@ -431,12 +444,12 @@ impl Drop for SynEngine {
 
 impl RawSocket {
     /// A raw TCP socket of `family`, bound to `source` when given.
-    fn open(family: Family, source: Option<IpAddr>) -> io::Result<Self> {
+    fn open(factory: &SocketFactory, family: Family, source: Option<IpAddr>) -> io::Result<Self> {
         let domain = match family {
             Family::V4 => Domain::IPV4,
             Family::V6 => Domain::IPV6,
         };
-        let socket = Socket::new(domain, Type::RAW, Some(Protocol::TCP))?;
+        let socket = factory.socket(domain, Type::RAW, Some(Protocol::TCP))?;
         if let Some(source) = source {
             socket.bind(&SocketAddr::new(source, 0).into())?;
         }
@@ -530,7 +543,7 @@ impl Shared {
         } else {
             Family::V6
         };
-        let sock = RawSocket::open(family, Some(source))
+        let sock = RawSocket::open(&self.factory, family, Some(source))
             .map(Arc::new)
             .map_err(|e| {
                 (
@@ -627,7 +640,9 @@ impl Shared {
             return Ok(src);
         }
         // Connecting a UDP socket sends nothing: it only runs the route lookup.
-        let udp = Socket::new(Domain::for_address(target), Type::DGRAM, None)?;
+        let udp = self
+            .factory
+            .socket(Domain::for_address(target), Type::DGRAM, None)?;
         udp.connect(&target.into())?;
         let src = udp
             .local_addr()?
@@ -723,22 +738,22 @@ async fn receive(shared: Weak<Shared>, sock: Arc<RawSocket>) {
 /// Binds `n` TCP sockets on kernel-chosen ports, dual-stack on `[::]` when possible (else
 /// `0.0.0.0`), and never listens on them. Returns them, their ports, and whether they are
 /// dual-stack.
-fn reserve_ports(n: usize) -> io::Result<(Vec<Socket>, Vec<u16>, bool)> {
+fn reserve_ports(factory: &SocketFactory, n: usize) -> io::Result<(Vec<Socket>, Vec<u16>, bool)> {
     let mut sockets = Vec::with_capacity(n);
     let mut ports = Vec::with_capacity(n);
     let mut dual_stack = true;
     for _ in 0..n {
         let socket = if dual_stack {
-            match bind_any(true) {
+            match bind_any(factory, true) {
                 Ok(s) => s,
                 Err(_) if sockets.is_empty() => {
                     dual_stack = false;
-                    bind_any(false)?
+                    bind_any(factory, false)?
                 }
                 Err(e) => return Err(e),
             }
         } else {
-            bind_any(false)?
+            bind_any(factory, false)?
         };
         let port = socket
             .local_addr()?
@@ -751,13 +766,13 @@ fn reserve_ports(n: usize) -> io::Result<(Vec<Socket>, Vec<u16>, bool)> {
     Ok((sockets, ports, dual_stack))
 }
 
-fn bind_any(dual_stack: bool) -> io::Result<Socket> {
+fn bind_any(factory: &SocketFactory, dual_stack: bool) -> io::Result<Socket> {
     let (domain, addr) = if dual_stack {
         (Domain::IPV6, SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)))
     } else {
         (Domain::IPV4, SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
     };
-    let socket = Socket::new(domain, Type::STREAM, None)?;
+    let socket = factory.socket(domain, Type::STREAM, None)?;
     if dual_stack {
         socket.set_only_v6(false)?;
     }
@@ -1118,6 +1133,7 @@ mod tests {
             _reserved: Vec::new(),
             cursor: AtomicUsize::new(0),
             routes: Mutex::new(FastMap::default()),
+            factory: SocketFactory::host(),
         };
         let seg = |src: [u8; 4], dst: [u8; 4], sport, dport, ack, flags| {
             parse_v4(&reply_v4(src, dst, sport, dport, ack, flags)).unwrap()
