@@ -113,6 +113,18 @@ impl LoadError {
     }
 }
 
+/// The `--check` line that says where probes run: `health checks: probes run in network
+/// namespace NAME (FILE)`, or in maglevd's own network namespace.
+pub fn netns_line(config: &Config) -> String {
+    match &config.healthchecker.netns {
+        Some(netns) => format!(
+            "health checks: probes run in network namespace {netns} ({})",
+            maglev_health::netns::netns_path(netns).display()
+        ),
+        None => "health checks: probes run in maglevd's own network namespace".to_owned(),
+    }
+}
+
 /// Reads (for a file) and validates the config with the default [`LoadOptions`], and builds
 /// the checker specs.
 ///

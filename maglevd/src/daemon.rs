@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use maglev_core::config::LoadOptions;
 use maglev_health::checker::{Checker, DefaultProber};
+use maglev_health::netns::{NetnsError, SocketFactory};
+use maglev_health::probe::ProbeRunner;
 use maglev_vpp::syncer::LbSyncer;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -24,6 +26,10 @@ pub enum DaemonError {
     /// The config given at startup was refused.
     #[error("invalid config")]
     InvalidConfig(#[source] LoadError),
+    /// The network namespace of `healthchecker.netns` cannot be used (missing, or no
+    /// CAP_SYS_ADMIN): refused like an invalid config.
+    #[error("healthchecker.netns: {0}")]
+    Netns(#[source] NetnsError),
     /// Anything else that keeps the daemon from running.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -56,13 +62,10 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
         frontends = config.frontends.len(),
         "config-loaded"
     );
-    if let Some(netns) = &config.healthchecker.netns {
-        tracing::warn!(
-            name: "netns-unsupported",
-            netns = %netns,
-            "healthchecker.netns is not supported yet; probing in the current namespace"
-        );
-    }
+    let sockets = probe_sockets(config.healthchecker.netns.as_deref()).map_err(|error| {
+        tracing::error!(name: "netns-error", error = %error, "netns-error");
+        DaemonError::Netns(error)
+    })?;
 
     let mut sighup = signal(SignalKind::hangup()).map_err(anyhow::Error::from)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(anyhow::Error::from)?;
@@ -73,7 +76,7 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
 
     let checker = Checker::with_prober(
         specs::checker_config(&config),
-        DefaultProber::new(args.tcp_check.into()),
+        DefaultProber::with_runner(ProbeRunner::with_sockets(args.tcp_check.into(), sockets)),
     );
     // Decide the TCP check mode now (it is logged as `tcp-check-mode`): an explicit
     // `--tcp-check half-open` without raw sockets is a startup error, not a silent fallback.
@@ -130,6 +133,15 @@ fn reload(
             return;
         }
     };
+    if let Err(error) = follow_netns(checker, config.healthchecker.netns.as_deref()) {
+        tracing::error!(
+            name: "config-reload-failed",
+            error = %error,
+            outcome = "keeping the running config",
+            "config-reload-failed"
+        );
+        return;
+    }
     match checker.apply_config(specs) {
         Ok(report) => {
             tracing::info!(
@@ -148,6 +160,44 @@ fn reload(
             tracing::error!(name: "config-reload-failed", %error, "config-reload-failed");
         }
     }
+}
+
+/// Where probe sockets are created for `healthchecker.netns`: the daemon's own namespace, or
+/// the named one (logged as `netns`).
+fn probe_sockets(netns: Option<&str>) -> Result<SocketFactory, NetnsError> {
+    let sockets = match netns {
+        None => SocketFactory::host(),
+        Some(netns) => SocketFactory::enter(netns)?,
+    };
+    tracing::info!(
+        name: "netns",
+        netns = sockets.netns().unwrap_or(""),
+        "netns"
+    );
+    Ok(sockets)
+}
+
+/// On reload: when `healthchecker.netns` changed, or the namespace entered is gone or was
+/// replaced, probes started from now on run in the namespace the config names. The TCP check
+/// mode stays as it was asked for; its half-open engine is opened in the new namespace.
+fn follow_netns(checker: &Checker, netns: Option<&str>) -> Result<(), NetnsError> {
+    let prober = checker.prober();
+    let current = prober.runner();
+    if current.sockets().netns() == netns && current.sockets().check().is_ok() {
+        return Ok(());
+    }
+    let runner = ProbeRunner::with_sockets(current.mode(), probe_sockets(netns)?);
+    if let Err(error) = runner.prepare() {
+        // The half-open engine is unavailable there: the probes' details will say so.
+        tracing::warn!(name: "tcp-check-mode-unavailable", error = %error, "tcp-check-mode-unavailable");
+    }
+    prober.set_runner(runner);
+    tracing::info!(
+        name: "netns-changed",
+        netns = netns.unwrap_or(""),
+        "netns-changed"
+    );
+    Ok(())
 }
 
 /// When a config was refused.

@@ -29,7 +29,9 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(daemon::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(DaemonError::InvalidConfig(_)) => exit(config_file::EXIT_INVALID_CONFIG),
+        Err(DaemonError::InvalidConfig(_) | DaemonError::Netns(_)) => {
+            exit(config_file::EXIT_INVALID_CONFIG)
+        }
         Err(DaemonError::Other(error)) => {
             tracing::error!(name: "fatal", error = format!("{error:#}"), "fatal");
             ExitCode::FAILURE
@@ -48,6 +50,7 @@ fn check(args: &Args) -> ExitCode {
                 loaded.config.backends.len(),
                 loaded.config.frontends.len()
             );
+            eprintln!("{}", config_file::netns_line(&loaded.config));
             ExitCode::SUCCESS
         }
         Err(error) => {

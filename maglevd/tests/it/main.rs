@@ -1,7 +1,8 @@
 //! maglevd's tests: flags, `--check`, the config to checker conversion, and the daemon
-//! against the simulator (signals, reloads, a big config).
+//! against the simulator (signals, reloads, a big config), probes from a network namespace.
 
 mod check;
 mod cli;
 mod daemon;
+mod netns;
 mod specs;
