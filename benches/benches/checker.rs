@@ -21,6 +21,9 @@
 //!   at all, to separate prober cost from scheduler cost; `connect` and `half-open` force
 //!   the production prober's TCP check mode (default: `auto`, half-open when raw sockets are
 //!   allowed).
+//! - `CHECKER_BENCH_NETNS`: the name of a network namespace (`ip netns add NAME; ip -n NAME
+//!   link set lo up`): the listeners run inside it (`ip netns exec`), and the production
+//!   prober creates its sockets there through a `SocketFactory` (`healthchecker.netns`).
 //!
 //! Run: `cargo bench -p benches --bench checker`.
 
@@ -33,7 +36,8 @@ use maglev_health::checker::{
     BackendSpec, CheckSpec, Checker, CheckerConfig, DefaultProber, Prober,
 };
 use maglev_health::machine::State;
-use maglev_health::probe::{ProbeKind, ProbeSpec, TcpCheckMode};
+use maglev_health::netns::SocketFactory;
+use maglev_health::probe::{ProbeKind, ProbeRunner, ProbeSpec, TcpCheckMode};
 use maglev_health::result::{ProbeResult, ResultCode};
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -383,7 +387,16 @@ fn main() {
     let listeners = env_u64("CHECKER_BENCH_LISTENERS", 100).clamp(1, 250);
     let prober = std::env::var("CHECKER_BENCH_PROBER").unwrap_or_default();
 
-    let mut child = Command::new(std::env::current_exe().expect("current exe"))
+    let netns = std::env::var("CHECKER_BENCH_NETNS").unwrap_or_default();
+    let exe = std::env::current_exe().expect("current exe");
+    let mut listener_cmd = if netns.is_empty() {
+        Command::new(exe)
+    } else {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &netns]).arg(exe);
+        cmd
+    };
+    let mut child = listener_cmd
         .env("CHECKER_BENCH_ROLE", "listener")
         .env("CHECKER_BENCH_LISTENERS", listeners.to_string())
         .stdin(Stdio::piped())
@@ -438,9 +451,17 @@ fn main() {
                 "half-open" => TcpCheckMode::HalfOpen,
                 _ => TcpCheckMode::Auto,
             };
-            let p = DefaultProber::new(mode);
+            let sockets = if netns.is_empty() {
+                SocketFactory::host()
+            } else {
+                SocketFactory::enter(&netns).expect("CHECKER_BENCH_NETNS")
+            };
+            let p = DefaultProber::with_runner(ProbeRunner::with_sockets(mode, sockets));
             let used = p.runner().prepare().expect("tcp check mode");
-            println!("prober: maglev-health's DefaultProber, tcp check mode {mode} (in use: {used})");
+            println!(
+                "prober: maglev-health's DefaultProber, tcp check mode {mode} (in use: {used}), netns {}",
+                p.netns().as_deref().unwrap_or("-")
+            );
             measure(p, port, &opts, child_pid).await;
         }
     });
