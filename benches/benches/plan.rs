@@ -140,10 +140,15 @@ fn desired_state_before<'a>(
             let Some(&(_, address)) = resolved.0.get(member.backend) else {
                 continue;
             };
-            vip.ases.entry(address).or_insert(As {
-                weight: member.effective.weight,
-                flush: member.effective.flush,
-            });
+            if !vip.ases.contains_key(&address) {
+                vip.ases.insert(
+                    address,
+                    As {
+                        weight: member.effective.weight,
+                        flush: member.effective.flush,
+                    },
+                );
+            }
         }
         desired.vpp.vips.entry(vip_key(frontend)).or_insert(vip);
         desired.frontends.insert(frontend.name.clone(), weights);

@@ -352,17 +352,35 @@ fn reference_desired<'a>(
             if m.state == Removed {
                 continue;
             }
-            if let Some(b) = c.backend(m.backend) {
-                vip.ases.entry(b.address).or_insert(As {
-                    weight: m.effective.weight,
-                    flush: m.effective.flush,
-                });
+            if let Some(b) = c.backend(m.backend)
+                && !vip.ases.contains_key(&b.address)
+            {
+                vip.ases.insert(
+                    b.address,
+                    As {
+                        weight: m.effective.weight,
+                        flush: m.effective.flush,
+                    },
+                );
             }
         }
         d.vpp.vips.entry(vip_key(fe)).or_insert(vip);
         d.frontends.insert(fe.name.clone(), fw);
     }
     d
+}
+
+/// Backend number `i`'s name. The names are chosen to be hard for a table that keeps a name's
+/// first 32 bytes and its length: short names, long names whose first 32 bytes are all the
+/// same, names of exactly 31 and 32 bytes, and names that differ from a short one only by a
+/// trailing zero byte (same zero-padded head, one byte longer).
+fn backend_name(i: usize) -> String {
+    match i % 4 {
+        0 => format!("b{i}"),
+        1 => format!("{}{i}", "h".repeat(32)),
+        2 => format!("{}{i}", "h".repeat(30)),
+        _ => format!("b{}\0", i - 3),
+    }
 }
 
 /// A random config built directly (not through the loader, so it can also break the rules the
@@ -382,7 +400,7 @@ fn arb_config() -> impl proptest::strategy::Strategy<Value = Config> {
             .iter()
             .enumerate()
             .map(|(i, a)| {
-                let name = format!("b{i}");
+                let name = backend_name(i);
                 let backend = Backend {
                     name: name.clone(),
                     address: IpAddr::from([10, 0, 0, *a]),
@@ -412,7 +430,7 @@ fn arb_config() -> impl proptest::strategy::Strategy<Value = Config> {
                             backends: members
                                 .into_iter()
                                 .map(|(b, weight)| PoolMember {
-                                    backend: format!("b{b}"),
+                                    backend: backend_name(b),
                                     weight,
                                 })
                                 .collect(),
@@ -443,10 +461,10 @@ proptest::proptest! {
         w in proptest::collection::vec((0usize..6, 0usize..4, 0usize..14, 0u8..=120), 0..4),
     ) {
         let states: BTreeMap<String, BackendState> =
-            s.iter().enumerate().map(|(i, st)| (format!("b{i}"), *st)).collect();
+            s.iter().enumerate().map(|(i, st)| (backend_name(i), *st)).collect();
         let mut ov = WeightOverrides::new();
         for (f, p, b, weight) in w {
-            ov.set(&format!("f{f}"), &format!("p{p}"), &format!("b{b}"), weight);
+            ov.set(&format!("f{f}"), &format!("p{p}"), &backend_name(b), weight);
         }
         let fast = desired_state(&c, &states, &ov);
         let reference = reference_desired(&c, &states, &ov);
