@@ -17,7 +17,8 @@ use super::As;
 /// a sorted vector with the operations of an ordered map.
 ///
 /// Lookups are binary searches; an insertion past the last address is a push, any other
-/// insertion or removal moves the entries after it (a VIP holds at most a few thousand ASes).
+/// insertion or removal moves the entries after it. To add many entries in unknown order, use
+/// [`Extend`] or [`FromIterator`]: one sort, whatever the order.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct AsMap {
     /// Sorted by address, addresses unique.
@@ -195,26 +196,36 @@ impl IntoIterator for AsMap {
 /// with repeated [`AsMap::insert`].
 impl FromIterator<(IpAddr, As)> for AsMap {
     fn from_iter<I: IntoIterator<Item = (IpAddr, As)>>(iter: I) -> Self {
-        let mut entries: Vec<(IpAddr, As)> = iter.into_iter().collect();
+        let mut map = Self::new();
+        map.extend(iter);
+        map
+    }
+}
+
+/// Adds entries in any order at the cost of one sort, however many there are (inserting them
+/// one by one in descending order would move the whole vector each time); of several entries
+/// for one address the last one counts, as with repeated [`AsMap::insert`].
+impl Extend<(IpAddr, As)> for AsMap {
+    fn extend<I: IntoIterator<Item = (IpAddr, As)>>(&mut self, iter: I) {
+        let old = self.entries.len();
+        self.entries.extend(iter);
+        // Entries past the old ones in increasing order, the usual case, are in place.
+        if self.entries[old.saturating_sub(1)..]
+            .windows(2)
+            .all(|pair| pair[0].0 < pair[1].0)
+        {
+            return;
+        }
         // Stable, so entries for one address keep their order; each run keeps its first slot
         // with the last value.
-        entries.sort_by_key(|(a, _)| *a);
-        entries.dedup_by(|later, kept| {
+        self.entries.sort_by_key(|(a, _)| *a);
+        self.entries.dedup_by(|later, kept| {
             let same = later.0 == kept.0;
             if same {
                 kept.1 = later.1;
             }
             same
         });
-        Self { entries }
-    }
-}
-
-impl Extend<(IpAddr, As)> for AsMap {
-    fn extend<I: IntoIterator<Item = (IpAddr, As)>>(&mut self, iter: I) {
-        for (address, value) in iter {
-            self.insert(address, value);
-        }
     }
 }
 
