@@ -35,7 +35,7 @@
 //! `frontend-transition`, and the core's events under their [`ReconcileEvent::name`]
 //! (`vpp-lb-warmup-release`, `vpp-lbsync-lagged`, ...).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -1017,15 +1017,15 @@ impl Driver {
         if self.shared.events.receiver_count() == 0 {
             return;
         }
+        // One lookup per operation: a refused VIP of a large sync can skip thousands.
+        let failed: HashMap<&Op, ApiError> =
+            report.failed.iter().map(|f| (&f.op, f.error)).collect();
+        let skipped: HashSet<&Op> = report.skipped.iter().collect();
         for op in total {
-            let result = if let Some(failure) = report.failed.iter().find(|f| f.op == *op) {
-                OpResult::Failed {
-                    error: failure.error,
-                }
-            } else if report.skipped.contains(op) {
-                OpResult::Skipped
-            } else {
-                OpResult::Applied
+            let result = match failed.get(op) {
+                Some(&error) => OpResult::Failed { error },
+                None if skipped.contains(op) => OpResult::Skipped,
+                None => OpResult::Applied,
             };
             let _ = self.shared.events.send(SyncEvent::Op {
                 id,

@@ -70,6 +70,7 @@
 
 mod duration;
 mod error;
+mod fast;
 mod model;
 mod raw;
 mod validate;
@@ -161,7 +162,7 @@ impl Config {
 /// Parser limits: the size-driven budgets scale with `max_bytes` (an event or node takes at
 /// least a few bytes of text, so these only bind on alias expansion); the limits on aliases,
 /// replays and nesting are fixed, so hostile input fails fast instead of eating memory.
-fn parser_options(max_bytes: usize) -> serde_saphyr::Options {
+fn parser_budget(max_bytes: usize) -> serde_saphyr::Budget {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_events = max_bytes / 4;
     budget.max_nodes = max_bytes / 8;
@@ -173,6 +174,11 @@ fn parser_options(max_bytes: usize) -> serde_saphyr::Options {
     budget.max_recorded_anchor_events = 100_000;
     budget.max_recorded_anchor_bytes = max_bytes.min(1 << 20);
     budget.max_merge_keys = 100;
+    budget
+}
+
+/// serde-saphyr's options: [`parser_budget`], alias replay limits, duplicate keys refused.
+fn parser_options(budget: serde_saphyr::Budget) -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     options.alias_limits.max_total_replayed_events = 100_000;
@@ -210,33 +216,42 @@ fn parse(source_name: &str, text: &str, options: &LoadOptions) -> Result<raw::Ra
             "config is empty (expected a top-level `maglev:` key)".to_owned(),
         ));
     }
-    // The fast pass tracks no key path; only a file that fails is parsed again with path
-    // tracking (which costs a string per key) to name the key in the error.
-    let fast = serde_saphyr::with_deserializer_from_str_with_options(
-        text,
-        parser_options(options.max_bytes),
-        |de| raw::RawFile::deserialize(de),
-    );
-    if let Ok(raw) = fast {
+    // A plain file is read straight from the parser's events; anything else goes through
+    // serde-saphyr, first without key path tracking, and only a file that fails is parsed
+    // again with it (which costs a string per key) to name the key in the error.
+    let budget = parser_budget(options.max_bytes);
+    if let Some(raw) = fast::parse(text, &budget) {
+        return Ok(raw);
+    }
+    if let Ok(raw) = parse_serde(text, &budget) {
         return Ok(raw);
     }
     let mut path = String::new();
-    let parsed = serde_saphyr::with_deserializer_from_str_with_options(
-        text,
-        parser_options(options.max_bytes),
-        |de| {
+    let parsed =
+        serde_saphyr::with_deserializer_from_str_with_options(text, parser_options(budget), |de| {
             serde_path_to_error::deserialize::<_, raw::RawFile>(de).map_err(|failure| {
                 path = render_path(failure.path());
                 failure.into_inner()
             })
-        },
-    );
+        });
     parsed.map_err(|failure| {
         let (line, column) = failure
             .location()
             .map_or((0, 0), |location| (location.line(), location.column()));
         error(line, column, path, parse_message(&failure))
     })
+}
+
+/// The parse stage through serde-saphyr, without key path tracking.
+fn parse_serde(
+    text: &str,
+    budget: &serde_saphyr::Budget,
+) -> Result<raw::RawFile, serde_saphyr::Error> {
+    serde_saphyr::with_deserializer_from_str_with_options(
+        text,
+        parser_options(budget.clone()),
+        |de| raw::RawFile::deserialize(de),
+    )
 }
 
 /// The key path of a parse error, below `maglev:` and without serde-saphyr's span wrappers.

@@ -1,12 +1,12 @@
 //! The semantic stage: raw parse tree to [`Config`], collecting every broken rule.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use serde_saphyr::{Location, Spanned};
 
 use super::duration::parse_duration;
 use super::error::SemanticError;
@@ -15,8 +15,8 @@ use super::model::{
     PoolMember, Protocol, ResponseRegex, StatusRange, TlsParams, Vpp, VppLb, defaults,
 };
 use super::raw::{
-    NameMap, RawBackend, RawCheckType, RawFrontend, RawHealthCheck, RawLb, RawMaglev, RawParams,
-    RawPool, Scalar,
+    At, NameMap, Node, RawBackend, RawCheckType, RawFrontend, RawHealthCheck, RawLb, RawMaglev,
+    RawParams, RawPool, Scalar,
 };
 
 /// Largest compiled size of a `response-regexp`, so a hostile pattern cannot eat memory.
@@ -36,11 +36,11 @@ pub(crate) struct Checker<'a> {
     source_name: &'a str,
     text: &'a str,
     errors: Vec<SemanticError>,
-    /// Every health-check name in the file, valid or not (so a broken check does not also
-    /// make every backend that uses it report an unknown reference).
-    declared_checks: BTreeSet<String>,
-    /// Every backend name in the file, valid or not.
-    declared_backends: BTreeSet<String>,
+    /// Health checks in the file that were refused (so a broken check does not also make
+    /// every backend that uses it report an unknown reference).
+    refused_checks: BTreeSet<String>,
+    /// Backends in the file that were refused (likewise for the pools that list them).
+    refused_backends: BTreeSet<String>,
 }
 
 impl<'a> Checker<'a> {
@@ -49,8 +49,8 @@ impl<'a> Checker<'a> {
             source_name,
             text,
             errors: Vec::new(),
-            declared_checks: BTreeSet::new(),
-            declared_backends: BTreeSet::new(),
+            refused_checks: BTreeSet::new(),
+            refused_backends: BTreeSet::new(),
         }
     }
 
@@ -65,21 +65,20 @@ impl<'a> Checker<'a> {
     }
 
     /// The position of a value.
-    fn at(location: &Location) -> Pos {
+    fn at(location: &At) -> Pos {
         Pos {
-            line: location.line(),
-            column: location.column(),
+            line: location.line,
+            column: location.column,
         }
     }
 
     /// The position of the key `name` whose value sits at `value`: the last occurrence of the
     /// name shortly before the value, else the value itself. Looks at most
     /// [`KEY_SEARCH_WINDOW`] bytes back, so the cost per entry stays bounded.
-    fn key_pos(&self, name: &str, value: &Location) -> Pos {
+    fn key_pos(&self, name: &str, value: &At) -> Pos {
         let fallback = Self::at(value);
         let Some(offset) = value
-            .span()
-            .byte_offset()
+            .byte_offset
             .and_then(|offset| usize::try_from(offset).ok())
         else {
             return fallback;
@@ -101,7 +100,7 @@ impl<'a> Checker<'a> {
         let newlines = between.bytes().filter(|&byte| byte == b'\n').count();
         let count = |text: &str| u64::try_from(text.chars().count()).unwrap_or(u64::MAX);
         let column = if newlines == 0 {
-            value.column().saturating_sub(count(between))
+            value.column.saturating_sub(count(between))
         } else {
             match self.text[start..found].rfind('\n') {
                 Some(index) => count(&self.text[start + index + 1..found]) + 1,
@@ -110,11 +109,11 @@ impl<'a> Checker<'a> {
             }
         };
         let newlines = u64::try_from(newlines).unwrap_or(u64::MAX);
-        if column == 0 || newlines >= value.line() {
+        if column == 0 || newlines >= value.line {
             return fallback;
         }
         Pos {
-            line: value.line() - newlines,
+            line: value.line - newlines,
             column,
         }
     }
@@ -125,14 +124,8 @@ impl<'a> Checker<'a> {
         let vpp = raw.vpp.map(|vpp| self.vpp(vpp));
         let raw_checks = raw.healthchecks.unwrap_or_default();
         let raw_backends = raw.backends.unwrap_or_default();
-        self.declared_checks = raw_checks.0.iter().map(|(name, _)| name.clone()).collect();
-        self.declared_backends = raw_backends
-            .0
-            .iter()
-            .map(|(name, _)| name.clone())
-            .collect();
         let healthchecks = self.healthchecks(raw_checks);
-        let backends = self.backends(raw_backends);
+        let backends = self.backends(raw_backends, &healthchecks);
         let frontends = self.frontends(raw.frontends.unwrap_or_default(), &backends);
         if self.errors.is_empty() {
             Ok(Config {
@@ -149,10 +142,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn healthchecker(
-        &mut self,
-        raw: Option<Spanned<super::raw::RawHealthChecker>>,
-    ) -> HealthChecker {
+    fn healthchecker(&mut self, raw: Option<Node<super::raw::RawHealthChecker>>) -> HealthChecker {
         let mut out = HealthChecker::default();
         let Some(raw) = raw else { return out };
         let raw = raw.value;
@@ -190,7 +180,7 @@ impl<'a> Checker<'a> {
         out
     }
 
-    fn vpp(&mut self, raw: Spanned<super::raw::RawVpp>) -> Option<Vpp> {
+    fn vpp(&mut self, raw: Node<super::raw::RawVpp>) -> Option<Vpp> {
         let Some(lb) = raw.value.lb else {
             self.error(
                 self.key_pos("vpp", &raw.referenced),
@@ -202,7 +192,7 @@ impl<'a> Checker<'a> {
         self.lb(lb).map(|lb| Vpp { lb })
     }
 
-    fn lb(&mut self, raw: Spanned<RawLb>) -> Option<VppLb> {
+    fn lb(&mut self, raw: Node<RawLb>) -> Option<VppLb> {
         let section = self.key_pos("lb", &raw.referenced);
         let raw: RawLb = raw.value;
         let ipv4 = self.required_address(
@@ -312,7 +302,7 @@ impl<'a> Checker<'a> {
     /// A required address of one family; reports a missing key at `section`.
     fn required_address(
         &mut self,
-        value: Option<&Spanned<String>>,
+        value: Option<&Node<String>>,
         section: Pos,
         path: &str,
         family: Family,
@@ -327,22 +317,34 @@ impl<'a> Checker<'a> {
     /// Parses a plain address, optionally of one family.
     fn address(
         &mut self,
-        value: &Spanned<String>,
-        path: &str,
+        value: &Node<String>,
+        path: impl fmt::Display,
         family: Option<Family>,
     ) -> Option<IpAddr> {
         let pos = Self::at(&value.referenced);
         let Ok(address) = IpAddr::from_str(value.value.trim()) else {
-            self.error(pos, path, format!("`{}` is not an IP address", value.value));
+            self.error(
+                pos,
+                path.to_string(),
+                format!("`{}` is not an IP address", value.value),
+            );
             return None;
         };
         match (family, address) {
             (Some(Family::V4), IpAddr::V6(_)) => {
-                self.error(pos, path, format!("`{address}` is not an IPv4 address"));
+                self.error(
+                    pos,
+                    path.to_string(),
+                    format!("`{address}` is not an IPv4 address"),
+                );
                 None
             }
             (Some(Family::V6), IpAddr::V4(_)) => {
-                self.error(pos, path, format!("`{address}` is not an IPv6 address"));
+                self.error(
+                    pos,
+                    path.to_string(),
+                    format!("`{address}` is not an IPv6 address"),
+                );
                 None
             }
             _ => Some(address),
@@ -352,7 +354,7 @@ impl<'a> Checker<'a> {
     /// A duration key; `None` when absent or invalid (an invalid one records an error).
     fn duration(
         &mut self,
-        value: Option<&Spanned<Scalar>>,
+        value: Option<&Node<Scalar>>,
         path: &str,
         positive: bool,
     ) -> Option<Duration> {
@@ -379,13 +381,19 @@ impl<'a> Checker<'a> {
     }
 
     /// An integer in `min..=max`.
-    fn ranged(&mut self, value: &Spanned<i64>, path: &str, min: i64, max: i64) -> Option<i64> {
+    fn ranged(
+        &mut self,
+        value: &Node<i64>,
+        path: impl fmt::Display,
+        min: i64,
+        max: i64,
+    ) -> Option<i64> {
         if (min..=max).contains(&value.value) {
             Some(value.value)
         } else {
             self.error(
                 Self::at(&value.referenced),
-                path,
+                path.to_string(),
                 format!("must be between {min} and {max}, got {}", value.value),
             );
             None
@@ -393,7 +401,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A power of two in `1..=max`.
-    fn power_of_two(&mut self, value: &Spanned<i64>, path: &str, max: u32) -> Option<u32> {
+    fn power_of_two(&mut self, value: &Node<i64>, path: &str, max: u32) -> Option<u32> {
         match u32::try_from(value.value) {
             Ok(number) if number.is_power_of_two() && number <= max => Some(number),
             _ => {
@@ -410,7 +418,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn entry_name(&mut self, section: &str, name: &str, value: &Location) {
+    fn entry_name(&mut self, section: &str, name: &str, value: &At) {
         if name.is_empty() {
             let pos = Self::at(value);
             self.error(pos, format!("{section}.\"\""), "name must not be empty");
@@ -422,8 +430,13 @@ impl<'a> Checker<'a> {
         for (name, value) in raw.0 {
             self.entry_name("healthchecks", &name, &value.referenced);
             let entry = self.key_pos(&name, &value.referenced);
-            if let Some(check) = self.healthcheck(&name, entry, value.value) {
-                out.insert(name, check);
+            match self.healthcheck(&name, entry, value.value) {
+                Some(check) => {
+                    out.insert(name, check);
+                }
+                None => {
+                    self.refused_checks.insert(name);
+                }
             }
         }
         out
@@ -443,7 +456,7 @@ impl<'a> Checker<'a> {
                 None
             }
             (Some(port), _) => self
-                .ranged(port, &format!("{base}.port"), 1, 65_535)
+                .ranged(port, format_args!("{base}.port"), 1, 65_535)
                 .and_then(|port| u16::try_from(port).ok()),
             (None, RawCheckType::Icmp) => None,
             (None, _) => {
@@ -496,23 +509,31 @@ impl<'a> Checker<'a> {
         let rise = raw
             .rise
             .as_ref()
-            .and_then(|rise| self.ranged(rise, &format!("{base}.rise"), 1, max))
+            .and_then(|rise| self.ranged(rise, format_args!("{base}.rise"), 1, max))
             .and_then(|rise| u8::try_from(rise).ok())
             .unwrap_or(defaults::RISE);
         let fall = raw
             .fall
             .as_ref()
-            .and_then(|fall| self.ranged(fall, &format!("{base}.fall"), 1, max))
+            .and_then(|fall| self.ranged(fall, format_args!("{base}.fall"), 1, max))
             .and_then(|fall| u8::try_from(fall).ok())
             .unwrap_or(defaults::FALL);
         let probe_ipv4_src = raw.probe_ipv4_src.as_ref().and_then(|value| {
-            match self.address(value, &format!("{base}.probe-ipv4-src"), Some(Family::V4)) {
+            match self.address(
+                value,
+                format_args!("{base}.probe-ipv4-src"),
+                Some(Family::V4),
+            ) {
                 Some(IpAddr::V4(address)) => Some(address),
                 _ => None,
             }
         });
         let probe_ipv6_src = raw.probe_ipv6_src.as_ref().and_then(|value| {
-            match self.address(value, &format!("{base}.probe-ipv6-src"), Some(Family::V6)) {
+            match self.address(
+                value,
+                format_args!("{base}.probe-ipv6-src"),
+                Some(Family::V6),
+            ) {
                 Some(IpAddr::V6(address)) => Some(address),
                 _ => None,
             }
@@ -540,7 +561,7 @@ impl<'a> Checker<'a> {
         &mut self,
         base: &str,
         kind: RawCheckType,
-        params: Option<Spanned<RawParams>>,
+        params: Option<Node<RawParams>>,
     ) -> Option<CheckKind> {
         let params = params.map(|params| params.value).unwrap_or_default();
         let type_name = type_name(kind);
@@ -548,7 +569,7 @@ impl<'a> Checker<'a> {
         let ssl = params.ssl.as_ref().is_some_and(|ssl| ssl.value);
         let has_tls = kind == RawCheckType::Https || (kind == RawCheckType::Tcp && ssl);
         // Keys that do not apply to this type.
-        let mut not_for = |present: Option<&Location>, key: &str, why: &str| {
+        let mut not_for = |present: Option<&At>, key: &str, why: &str| {
             if let Some(location) = present {
                 self.error(
                     Self::at(location),
@@ -626,7 +647,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A host or server name: non-empty, no whitespace or control characters.
-    fn name_like(&mut self, value: &Spanned<String>, path: &str, what: &str) -> Option<String> {
+    fn name_like(&mut self, value: &Node<String>, path: &str, what: &str) -> Option<String> {
         let text = &value.value;
         if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
             self.error(
@@ -710,45 +731,50 @@ impl<'a> Checker<'a> {
         })
     }
 
-    fn backends(&mut self, raw: NameMap<RawBackend>) -> BTreeMap<String, Backend> {
+    fn backends(
+        &mut self,
+        raw: NameMap<RawBackend>,
+        checks: &BTreeMap<String, HealthCheck>,
+    ) -> BTreeMap<String, Backend> {
         let mut out = BTreeMap::new();
         for (name, value) in raw.0 {
             self.entry_name("backends", &name, &value.referenced);
-            let base = format!("backends.{name}");
             let raw = value.value;
-            let address = self.address(&raw.address, &format!("{base}.address"), None);
+            let address = self.address(&raw.address, format_args!("backends.{name}.address"), None);
             if let Some(address) = address
                 && !is_unicast(address)
             {
                 self.error(
                     Self::at(&raw.address.referenced),
-                    format!("{base}.address"),
+                    format!("backends.{name}.address"),
                     format!("`{address}` is not a unicast address"),
                 );
             }
             let mut healthcheck = None;
-            if let Some(check) = &raw.healthcheck {
-                if self.declared_checks.contains(&check.value) {
-                    healthcheck = Some(check.value.clone());
+            if let Some(check) = raw.healthcheck {
+                if checks.contains_key(&check.value) || self.refused_checks.contains(&check.value) {
+                    healthcheck = Some(check.value);
                 } else {
                     self.error(
                         Self::at(&check.referenced),
-                        format!("{base}.healthcheck"),
+                        format!("backends.{name}.healthcheck"),
                         format!("unknown healthcheck `{}`", check.value),
                     );
                 }
             }
-            if let Some(address) = address {
-                out.insert(
-                    name.clone(),
-                    Backend {
-                        name,
-                        address,
-                        healthcheck,
-                        enabled: raw.enabled.unwrap_or(defaults::BACKEND_ENABLED),
-                    },
-                );
-            }
+            let Some(address) = address else {
+                self.refused_backends.insert(name);
+                continue;
+            };
+            out.insert(
+                name.clone(),
+                Backend {
+                    name,
+                    address,
+                    healthcheck,
+                    enabled: raw.enabled.unwrap_or(defaults::BACKEND_ENABLED),
+                },
+            );
         }
         out
     }
@@ -816,7 +842,7 @@ impl<'a> Checker<'a> {
         let port_value = match &raw.port {
             None => Some(defaults::FRONTEND_PORT),
             Some(port) => self
-                .ranged(port, &format!("{base}.port"), 0, 65_535)
+                .ranged(port, format_args!("{base}.port"), 0, 65_535)
                 .and_then(|port| u16::try_from(port).ok()),
         };
         // An invalid protocol or port is reported once, not again as a mismatch.
@@ -885,7 +911,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A VIP: an address (a host prefix) or a prefix without host bits.
-    fn vip(&mut self, value: &Spanned<String>, path: &str) -> Option<IpNet> {
+    fn vip(&mut self, value: &Node<String>, path: &str) -> Option<IpNet> {
         let text = value.value.trim();
         let pos = Self::at(&value.referenced);
         let prefix = if text.contains('/') {
@@ -931,7 +957,7 @@ impl<'a> Checker<'a> {
         &mut self,
         base: &str,
         entry: Pos,
-        raw: Option<Spanned<Vec<Spanned<RawPool>>>>,
+        raw: Option<Node<Vec<Node<RawPool>>>>,
         prefix: Option<IpNet>,
         backends: &BTreeMap<String, Backend>,
     ) -> Vec<Pool> {
@@ -946,7 +972,7 @@ impl<'a> Checker<'a> {
         let mut out = Vec::new();
         let mut pool_names: BTreeSet<String> = BTreeSet::new();
         // Address -> backend name, across every pool of this frontend.
-        let mut addresses: BTreeMap<IpAddr, String> = BTreeMap::new();
+        let mut addresses: BTreeMap<IpAddr, &str> = BTreeMap::new();
         for (index, pool) in raw.value.into_iter().enumerate() {
             let pool_base = format!("{base}.pools[{index}]");
             let pool_pos = Self::at(&pool.referenced);
@@ -989,15 +1015,19 @@ impl<'a> Checker<'a> {
                 backends: Vec::new(),
             };
             for (backend_name, member) in members.value.0 {
-                let member_base = format!("{pool_base}.backends.{backend_name}");
-                let member_pos = self.key_pos(&backend_name, &member.referenced);
-                let raw_member = member.value.unwrap_or_default();
-                let weight = match &raw_member.weight {
+                // The member's path and the position of its key are only worked out for an
+                // error: most members have none.
+                let member_error = |checker: &mut Self, message: String| {
+                    let pos = checker.key_pos(&backend_name, &member.referenced);
+                    let path = format!("{pool_base}.backends.{backend_name}");
+                    checker.error(pos, path, message);
+                };
+                let weight = match member.value.as_ref().and_then(|raw| raw.weight.as_ref()) {
                     None => defaults::POOL_WEIGHT,
                     Some(weight) => self
                         .ranged(
                             weight,
-                            &format!("{member_base}.weight"),
+                            format_args!("{pool_base}.backends.{backend_name}.weight"),
                             0,
                             i64::from(defaults::MAX_WEIGHT),
                         )
@@ -1005,21 +1035,14 @@ impl<'a> Checker<'a> {
                         .unwrap_or(0),
                 };
                 match backends.get(&backend_name) {
-                    None if self.declared_backends.contains(&backend_name) => {}
-                    None => {
-                        self.error(
-                            member_pos,
-                            member_base.clone(),
-                            format!("unknown backend `{backend_name}`"),
-                        );
-                    }
+                    None if self.refused_backends.contains(&backend_name) => {}
+                    None => member_error(self, format!("unknown backend `{backend_name}`")),
                     Some(backend) => {
                         if let Some(prefix) = prefix
                             && family(backend.address) != family(prefix.addr())
                         {
-                            self.error(
-                                member_pos,
-                                member_base.clone(),
+                            member_error(
+                                self,
                                 format!(
                                     "backend `{backend_name}` ({}) is {} but the VIP {} is {}; all backends of a frontend share the VIP's address family",
                                     backend.address,
@@ -1032,9 +1055,8 @@ impl<'a> Checker<'a> {
                         if let IpAddr::V6(v6) = backend.address
                             && v6.octets()[..12] == [0; 12]
                         {
-                            self.error(
-                                member_pos,
-                                member_base.clone(),
+                            member_error(
+                                self,
                                 format!(
                                     "backend `{backend_name}` ({v6}) is in ::/96, which VPP's lb plugin takes for an IPv4 address; use a routable IPv6 address"
                                 ),
@@ -1042,9 +1064,8 @@ impl<'a> Checker<'a> {
                         }
                         match addresses.get(&backend.address) {
                             Some(other) if *other != backend_name => {
-                                self.error(
-                                    member_pos,
-                                    member_base.clone(),
+                                member_error(
+                                    self,
                                     format!(
                                         "backend `{backend_name}` has the same address {} as backend `{other}` in this frontend",
                                         backend.address
@@ -1053,7 +1074,7 @@ impl<'a> Checker<'a> {
                             }
                             Some(_) => {}
                             None => {
-                                addresses.insert(backend.address, backend_name.clone());
+                                addresses.insert(backend.address, backend.name.as_str());
                             }
                         }
                     }
