@@ -5,26 +5,72 @@
 //! [`crate::weights::backend_weight`]. Backends in a standby pool, down, paused or disabled stay
 //! installed with weight 0, so re-enabling them never needs an AS add; a `removed` backend is
 //! left out, so its AS is deleted. A backend listed in several pools counts with its first
-//! pool; two backends with the same address count once, the first in pool order.
+//! pool; two backends with the same address count once, the first in pool order; of two
+//! frontends with the same VIP key (only in a hand-built config), the first.
+//!
+//! The build ([`desired_state`], [`desired_frontends`]) walks a [`ConfigIndex`], prepared once
+//! per config, with the backends' states as a dense slice by backend number
+//! ([`ConfigIndex::backend_states`]): per membership it reads a backend number, a weight and a
+//! state, and writes one AS; nothing is looked up by name and nothing is allocated per
+//! membership (one vector of ASes per VIP).
+//!
+//! What it records: the VIPs, and per frontend only what the sync engine reads, its state and
+//! active pool ([`FrontendSummary`]). Each membership's decision (configured and effective
+//! weight, state) is not kept: at 10,000 frontends × 100 backends that was 24 MB in 20,000
+//! vectors, the largest cost of the build, and only the API's per-frontend view reads it; that
+//! view calls [`desired_vip`], which computes one frontend's VIP with its decisions.
 
-use std::collections::BTreeMap;
-use std::hash::BuildHasher;
 use std::net::IpAddr;
 
-use crate::config::{Backend, Config, Frontend};
+use crate::config::{Config, Frontend};
+use crate::index::ConfigIndex;
 use crate::plan::{As, AsMap, FlushSet, Vip, VipKey, VppState};
 use crate::weights::{
-    BackendState, BackendStates, FrontendWeights, WeightOverrides, transition_flushes, weigh,
+    BackendState, BackendStates, FrontendState, FrontendWeights, WeightOverrides, backend_weight,
+    transition_flushes, weigh,
 };
 
-/// The desired state with the per-frontend decisions behind it. The decisions borrow names
-/// from the config they were computed from.
+/// The desired state with, per frontend, the decisions the sync engine reads. Names borrow
+/// from the config of the [`ConfigIndex`] it was built from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Desired<'a> {
     /// What VPP should hold.
     pub vpp: VppState,
-    /// Each frontend's active pool, effective weights and state, by frontend name.
-    pub frontends: BTreeMap<String, FrontendWeights<'a>>,
+    /// Each frontend built, in config order (for [`desired_frontends`], in the order asked).
+    pub frontends: Vec<FrontendSummary<'a>>,
+}
+
+/// A frontend's aggregate decisions: its state and active pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FrontendSummary<'a> {
+    /// The frontend's name.
+    pub name: &'a str,
+    /// Index of the active pool in the frontend's pools.
+    pub active_pool: usize,
+    /// The active pool's name (empty for a frontend without pools).
+    pub active_pool_name: &'a str,
+    /// Aggregate state.
+    pub state: FrontendState,
+}
+
+impl<'a> FrontendSummary<'a> {
+    /// The summary of `frontend`'s full decisions.
+    #[must_use]
+    pub fn of(frontend: &'a Frontend, weights: &FrontendWeights<'_>) -> Self {
+        Self::new(frontend, weights.active_pool, weights.state)
+    }
+
+    fn new(frontend: &'a Frontend, active_pool: usize, state: FrontendState) -> Self {
+        Self {
+            name: &frontend.name,
+            active_pool,
+            active_pool_name: frontend
+                .pools
+                .get(active_pool)
+                .map_or("", |pool| pool.name.as_str()),
+            state,
+        }
+    }
 }
 
 /// The VIP key of a frontend.
@@ -33,188 +79,9 @@ pub fn vip_key(frontend: &Frontend) -> VipKey {
     VipKey::new(frontend.prefix, frontend.protocol.ip_proto(), frontend.port)
 }
 
-/// Backend name → (state, address), resolved once per build, so that each pool membership
-/// costs one lookup that reads one cache line: open addressing with linear probing over
-/// 64-byte slots, at most two thirds full, each slot holding the state, the address, the
-/// name's length and its first [`HEAD`] bytes. A map keyed by the config's own strings read
-/// its slot, then the key's string somewhere in the config's heap, and at a million
-/// memberships per build neither stays in the cache.
-struct Resolver {
-    seed: u64,
-    /// `slots.len() - 1`; the length is a power of two.
-    mask: usize,
-    slots: Vec<Slot>,
-    /// Every name longer than [`HEAD`] bytes, whole, back to back: such names are compared
-    /// here after their head matched.
-    long_names: Vec<u8>,
-    /// Where each long name ends in `long_names`; it starts where the previous one ends.
-    long_ends: Vec<usize>,
-}
-
-/// How many leading bytes of a name a slot holds.
-const HEAD: usize = 32;
-
-/// A table slot: one backend's name head, state and address.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Slot {
-    /// The name's first [`HEAD`] bytes, zero-padded.
-    head: [u8; HEAD],
-    /// The name's length (saturated at `u32::MAX`).
-    len: u32,
-    /// Bits of the name's hash.
-    tag: u32,
-    /// A long name's number in [`Resolver::long_ends`].
-    long: u32,
-    state: BackendState,
-    /// `None`: an empty slot.
-    address: Option<IpAddr>,
-}
-
-// One slot, one cache line.
-const _: () = assert!(size_of::<Slot>() == 64);
-
-impl Slot {
-    const EMPTY: Self = Self {
-        head: [0; HEAD],
-        len: 0,
-        tag: 0,
-        long: 0,
-        state: BackendState::Unknown,
-        address: None,
-    };
-}
-
-/// A name as the table compares it: its hash, length and zero-padded head.
-struct Key<'n> {
-    name: &'n [u8],
-    hash: u64,
-    len: u32,
-    head: [u8; HEAD],
-}
-
-impl<'n> Key<'n> {
-    fn new(seed: u64, name: &'n [u8]) -> Self {
-        let mut head = [0; HEAD];
-        let n = name.len().min(HEAD);
-        head[..n].copy_from_slice(&name[..n]);
-        Self {
-            name,
-            hash: hash_name(seed, name),
-            len: u32::try_from(name.len()).unwrap_or(u32::MAX),
-            head,
-        }
-    }
-
-    fn tag(&self) -> u32 {
-        (self.hash >> 32) as u32
-    }
-}
-
-impl Resolver {
-    /// The table over `backends`; of two entries with the same name, the first counts.
-    fn new<'b>(
-        backends: impl ExactSizeIterator<Item = (&'b str, &'b Backend)>,
-        states: &impl BackendStates,
-    ) -> Self {
-        let len = (backends.len() + backends.len() / 2 + 1).next_power_of_two();
-        let mut table = Self {
-            seed: std::hash::RandomState::new().hash_one(0x6d61_676c_6576_u64),
-            mask: len - 1,
-            slots: vec![Slot::EMPTY; len],
-            long_names: Vec::new(),
-            long_ends: Vec::new(),
-        };
-        for (name, backend) in backends {
-            let key = Key::new(table.seed, name.as_bytes());
-            let Err(pos) = table.find(&key) else {
-                continue;
-            };
-            // A long name numbered past `u32::MAX` (never: that is 140 GB of names) would
-            // match nothing.
-            let long = if name.len() > HEAD {
-                table.long_names.extend_from_slice(name.as_bytes());
-                table.long_ends.push(table.long_names.len());
-                u32::try_from(table.long_ends.len() - 1).unwrap_or(u32::MAX)
-            } else {
-                0
-            };
-            table.slots[pos] = Slot {
-                head: key.head,
-                len: key.len,
-                tag: key.tag(),
-                long,
-                state: states.state_of(name),
-                address: Some(backend.address),
-            };
-        }
-        table
-    }
-
-    /// The slot holding `key` (`Ok`), or the empty slot where it would go (`Err`). The table
-    /// always has an empty slot, so the probe ends.
-    fn find(&self, key: &Key<'_>) -> Result<usize, usize> {
-        let mut pos = key.hash as usize & self.mask;
-        loop {
-            let slot = &self.slots[pos];
-            if slot.address.is_none() {
-                return Err(pos);
-            }
-            if slot.tag == key.tag()
-                && slot.len == key.len
-                && slot.head == key.head
-                && (key.name.len() <= HEAD || self.long_name(slot) == Some(key.name))
-            {
-                return Ok(pos);
-            }
-            pos = (pos + 1) & self.mask;
-        }
-    }
-
-    fn long_name(&self, slot: &Slot) -> Option<&[u8]> {
-        let number = slot.long as usize;
-        let start = number
-            .checked_sub(1)
-            .map_or(Some(0), |previous| self.long_ends.get(previous).copied())?;
-        self.long_names.get(start..*self.long_ends.get(number)?)
-    }
-
-    /// The key of `name` in this table.
-    fn key<'n>(&self, name: &'n str) -> Key<'n> {
-        Key::new(self.seed, name.as_bytes())
-    }
-
-    /// The state and address of the name of `key`.
-    fn get(&self, key: &Key<'_>) -> Option<(BackendState, IpAddr)> {
-        let slot = &self.slots[self.find(key).ok()?];
-        Some((slot.state, slot.address?))
-    }
-}
-
-/// A seeded multiply-and-rotate hash over whole words: a few cycles for a short name, where
-/// SipHash takes tens of nanoseconds. The seed is drawn per table from the standard library's
-/// random keys, so colliding names cannot be chosen in advance.
-fn hash_name(seed: u64, bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = seed ^ (bytes.len() as u64).wrapping_mul(K);
-    for chunk in bytes.chunks(8) {
-        let mut word = [0; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
-    }
-    // The multiplications mix upwards: fold the high bits over the low ones.
-    let h = (h ^ (h >> 29)).wrapping_mul(K);
-    h ^ (h >> 32)
-}
-
-/// Buffers reused from one frontend to the next.
-#[derive(Default)]
-struct Scratch {
-    states: Vec<BackendState>,
-    addresses: Vec<Option<IpAddr>>,
-}
-
-/// The desired VIP of one frontend and the decisions behind it.
+/// The desired VIP of one frontend and every membership's decision: the straightforward
+/// build, by name (a name `config` lacks is `unknown` and gets no AS), for one frontend at a
+/// time.
 #[must_use]
 pub fn desired_vip<'a>(
     config: &Config,
@@ -222,47 +89,28 @@ pub fn desired_vip<'a>(
     states: &impl BackendStates,
     overrides: &WeightOverrides,
 ) -> (VipKey, Vip, FrontendWeights<'a>) {
-    let backends: Vec<(&str, &Backend)> = frontend
-        .backend_names()
-        .filter_map(|name| Some((name, config.backend(name)?)))
-        .collect();
-    let resolver = Resolver::new(backends.into_iter(), states);
-    build_vip(frontend, &resolver, overrides, &mut Scratch::default())
-}
-
-fn build_vip<'a>(
-    frontend: &'a Frontend,
-    resolver: &Resolver,
-    overrides: &WeightOverrides,
-    scratch: &mut Scratch,
-) -> (VipKey, Vip, FrontendWeights<'a>) {
-    let Scratch { states, addresses } = scratch;
-    addresses.clear();
-    // A name the config does not know (only in a hand-built config) is `unknown` and gets no AS.
-    let weights = weigh(frontend, overrides, states, |name| {
-        let resolved = resolver.get(&resolver.key(name));
-        addresses.push(resolved.map(|(_, address)| address));
-        resolved.map_or(BackendState::Unknown, |(state, _)| state)
+    let mut addresses: Vec<Option<IpAddr>> = Vec::new();
+    let weights = weigh(frontend, overrides, &mut Vec::new(), |name| {
+        let backend = config.backend(name);
+        addresses.push(backend.map(|b| b.address));
+        backend.map_or(BackendState::Unknown, |_| states.state_of(name))
     });
-    // Built in place, in one allocation.
-    let mut ases = Vec::with_capacity(addresses.len());
-    ases.extend(
-        weights
-            .pools
-            .iter()
-            .flat_map(|pool| pool.members.iter())
-            .zip(addresses.iter())
-            .filter(|(member, _)| member.state != BackendState::Removed)
-            .filter_map(|(member, address)| {
-                let weight = As {
-                    weight: member.effective.weight,
-                    flush: member.effective.flush,
-                };
-                Some(((*address)?, weight))
-            }),
-    );
-    // Keyed by address, the first membership wins: a backend's first pool, and the first of
-    // two backends sharing an address. The sort is stable and `dedup_by` keeps the first.
+    let mut ases: Vec<(IpAddr, As)> = weights
+        .pools
+        .iter()
+        .flat_map(|pool| pool.members.iter())
+        .zip(addresses)
+        .filter(|(member, _)| member.state != BackendState::Removed)
+        .filter_map(|(member, address)| {
+            let weight = As {
+                weight: member.effective.weight,
+                flush: member.effective.flush,
+            };
+            Some((address?, weight))
+        })
+        .collect();
+    // Keyed by address, the first membership wins: the sort is stable and `dedup_by` keeps
+    // the first.
     ases.sort_by_key(|a| a.0);
     ases.dedup_by(|later, earlier| later.0 == earlier.0);
     let mut vip = Vip::new(
@@ -274,43 +122,167 @@ fn build_vip<'a>(
     (vip_key(frontend), vip, weights)
 }
 
-/// The desired state of every frontend in `config`.
-///
-/// The cost is proportional to the number of pool memberships: one hash lookup each, no
-/// allocation per membership (names are borrowed from `config`), and maps built from sorted
-/// runs rather than by repeated insertion.
-#[must_use]
-pub fn desired_state<'a>(
-    config: &'a Config,
-    states: &impl BackendStates,
+/// Buffers reused from one frontend to the next.
+#[derive(Default)]
+struct Scratch {
+    /// Each membership's backend state.
+    states: Vec<BackendState>,
+    /// Each membership's decision.
+    decisions: Vec<As>,
+}
+
+/// Frontend number `f` of `index`: its summary and, when `with_vip`, its VIP.
+fn build_frontend<'a>(
+    index: &'a ConfigIndex,
+    f: usize,
+    states: &[BackendState],
     overrides: &WeightOverrides,
-) -> Desired<'a> {
-    let resolver = Resolver::new(
-        config
+    scratch: &mut Scratch,
+    with_vip: bool,
+) -> (FrontendSummary<'a>, Option<Vip>) {
+    let frontend = &index.config().frontends[f];
+    let members = index.members(f);
+    let Scratch {
+        states: member_states,
+        decisions,
+    } = scratch;
+    member_states.clear();
+    member_states.extend(
+        members
             .backends
             .iter()
-            .map(|(name, backend)| (name.as_str(), backend)),
-        states,
+            .map(|&b| states.get(b as usize).copied().unwrap_or_default()),
     );
+    let active_pool = members
+        .pool_ends
+        .ranges()
+        .position(|pool| member_states[pool].contains(&BackendState::Up))
+        .unwrap_or(0);
+    let frontend_overrides = if overrides.is_empty() {
+        None
+    } else {
+        overrides.of_frontend(&frontend.name)
+    };
+    decisions.clear();
+    let mut any_weight = false;
+    let mut all_unknown = true;
+    for ((p, range), pool) in members.pool_ends.ranges().enumerate().zip(&frontend.pools) {
+        let pool_overrides = frontend_overrides.and_then(|pools| pools.get(&pool.name));
+        let start = range.start;
+        for i in range {
+            let state = member_states[i];
+            let mut configured = members.weights[i];
+            if let Some(weight) =
+                pool_overrides.and_then(|o| o.get(&pool.backends.get(i - start)?.backend))
+            {
+                configured = *weight;
+            }
+            let decision =
+                backend_weight(state, p, active_pool, configured, frontend.flush_on_down);
+            any_weight |= decision.weight > 0;
+            all_unknown &= state == BackendState::Unknown;
+            decisions.push(As {
+                weight: decision.weight,
+                flush: decision.flush,
+            });
+        }
+    }
+    let state = if any_weight {
+        FrontendState::Up
+    } else if all_unknown {
+        FrontendState::Unknown
+    } else {
+        FrontendState::Down
+    };
+    let summary = FrontendSummary::new(frontend, active_pool, state);
+    if !with_vip {
+        return (summary, None);
+    }
+    // In address order, the first membership of an address wins; unknown backends come last
+    // and get no AS.
+    let mut ases = Vec::with_capacity(members.as_order.len());
+    let mut last = None;
+    for &offset in members.as_order {
+        let offset = offset as usize;
+        let Some(address) = index.address_of(members.backends[offset]) else {
+            break;
+        };
+        if member_states[offset] == BackendState::Removed || last == Some(address) {
+            continue;
+        }
+        last = Some(address);
+        ases.push((address, decisions[offset]));
+    }
+    let mut vip = Vip::new(
+        frontend.encap.into(),
+        frontend.src_ip_sticky,
+        frontend.new_flows_table_length,
+    );
+    vip.ases = AsMap::from_sorted_vec(ases);
+    (summary, Some(vip))
+}
+
+/// The desired state of every frontend of `index`'s config, with `states` by backend number
+/// (see [`ConfigIndex::backend_states`]; a number past its end is `unknown`).
+///
+/// The cost is proportional to the number of pool memberships, with no name lookup and no
+/// allocation per membership.
+#[must_use]
+pub fn desired_state<'a>(
+    index: &'a ConfigIndex,
+    states: &[BackendState],
+    overrides: &WeightOverrides,
+) -> Desired<'a> {
+    let frontends = index.config().frontends.len();
     let mut scratch = Scratch::default();
-    let mut vips = Vec::with_capacity(config.frontends.len());
-    let mut frontends = Vec::with_capacity(config.frontends.len());
-    for frontend in &config.frontends {
-        let (key, vip, weights) = build_vip(frontend, &resolver, overrides, &mut scratch);
-        vips.push((key, vip));
-        frontends.push((frontend.name.clone(), weights));
+    let mut summaries = Vec::with_capacity(frontends);
+    let mut vips: Vec<Option<Vip>> = Vec::with_capacity(frontends);
+    // Only the first frontend of a VIP key builds that VIP.
+    let mut owners = vec![false; frontends];
+    for &f in index.vip_order() {
+        owners[f as usize] = true;
     }
-    // Validation guarantees distinct VIP keys; keep the first if not (stable sort, `dedup_by`
-    // keeps the first). Frontend names are unique too; `collect` keeps the last, as
-    // repeated insertion would.
-    vips.sort_by_key(|a| a.0);
-    vips.dedup_by(|later, earlier| later.0 == earlier.0);
+    for (f, &owner) in owners.iter().enumerate() {
+        let (summary, vip) = build_frontend(index, f, states, overrides, &mut scratch, owner);
+        summaries.push(summary);
+        vips.push(vip);
+    }
+    // Already in key order: the map is built without a real sort.
+    let vips = index
+        .vip_order()
+        .iter()
+        .filter_map(|&f| Some((index.vips()[f as usize], vips[f as usize].take()?)))
+        .collect();
     Desired {
-        vpp: VppState {
-            vips: vips.into_iter().collect(),
-        },
-        frontends: frontends.into_iter().collect(),
+        vpp: VppState { vips },
+        frontends: summaries,
     }
+}
+
+/// The desired state of some frontends of `index`'s config, by number (numbers past the end
+/// are skipped), for a sync of those VIPs only. Of two with the same VIP key, the first given
+/// builds it.
+#[must_use]
+pub fn desired_frontends<'a>(
+    index: &'a ConfigIndex,
+    frontends: &[usize],
+    states: &[BackendState],
+    overrides: &WeightOverrides,
+) -> Desired<'a> {
+    let mut scratch = Scratch::default();
+    let mut desired = Desired::default();
+    for &f in frontends {
+        let Some(key) = index.vip(f) else {
+            continue;
+        };
+        let owner = !desired.vpp.vips.contains_key(&key);
+        let (summary, vip) = build_frontend(index, f, states, overrides, &mut scratch, owner);
+        desired.frontends.push(summary);
+        if let Some(vip) = vip {
+            desired.vpp.vips.insert(key, vip);
+        }
+    }
+    desired
 }
 
 /// The one-time flushes a backend's transition `from` → `to` asks for: its address in every
@@ -335,87 +307,4 @@ pub fn flush_targets(
         }
     }
     set
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-    use std::net::IpAddr;
-
-    use super::{Key, Resolver};
-    use crate::config::Backend;
-    use crate::weights::BackendState;
-
-    /// Names that a table keeping 32-byte heads must tell apart by more than the head: one
-    /// byte longer with a zero byte, long names with the same 32 first bytes, 31 and 32 bytes.
-    fn names() -> Vec<String> {
-        let h = "h".repeat(32);
-        vec![
-            "b0".into(),
-            "b0\0".into(),
-            format!("{h}1"),
-            format!("{h}2"),
-            format!("{h}22"),
-            h[..31].to_owned(),
-            h.clone(),
-        ]
-    }
-
-    fn resolver(names: &[String]) -> (Resolver, Vec<IpAddr>) {
-        let backends: BTreeMap<String, Backend> = names
-            .iter()
-            .zip(1u8..)
-            .map(|(name, i)| {
-                let backend = Backend {
-                    name: name.clone(),
-                    address: IpAddr::from([10, 0, 0, i]),
-                    healthcheck: None,
-                    enabled: true,
-                };
-                (name.clone(), backend)
-            })
-            .collect();
-        let states = BTreeMap::from([(names[1].clone(), BackendState::Up)]);
-        let resolver = Resolver::new(backends.iter().map(|(n, b)| (n.as_str(), b)), &states);
-        let addresses = names.iter().map(|n| backends[n].address).collect();
-        (resolver, addresses)
-    }
-
-    #[test]
-    fn every_name_finds_its_own_backend() {
-        let names = names();
-        let (resolver, addresses) = resolver(&names);
-        for (i, (name, address)) in names.iter().zip(&addresses).enumerate() {
-            let state = if i == 1 {
-                BackendState::Up
-            } else {
-                BackendState::Unknown
-            };
-            assert_eq!(resolver.get(&resolver.key(name)), Some((state, *address)));
-        }
-        for unknown in ["", "b", "b00", "b0\0\0", &"h".repeat(33), &"h".repeat(64)] {
-            assert_eq!(resolver.get(&resolver.key(unknown)), None, "{unknown:?}");
-        }
-    }
-
-    #[test]
-    fn names_whose_hashes_collide_stay_apart() {
-        let names = names();
-        let (resolver, _) = resolver(&names);
-        for name in &names {
-            for other in names.iter().filter(|other| *other != name) {
-                // `name` probing from `other`'s slot with `other`'s tag, as if their hashes
-                // were equal: the length, the head or the rest of the name must differ.
-                let forged = Key {
-                    hash: resolver.key(other).hash,
-                    ..resolver.key(name)
-                };
-                assert_ne!(
-                    resolver.find(&forged).ok(),
-                    resolver.find(&resolver.key(other)).ok(),
-                    "{name:?} taken for {other:?}"
-                );
-            }
-        }
-    }
 }
