@@ -164,6 +164,10 @@ fn build_frontend<'a>(
         overrides.of_frontend(&frontend.name)
     };
     decisions.clear();
+    // The flush half of the rule as a table by state (`ALL` is in declaration order, so
+    // `state as usize` indexes it): the states are mixed, and a branch per membership
+    // mispredicts.
+    let flushes = BackendState::ALL.map(|state| state.flushes(frontend.flush_on_down));
     let mut any_weight = false;
     let mut all_unknown = true;
     for ((p, range), pool) in members.pool_ends.ranges().enumerate().zip(&frontend.pools) {
@@ -177,13 +181,12 @@ fn build_frontend<'a>(
             {
                 configured = *weight;
             }
-            let decision =
-                backend_weight(state, p, active_pool, configured, frontend.flush_on_down);
-            any_weight |= decision.weight > 0;
+            let weight = backend_weight(state, p, active_pool, configured, false).weight;
+            any_weight |= weight > 0;
             all_unknown &= state == BackendState::Unknown;
             decisions.push(As {
-                weight: decision.weight,
-                flush: decision.flush,
+                weight,
+                flush: flushes[state as usize],
             });
         }
     }
@@ -218,7 +221,7 @@ fn build_frontend<'a>(
         frontend.src_ip_sticky,
         frontend.new_flows_table_length,
     );
-    vip.ases = AsMap::from_sorted_vec(ases);
+    vip.ases = AsMap::from_strictly_sorted(ases);
     (summary, Some(vip))
 }
 

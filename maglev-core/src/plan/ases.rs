@@ -54,6 +54,14 @@ impl AsMap {
         }
     }
 
+    /// A map from entries sorted by address with no address repeated, as built by
+    /// [`crate::desired`] from a [`crate::index::ConfigIndex`]'s AS order (checked in debug
+    /// builds only).
+    pub(crate) fn from_strictly_sorted(entries: Vec<(IpAddr, As)>) -> Self {
+        debug_assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        Self { entries }
+    }
+
     /// The number of ASes.
     #[must_use]
     pub fn len(&self) -> usize {
