@@ -43,11 +43,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod build;
 pub mod cli;
 pub mod config_file;
 pub mod daemon;
 pub mod demo;
 pub mod grpc;
 pub mod logging;
+pub mod reload;
 pub mod specs;
 pub mod vpp;
