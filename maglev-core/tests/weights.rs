@@ -263,7 +263,12 @@ fn retain_keeps_only_the_chosen_overrides_and_prunes_empty_levels() {
     seen.sort();
     assert_eq!(
         seen,
-        ["dns/p/a", "web/fallback/f1", "web/primary/p1", "web/primary/p2"]
+        [
+            "dns/p/a",
+            "web/fallback/f1",
+            "web/primary/p1",
+            "web/primary/p2"
+        ]
     );
     assert_eq!(ov.get("web", "primary", "p1"), None);
     assert_eq!(ov.get("web", "primary", "p2"), Some(20));
