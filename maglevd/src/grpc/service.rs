@@ -686,9 +686,14 @@ impl<P: Prober> Maglev for MaglevService<P> {
         &self,
         request: Request<ReloadConfigRequest>,
     ) -> Result<Response<ReloadConfigResponse>, Status> {
-        let control = self.control()?;
-        let path = control.source_name();
+        // Read-only refuses first, whatever else is missing.
+        let path = self
+            .control
+            .as_ref()
+            .map(|c| c.source_name())
+            .unwrap_or_default();
         self.mutation("ReloadConfig", &request, &path)?;
+        let control = self.control()?;
         let reloaded = tokio::task::spawn_blocking(move || control.reload())
             .await
             .map_err(|e| Status::internal(format!("ReloadConfig: {e}")))?;
