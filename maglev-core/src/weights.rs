@@ -282,6 +282,14 @@ impl WeightOverrides {
             .copied()
     }
 
+    /// The overrides of `frontend`, by pool then backend name.
+    pub(crate) fn of_frontend(
+        &self,
+        frontend: &str,
+    ) -> Option<&BTreeMap<String, BTreeMap<String, u8>>> {
+        self.by_frontend.get(frontend)
+    }
+
     /// Whether there is no override at all.
     #[must_use]
     pub fn is_empty(&self) -> bool {
