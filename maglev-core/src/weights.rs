@@ -300,6 +300,18 @@ impl WeightOverrides {
     pub fn clear(&mut self) {
         self.by_frontend.clear();
     }
+
+    /// Keeps only the overrides for which `keep(frontend, pool, backend)` holds (a reload
+    /// keeps the ones whose names still exist).
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &str, &str) -> bool) {
+        self.by_frontend.retain(|frontend, pools| {
+            pools.retain(|pool, members| {
+                members.retain(|backend, _| keep(frontend, pool, backend));
+                !members.is_empty()
+            });
+            !pools.is_empty()
+        });
+    }
 }
 
 /// One pool membership with its decision, for observability. It borrows the backend's name

@@ -474,13 +474,16 @@ impl LbSyncer {
         self.shared.wake.notify_one();
     }
 
-    /// A reload: the new config is synced in full, runtime weight overrides are dropped (they
-    /// last until cleared or the config reloads), `lb_conf` is pushed again if `vpp.lb`
-    /// changed. The warmup clock is not reset.
+    /// A reload: the new config is synced in full; a runtime weight override survives when
+    /// its frontend, pool and backend membership still exist in the new config, and is
+    /// dropped otherwise; `lb_conf` is pushed again if `vpp.lb` changed. The warmup clock is
+    /// not reset.
     pub fn set_config(&self, config: Arc<Config>) {
         {
             let mut core = lock(&self.shared.core);
-            core.overrides.clear();
+            core.overrides.retain(|frontend, pool, backend| {
+                check_member(&config, frontend, pool, backend).is_ok()
+            });
             core.reconciler.on_config(config, now());
         }
         self.shared.wake.notify_one();

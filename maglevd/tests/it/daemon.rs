@@ -34,6 +34,8 @@ impl Daemon {
             .arg("--vpp-api-socket")
             .arg(api)
             .args(["--log-format", "json", "--log-level", "info"])
+            // No API: parallel tests never collide on a port (the API has its own tests).
+            .args(["--grpc-addr", ""])
             .env_remove("MAGLEV_CONFIG")
             .env_remove("MAGLEV_LOG_LEVEL")
             .stdout(Stdio::piped())
