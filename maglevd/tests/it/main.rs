@@ -4,5 +4,6 @@
 mod check;
 mod cli;
 mod daemon;
+mod grpc;
 mod netns;
 mod specs;

@@ -223,7 +223,7 @@ impl Drop for Daemon {
     }
 }
 
-/// `[wrapper...] maglevd --config PATH`, health checking only, JSON logs.
+/// `[wrapper...] maglevd --config PATH`, health checking only (no VPP, no gRPC), JSON logs.
 fn maglevd(wrapper: &[&str], config: &Path) -> Command {
     let bin = env!("CARGO_BIN_EXE_maglevd");
     let mut cmd = match wrapper.split_first() {
@@ -237,9 +237,11 @@ fn maglevd(wrapper: &[&str], config: &Path) -> Command {
     cmd.arg("--config")
         .arg(config)
         .args(["--vpp-api-socket", ""])
+        .args(["--grpc-addr", ""])
         .args(["--log-format", "json", "--log-level", "info"])
         .env_remove("MAGLEV_CONFIG")
         .env_remove("MAGLEV_LOG_LEVEL")
+        .env_remove("MAGLEV_GRPC_ADDR")
         .stdin(Stdio::null())
         .stderr(Stdio::inherit());
     cmd
@@ -358,6 +360,7 @@ fn check_says_where_probes_run() {
             .arg("--config")
             .arg(&path)
             .env_remove("MAGLEV_CONFIG")
+            .env_remove("MAGLEV_GRPC_ADDR")
             .output()
             .expect("maglevd runs");
         assert_eq!(out.status.code(), Some(0), "{out:?}");
