@@ -671,7 +671,11 @@ fn plan(p: &PlanVpplbSyncResponse, _theme: Theme) -> String {
     if p.ops.is_empty() {
         return "no drift: a sync would send nothing\n".to_owned();
     }
-    let mut out = format!("a sync would send {} operations:\n", p.ops.len());
+    let n = p.ops.len();
+    let mut out = format!(
+        "a sync would send {n} operation{}:\n",
+        if n == 1 { "" } else { "s" }
+    );
     out.push_str(&ops(&p.ops));
     out
 }

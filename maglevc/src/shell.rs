@@ -21,8 +21,8 @@ use rustyline::hint::Hinter;
 use rustyline::history::FileHistory;
 use rustyline::validate::Validator;
 use rustyline::{
-    Cmd, ConditionalEventHandler, Context, Editor, Event, EventContext, EventHandler, KeyEvent,
-    RepeatCount,
+    Cmd, CompletionType, ConditionalEventHandler, Config, Context, Editor, Event, EventContext,
+    EventHandler, KeyEvent, RepeatCount,
 };
 
 use crate::cli::{self, Cli};
@@ -266,7 +266,11 @@ pub fn run(cli: &Cli) -> u8 {
 
     let names = Arc::new(Mutex::new(names));
     let mut fetched = Instant::now();
-    let mut editor: Editor<ShellHelper, FileHistory> = match Editor::new() {
+    let config = Config::builder()
+        .completion_type(CompletionType::List)
+        .max_history_size(1000)
+        .map_or_else(|_| Config::default(), |b| b.build());
+    let mut editor: Editor<ShellHelper, FileHistory> = match Editor::with_config(config) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: cannot start the line editor: {e}");
