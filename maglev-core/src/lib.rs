@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod desired;
+pub mod index;
 pub mod maglev;
 pub mod plan;
 pub mod reconcile;

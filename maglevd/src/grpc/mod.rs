@@ -19,15 +19,19 @@
 //! WatchEvents serves the replay (every backend and frontend asked for, from == to) and live
 //! backend transitions, with a MissedEvents marker for a subscriber that fell behind; live
 //! frontend, VPP, sync, reload and log events are not produced yet. CheckConfig and
-//! ReloadConfig answer `UNIMPLEMENTED`. The listener, TLS, reflection and the health service
-//! are the daemon's wiring.
+//! ReloadConfig go through a [`ConfigControl`] (the daemon's [`crate::reload::Reloader`], the
+//! code path SIGHUP runs). [`serve`] holds the listener (TCP or unix socket), TLS, the health
+//! and reflection services and the graceful stop.
 
+mod config;
 mod convert;
+pub mod serve;
 mod service;
 #[cfg(test)]
 mod tests;
 mod vpp;
 
+pub use config::ConfigControl;
 pub use service::{BuildInfo, MaglevService};
 pub use vpp::{
     LbConf, LbCounters, LbState, SyncReport, SyncScope, VipCounters, VppError, VppInfo, VppSide,
