@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod desired;
+pub mod frontends;
 pub mod maglev;
 pub mod plan;
 pub mod reconcile;

@@ -23,12 +23,34 @@
 //! are the daemon's wiring.
 
 mod convert;
+mod events;
 mod service;
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;
 mod vpp;
 
+pub use events::HUB_CAPACITY;
 pub use service::{BuildInfo, MaglevService};
 pub use vpp::{
-    LbConf, LbCounters, LbState, SyncReport, SyncScope, VipCounters, VppError, VppInfo, VppSide,
+    LbConf, LbCounters, LbState, SYNC_TIMEOUT, SyncReport, SyncScope, VipCounters, VppError,
+    VppInfo, VppSide,
 };
+
+/// The service as the daemon wires it: over the checker and the config watch, with the sync
+/// engine's handle as its VPP side (when VPP is on) and the process-wide log feed for
+/// WatchEvents.
+pub fn daemon_service(
+    checker: maglev_health::checker::Checker,
+    config: tokio::sync::watch::Receiver<std::sync::Arc<maglev_core::config::Config>>,
+    syncer: Option<&maglev_vpp::syncer::LbSyncer>,
+    build: BuildInfo,
+) -> MaglevService {
+    let service = MaglevService::new(checker, config, build)
+        .with_logs(crate::log_feed::LogFeed::global().clone());
+    match syncer {
+        Some(syncer) => service.with_vpp(std::sync::Arc::new(syncer.clone())),
+        None => service,
+    }
+}
