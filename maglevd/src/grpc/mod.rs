@@ -16,11 +16,14 @@
 //! read-only mode. Every mutating RPC is logged (`grpc-mutation`, or `grpc-refused`) with its
 //! peer.
 //!
-//! WatchEvents serves the replay (every backend and frontend asked for, from == to) and live
-//! backend transitions, with a MissedEvents marker for a subscriber that fell behind; live
-//! frontend, VPP, sync, reload and log events are not produced yet. CheckConfig and
-//! ReloadConfig answer `UNIMPLEMENTED`. The listener, TLS, reflection and the health service
-//! are the daemon's wiring.
+//! WatchEvents serves the replay (every backend and frontend asked for, from == to), then
+//! live events of every kind from one hub task per service (see `events.rs`: backend and
+//! frontend transitions, VPP connect and disconnect, each sync's operations and summary,
+//! config reloads) and log records from [`crate::log_feed`], with a MissedEvents marker for
+//! a subscriber that fell behind. The VPP side is implemented by
+//! [`maglev_vpp::syncer::LbSyncer`]; [`daemon_service`] is the daemon's constructor.
+//! CheckConfig and ReloadConfig answer `UNIMPLEMENTED`. The listener, TLS, reflection and
+//! the health service are the daemon's wiring.
 
 mod convert;
 mod events;
@@ -30,6 +33,8 @@ mod sync_tests;
 #[cfg(test)]
 mod tests;
 mod vpp;
+#[cfg(test)]
+mod watch_tests;
 
 pub use events::HUB_CAPACITY;
 pub use service::{BuildInfo, MaglevService};
