@@ -824,8 +824,11 @@ fn decodes<M: prost::Message + Default>(bytes: &[u8]) -> bool {
     M::decode(bytes).is_ok()
 }
 
-/// Every RPC: its path, whether it streams, and whether bytes decode as its request.
-const RPCS: &[(&str, bool, fn(&[u8]) -> bool)] = &[
+/// One RPC: its name, whether it streams, and whether bytes decode as its request.
+type Rpc = (&'static str, bool, fn(&[u8]) -> bool);
+
+/// Every RPC.
+const RPCS: &[Rpc] = &[
     ("ListFrontends", false, decodes::<ListFrontendsRequest>),
     ("GetFrontend", false, decodes::<GetFrontendRequest>),
     ("ListBackends", false, decodes::<ListBackendsRequest>),
