@@ -8,6 +8,7 @@ mod cpu_time;
 use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use cpu_time::CpuTime;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -15,9 +16,12 @@ use ipnet::{IpNet, Ipv4Net};
 use maglev_core::config::{
     Backend, Config, Encap, Frontend, HealthChecker, Pool, PoolMember, Protocol,
 };
-use maglev_core::desired::{Desired, desired_state, vip_key};
+use maglev_core::desired::{desired_state, vip_key};
+use maglev_core::index::ConfigIndex;
 use maglev_core::plan::{As, FlushSet, Scope, Vip, VipKey, VppState, plan};
-use maglev_core::weights::{BackendState, BackendStates, WeightOverrides, effective_weights};
+use maglev_core::weights::{
+    BackendState, BackendStates, FrontendWeights, WeightOverrides, effective_weights,
+};
 
 const VIPS: u32 = 10_000;
 const ASES: u32 = 100;
@@ -97,13 +101,13 @@ fn big_config() -> Config {
 }
 
 /// The desired-state build as it was before it was made proportional to the work (one owned
-/// name per membership, two lookups per membership, one ordered-map insertion per AS), kept
-/// here as the comparison point.
+/// name per membership, two lookups per membership, one ordered-map insertion per AS, every
+/// membership's decision kept), as the comparison point.
 fn desired_state_before<'a>(
     config: &'a Config,
     states: &impl BackendStates,
     overrides: &WeightOverrides,
-) -> Desired<'a> {
+) -> (VppState, BTreeMap<String, FrontendWeights<'a>>) {
     struct Resolved<'a>(HashMap<&'a str, (BackendState, IpAddr)>);
     impl BackendStates for Resolved<'_> {
         fn get_state(&self, backend: &str) -> Option<BackendState> {
@@ -117,7 +121,7 @@ fn desired_state_before<'a>(
             .map(|(name, b)| (name.as_str(), (states.state_of(name), b.address)))
             .collect(),
     );
-    let mut desired = Desired::default();
+    let mut desired = (VppState::new(), BTreeMap::new());
     for frontend in &config.frontends {
         let weights = effective_weights(frontend, &resolved, overrides);
         // The former decisions owned each member's name.
@@ -140,13 +144,18 @@ fn desired_state_before<'a>(
             let Some(&(_, address)) = resolved.0.get(member.backend) else {
                 continue;
             };
-            vip.ases.entry(address).or_insert(As {
-                weight: member.effective.weight,
-                flush: member.effective.flush,
-            });
+            if !vip.ases.contains_key(&address) {
+                vip.ases.insert(
+                    address,
+                    As {
+                        weight: member.effective.weight,
+                        flush: member.effective.flush,
+                    },
+                );
+            }
         }
-        desired.vpp.vips.entry(vip_key(frontend)).or_insert(vip);
-        desired.frontends.insert(frontend.name.clone(), weights);
+        desired.0.vips.entry(vip_key(frontend)).or_insert(vip);
+        desired.1.insert(frontend.name.clone(), weights);
     }
     desired
 }
@@ -187,7 +196,8 @@ fn bench_plan(c: &mut Criterion<CpuTime>) {
         });
     });
 
-    let config = big_config();
+    let config = Arc::new(big_config());
+    let index = ConfigIndex::new(Arc::clone(&config));
     let states: BTreeMap<String, BackendState> = (0..10_000)
         .map(|i: u32| {
             (
@@ -201,22 +211,34 @@ fn bench_plan(c: &mut Criterion<CpuTime>) {
         })
         .collect();
     let overrides = WeightOverrides::new();
-    assert_eq!(
-        desired_state(&config, &states, &overrides),
-        desired_state_before(&config, &states, &overrides)
-    );
+    let before = desired_state_before(&config, &states, &overrides);
+    let now = desired_state(&index, &index.backend_states(&states), &overrides);
+    assert_eq!(now.vpp, before.0);
+    assert!(now.frontends.iter().all(
+        |f| (f.state, f.active_pool) == (before.1[f.name].state, before.1[f.name].active_pool)
+    ));
+    drop((now, before));
     let mut group = c.benchmark_group("desired");
     group.sample_size(10);
+    // What a sync does: each backend's state read once, then the build over the index.
     group.bench_function("desired_build_10k_frontends_100_backends", |b| {
         b.iter(|| {
-            let d = desired_state(black_box(&config), black_box(&states), &overrides);
+            let states = index.backend_states(black_box(&states));
+            let d = desired_state(black_box(&index), &states, &overrides);
             assert_eq!(d.vpp.vips.len(), VIPS as usize);
+        });
+    });
+    // Once per config: resolving the names.
+    group.bench_function("desired_index_10k_frontends_100_backends", |b| {
+        b.iter(|| {
+            let index = ConfigIndex::new(Arc::clone(black_box(&config)));
+            assert_eq!(index.backends(), 10_000);
         });
     });
     group.bench_function("desired_build_10k_frontends_100_backends_before", |b| {
         b.iter(|| {
             let d = desired_state_before(black_box(&config), black_box(&states), &overrides);
-            assert_eq!(d.vpp.vips.len(), VIPS as usize);
+            assert_eq!(d.0.vips.len(), VIPS as usize);
         });
     });
     group.finish();

@@ -21,12 +21,16 @@
 //! - A new VIP's table length is always a power of two, never 0: an invalid desired length
 //!   becomes [`DEFAULT_TABLE_LEN`].
 
+mod ases;
+
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+
+pub use ases::{AsMap, Iter as AsIter};
 
 pub use crate::maglev::DEFAULT_TABLE_LEN;
 use crate::maglev::{MaglevError, Table};
@@ -169,8 +173,8 @@ pub struct Vip {
     /// known" and never triggers a recreate: VPP reports the length as a `u16`, so 65,536 reads
     /// as 0, and VPP up to 26.06 reports garbage here.
     pub table_len: u32,
-    /// ASes by address; `BTreeMap` order is numeric order, IPv4 before IPv6.
-    pub ases: BTreeMap<IpAddr, As>,
+    /// ASes by address, in numeric order, IPv4 before IPv6.
+    pub ases: AsMap,
 }
 
 impl Vip {
@@ -181,7 +185,7 @@ impl Vip {
             encap,
             src_ip_sticky,
             table_len,
-            ases: BTreeMap::new(),
+            ases: AsMap::new(),
         }
     }
 

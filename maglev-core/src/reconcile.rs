@@ -58,13 +58,12 @@
 
 pub mod warmup;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::IpAddr;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, defaults};
-use crate::desired::vip_key;
+use crate::index::ConfigIndex;
 use crate::plan::{FlushSet, Scope, VipKey};
 use crate::weights::{BackendState, BackendStates, transition_flushes};
 
@@ -143,6 +142,8 @@ pub struct SyncJob {
     pub id: JobId,
     /// The config this job is planned against.
     pub config: Arc<Config>,
+    /// That config's index (the same config).
+    pub index: Arc<ConfigIndex>,
     /// `[Scope::All]`, or one `Scope::Vip` per admitted frontend in config order.
     pub scopes: Vec<Scope>,
     /// The names of the frontends covered, in config order (every frontend for `Scope::All`).
@@ -270,40 +271,6 @@ pub const MIN_SYNC_INTERVAL: Duration = Duration::from_millis(100);
 /// Events kept for [`Reconciler::poll_event`]; beyond this the oldest are dropped.
 pub const MAX_QUEUED_EVENTS: usize = 1024;
 
-/// The config's frontends by index, and each backend's frontends: what makes
-/// [`Reconciler::on_transition`] cost O(frontends of that backend).
-#[derive(Debug, Default)]
-struct Index {
-    /// Backend name → its address and the indices of the frontends that use it.
-    by_backend: HashMap<String, (IpAddr, Vec<usize>)>,
-    /// Frontend name → index.
-    by_name: HashMap<String, usize>,
-    /// Each frontend's VIP key, by index.
-    vips: Vec<VipKey>,
-}
-
-impl Index {
-    fn new(config: &Config) -> Self {
-        let mut index = Self {
-            vips: config.frontends.iter().map(vip_key).collect(),
-            ..Self::default()
-        };
-        for (i, frontend) in config.frontends.iter().enumerate() {
-            index.by_name.entry(frontend.name.clone()).or_insert(i);
-            for name in frontend.backend_names() {
-                if let Some((_, frontends)) = index.by_backend.get_mut(name) {
-                    frontends.push(i);
-                } else if let Some(backend) = config.backend(name) {
-                    index
-                        .by_backend
-                        .insert(name.to_owned(), (backend.address, vec![i]));
-                }
-            }
-        }
-        index
-    }
-}
-
 /// What the next job must cover. Frontends are indices into the current config.
 #[derive(Debug, Default)]
 struct Pending {
@@ -337,7 +304,8 @@ struct InFlight {
 #[derive(Debug)]
 pub struct Reconciler {
     config: Arc<Config>,
-    index: Index,
+    /// The config's index: each backend's frontends, each frontend's number and VIP key.
+    index: Arc<ConfigIndex>,
     /// When the warmup clock started.
     start: Instant,
     /// The latest time passed in.
@@ -385,7 +353,7 @@ impl Reconciler {
         let warmup = Warmup::new(min, max);
         let interval = interval_of(&config);
         Self {
-            index: Index::new(&config),
+            index: Arc::new(ConfigIndex::new(Arc::clone(&config))),
             config,
             start: now,
             now,
@@ -414,11 +382,11 @@ impl Reconciler {
     /// by VIP; those the new config lacks are dropped (the full sync removes their VIPs).
     pub fn on_config(&mut self, config: Arc<Config>, now: Instant) {
         self.advance(now);
-        let index = Index::new(&config);
+        let index = Arc::new(ConfigIndex::new(Arc::clone(&config)));
         let remap = |set: &BTreeSet<usize>| -> BTreeSet<usize> {
             set.iter()
                 .filter_map(|&i| self.config.frontends.get(i))
-                .filter_map(|f| index.by_name.get(&f.name).copied())
+                .filter_map(|f| index.frontend_number(&f.name))
                 .collect()
         };
         let frontends = remap(&self.pending.frontends);
@@ -426,7 +394,7 @@ impl Reconciler {
         if self.pending.frontends.is_empty() {
             self.pending.frontends_reason = None;
         }
-        let vips: BTreeSet<&VipKey> = index.vips.iter().collect();
+        let vips: BTreeSet<&VipKey> = index.vips().iter().collect();
         let mut flush = FlushSet::new();
         for (vip, address) in self.pending.flush.iter() {
             if vips.contains(vip) {
@@ -461,12 +429,17 @@ impl Reconciler {
         now: Instant,
     ) {
         self.advance(now);
-        let Some((address, frontends)) = self.index.by_backend.get(backend) else {
+        let Some(number) = self.index.backend_number(backend) else {
             return;
         };
+        let Some(address) = self.index.backend_address(number) else {
+            return;
+        };
+        let frontends = self.index.frontends_of(number);
         let elapsed = self.elapsed();
         let finished = self.warmup.phase(elapsed) == Phase::Done;
         for &i in frontends {
+            let i = i as usize;
             let Some(frontend) = self.config.frontends.get(i) else {
                 continue;
             };
@@ -477,7 +450,7 @@ impl Reconciler {
             if transition_flushes(from, to, frontend.flush_on_down)
                 && self.warmup.is_open(elapsed, &frontend.name)
             {
-                self.pending.flush.insert(self.index.vips[i], *address);
+                self.pending.flush.insert(self.index.vips()[i], address);
             }
         }
         if !frontends.is_empty() {
@@ -523,8 +496,8 @@ impl Reconciler {
         self.advance(now);
         match request {
             SyncRequest::All => self.raise_full(SyncReason::Operator),
-            SyncRequest::Frontend(name) => match self.index.by_name.get(&name) {
-                Some(&i) => {
+            SyncRequest::Frontend(name) => match self.index.frontend_number(&name) {
+                Some(i) => {
                     self.pending.frontends.insert(i);
                     self.pending
                         .frontends_reason
@@ -640,7 +613,7 @@ impl Reconciler {
             if admitted.is_empty() {
                 return None;
             }
-            let vips: BTreeSet<&VipKey> = admitted.iter().map(|&i| &self.index.vips[i]).collect();
+            let vips: BTreeSet<&VipKey> = admitted.iter().map(|&i| &self.index.vips()[i]).collect();
             let mut flush = FlushSet::new();
             for (vip, address) in self.pending.flush.iter() {
                 if vips.contains(vip) {
@@ -668,7 +641,7 @@ impl Reconciler {
             self.job(
                 admitted
                     .iter()
-                    .map(|&i| Scope::Vip(self.index.vips[i]))
+                    .map(|&i| Scope::Vip(self.index.vips()[i]))
                     .collect(),
                 admitted
                     .iter()
@@ -742,6 +715,12 @@ impl Reconciler {
     #[must_use]
     pub fn config(&self) -> &Arc<Config> {
         &self.config
+    }
+
+    /// The current config's index (built once per config; shared with the jobs).
+    #[must_use]
+    pub fn index(&self) -> &Arc<ConfigIndex> {
+        &self.index
     }
 
     /// The warmup phase at `now`.
@@ -840,6 +819,7 @@ impl Reconciler {
         SyncJob {
             id,
             config: Arc::clone(&self.config),
+            index: Arc::clone(&self.index),
             scopes,
             frontends,
             flush,

@@ -282,6 +282,14 @@ impl WeightOverrides {
             .copied()
     }
 
+    /// The overrides of `frontend`, by pool then backend name.
+    pub(crate) fn of_frontend(
+        &self,
+        frontend: &str,
+    ) -> Option<&BTreeMap<String, BTreeMap<String, u8>>> {
+        self.by_frontend.get(frontend)
+    }
+
     /// Whether there is no override at all.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -291,6 +299,18 @@ impl WeightOverrides {
     /// Drops every override.
     pub fn clear(&mut self) {
         self.by_frontend.clear();
+    }
+
+    /// Keeps only the overrides for which `keep(frontend, pool, backend)` holds (a reload
+    /// keeps the ones whose names still exist).
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &str, &str) -> bool) {
+        self.by_frontend.retain(|frontend, pools| {
+            pools.retain(|pool, members| {
+                members.retain(|backend, _| keep(frontend, pool, backend));
+                !members.is_empty()
+            });
+            !pools.is_empty()
+        });
     }
 }
 

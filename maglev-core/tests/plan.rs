@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 use maglev_core::plan::{
-    As, Encap, FlushSet, Op, Plan, Scope, Vip, VipKey, VppState, effective_table_len, plan,
+    As, AsMap, Encap, FlushSet, Op, Plan, Scope, Vip, VipKey, VppState, effective_table_len, plan,
 };
 use proptest::prelude::*;
 
@@ -571,5 +571,91 @@ proptest! {
             let n = p.iter().filter(|o| matches!(o, Op::AsSetWeight { key, address, weight: 0, flush: true } if key == k && address == a)).count();
             prop_assert_eq!(n, 1, "{} {} in {}", k, a, p);
         }
+    }
+}
+
+/// One change to a VIP's ASes.
+#[derive(Debug, Clone)]
+enum MapOp {
+    Insert(IpAddr, u8),
+    Remove(IpAddr),
+    SetWeight(IpAddr, u8),
+    Extend(Vec<(IpAddr, u8)>),
+}
+
+fn arb_as_address() -> impl Strategy<Value = IpAddr> {
+    prop_oneof![
+        (0u8..12).prop_map(|i| IpAddr::V4(Ipv4Addr::new(10, 0, 0, i))),
+        (0u16..4).prop_map(|i| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, i))),
+    ]
+}
+
+fn arb_map_op() -> impl Strategy<Value = MapOp> {
+    prop_oneof![
+        (arb_as_address(), 0u8..=100).prop_map(|(a, w)| MapOp::Insert(a, w)),
+        arb_as_address().prop_map(MapOp::Remove),
+        (arb_as_address(), 0u8..=100).prop_map(|(a, w)| MapOp::SetWeight(a, w)),
+        proptest::collection::vec((arb_as_address(), 0u8..=100), 0..4).prop_map(MapOp::Extend),
+    ]
+}
+
+/// Every observation of `map` agrees with `model`.
+fn same_as_model(map: &AsMap, model: &BTreeMap<IpAddr, As>) -> Result<(), TestCaseError> {
+    prop_assert_eq!(map.len(), model.len());
+    prop_assert_eq!(map.is_empty(), model.is_empty());
+    prop_assert!(map.iter().eq(model.iter()));
+    prop_assert!(map.iter().rev().eq(model.iter().rev()));
+    prop_assert!(map.keys().eq(model.keys()));
+    prop_assert!(map.values().eq(model.values()));
+    prop_assert_eq!(format!("{map:?}"), format!("{model:?}"));
+    for i in 0..12 {
+        let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, i));
+        prop_assert_eq!(map.get(&a), model.get(&a));
+        prop_assert_eq!(map.contains_key(&a), model.contains_key(&a));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+    #[test]
+    fn as_map_behaves_as_an_ordered_map(
+        start in proptest::collection::vec((arb_as_address(), 0u8..=100), 0..12),
+        ops in proptest::collection::vec(arb_map_op(), 0..24),
+    ) {
+        let entries = || start.iter().map(|&(a, w)| (a, As::new(w)));
+        let mut map: AsMap = entries().collect();
+        let mut model: BTreeMap<IpAddr, As> = entries().collect();
+        same_as_model(&map, &model)?;
+        // Sorted or not, repeated addresses or not: the same map as collecting.
+        prop_assert_eq!(&AsMap::from_sorted_vec(entries().collect()), &map);
+        let mut sorted: Vec<(IpAddr, As)> = model.iter().map(|(a, x)| (*a, *x)).collect();
+        prop_assert_eq!(&AsMap::from_sorted_vec(sorted.clone()), &map);
+        sorted.reverse();
+        prop_assert_eq!(&AsMap::from_sorted_vec(sorted), &map);
+        for op in ops {
+            match op {
+                MapOp::Insert(a, w) => {
+                    prop_assert_eq!(map.insert(a, As::new(w)), model.insert(a, As::new(w)));
+                }
+                MapOp::Remove(a) => prop_assert_eq!(map.remove(&a), model.remove(&a)),
+                MapOp::SetWeight(a, w) => {
+                    let set = |x: &mut As| {
+                        x.weight = w;
+                        *x
+                    };
+                    prop_assert_eq!(map.get_mut(&a).map(set), model.get_mut(&a).map(set));
+                }
+                MapOp::Extend(more) => {
+                    map.extend(more.iter().map(|&(a, w)| (a, As::new(w))));
+                    model.extend(more.iter().map(|&(a, w)| (a, As::new(w))));
+                }
+            }
+            same_as_model(&map, &model)?;
+        }
+        for (_, x) in map.iter_mut() {
+            x.flush = true;
+        }
+        prop_assert!(map.values().all(|x| x.flush) && map.keys().eq(model.keys()));
     }
 }

@@ -2,9 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use maglev_core::config::Config;
-use maglev_core::desired::{desired_state, desired_vip, flush_targets, vip_key};
+use maglev_core::desired::{
+    FrontendSummary, desired_frontends, desired_state, desired_vip, flush_targets, vip_key,
+};
+use maglev_core::index::ConfigIndex;
 use maglev_core::plan::{Encap, FlushSet, Op, Scope, VppState, plan};
 use maglev_core::weights::BackendState::{self, Disabled, Down, Paused, Removed, Unknown, Up};
 use maglev_core::weights::{FrontendState, WeightOverrides};
@@ -55,6 +59,26 @@ fn cfg() -> Config {
     Config::from_yaml_str("desired.yaml", YAML).unwrap()
 }
 
+/// The desired state built as a sync builds it (through the config's index), owned.
+struct Built {
+    vpp: VppState,
+    /// Each frontend's state, by name.
+    frontends: BTreeMap<String, FrontendState>,
+}
+
+fn desired(c: &Config, states: &BTreeMap<String, BackendState>, ov: &WeightOverrides) -> Built {
+    let index = ConfigIndex::new(Arc::new(c.clone()));
+    let d = desired_state(&index, &index.backend_states(states), ov);
+    Built {
+        vpp: d.vpp,
+        frontends: d
+            .frontends
+            .iter()
+            .map(|f| (f.name.to_owned(), f.state))
+            .collect(),
+    }
+}
+
 fn st(list: &[(&str, BackendState)]) -> BTreeMap<String, BackendState> {
     list.iter().map(|&(n, s)| (n.to_owned(), s)).collect()
 }
@@ -78,7 +102,7 @@ fn web_weights(states: &[(&str, BackendState)]) -> Vec<(IpAddr, u8)> {
 #[test]
 fn vips_carry_the_frontend_settings() {
     let c = cfg();
-    let d = desired_state(&c, &st(&[]), &WeightOverrides::new());
+    let d = desired(&c, &st(&[]), &WeightOverrides::new());
     assert_eq!(d.vpp.vips.len(), 3);
     let drain = &d.vpp.vips[&vip_key(c.frontend("drain").unwrap())];
     assert_eq!(
@@ -89,7 +113,7 @@ fn vips_carry_the_frontend_settings() {
     assert_eq!((six_key.protocol, six_key.port), (255, 0));
     let six = &d.vpp.vips[&six_key];
     assert_eq!((six.encap, six.table_len), (Encap::Gre6, 1024));
-    assert_eq!(d.frontends["web"].state, FrontendState::Unknown);
+    assert_eq!(d.frontends["web"], FrontendState::Unknown);
     // Every backend is installed, at weight 0 while unknown.
     assert_eq!(
         web_weights(&[]),
@@ -195,7 +219,7 @@ fn a_day_in_the_life() {
     let drain = vip_key(c.frontend("drain").unwrap());
 
     // Start: everything unknown, VPP empty. One full sync installs three VIPs at weight 0.
-    let d0 = desired_state(&c, &st(&[]), &none);
+    let d0 = desired(&c, &st(&[]), &none);
     let p0 = plan(&VppState::new(), &d0.vpp, Scope::All, &FlushSet::new());
     assert_eq!(p0.stats().vip_add, 3);
     let vpp = apply(VppState::new(), &p0.ops);
@@ -203,7 +227,7 @@ fn a_day_in_the_life() {
 
     // Backends come up: weight changes only, in numeric order.
     let up = st(&[("p1", Up), ("p2", Up), ("f1", Up), ("v6a", Up)]);
-    let d1 = desired_state(&c, &up, &none);
+    let d1 = desired(&c, &up, &none);
     let p1 = plan(&vpp, &d1.vpp, Scope::All, &FlushSet::new());
     assert_eq!(
         p1.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -222,7 +246,7 @@ fn a_day_in_the_life() {
     assert!(flush.contains(&web, &ip("10.0.0.1")));
     assert!(!flush.contains(&drain, &ip("10.0.0.1")));
     let down = st(&[("p1", Down), ("p2", Up), ("f1", Up), ("v6a", Up)]);
-    let d2 = desired_state(&c, &down, &none);
+    let d2 = desired(&c, &down, &none);
     let p_web = plan(&vpp, &d2.vpp, Scope::Vip(web), &flush);
     assert_eq!(
         p_web.to_string(),
@@ -238,7 +262,7 @@ fn a_day_in_the_life() {
     // Later the operator disables p1, already at 0 in VPP: one flush for both VIPs, once.
     let flush = flush_targets(&c, "p1", Down, Disabled);
     let disabled = st(&[("p1", Disabled), ("p2", Up), ("f1", Up), ("v6a", Up)]);
-    let d3 = desired_state(&c, &disabled, &none);
+    let d3 = desired(&c, &disabled, &none);
     let p3 = plan(&vpp, &d3.vpp, Scope::All, &flush);
     assert_eq!(
         p3.to_string(),
@@ -251,7 +275,7 @@ fn a_day_in_the_life() {
     // A reload drops the `six` frontend: the full sync removes its VIP, flushing its AS.
     let mut smaller = c.clone();
     smaller.frontends.retain(|f| f.name != "six");
-    let d4 = desired_state(&smaller, &disabled, &none);
+    let d4 = desired(&smaller, &disabled, &none);
     let p4 = plan(&vpp, &d4.vpp, Scope::All, &FlushSet::new());
     assert_eq!(
         p4.to_string(),
@@ -291,10 +315,12 @@ proptest::proptest! {
         ov.set("web", "primary", "p2", w[0]);
         ov.set("web", "fallback", "f1", w[1]);
         ov.set("drain", "only", "p1", w[2]);
-        let d = desired_state(&c, &states, &ov);
+        let d = desired(&c, &states, &ov);
         for fe in &c.frontends {
-            let fw = &d.frontends[&fe.name];
-            let vip = &d.vpp.vips[&vip_key(fe)];
+            let (_, vip, fw) = desired_vip(&c, fe, &states, &ov);
+            prop_assert_eq!(d.frontends[&fe.name], fw.state);
+            prop_assert_eq!(&vip, &d.vpp.vips[&vip_key(fe)]);
+            let fw = &fw;
             let mut any_weight = false;
             for (i, pool) in fw.pools.iter().enumerate() {
                 for m in &pool.members {
@@ -329,6 +355,14 @@ proptest::proptest! {
     }
 }
 
+/// The desired state with every membership's decision.
+#[derive(Default)]
+struct Reference<'a> {
+    vpp: VppState,
+    /// Each frontend's decisions, by name.
+    frontends: BTreeMap<String, maglev_core::weights::FrontendWeights<'a>>,
+}
+
 /// The desired state the simple way, as the rules say it: per frontend, the decisions of
 /// `effective_weights` over the states of the config's backends (a name the config does not
 /// know is `unknown`), then one AS per address in membership order, the first one winning.
@@ -336,7 +370,7 @@ fn reference_desired<'a>(
     c: &'a Config,
     states: &BTreeMap<String, BackendState>,
     ov: &WeightOverrides,
-) -> maglev_core::desired::Desired<'a> {
+) -> Reference<'a> {
     use maglev_core::plan::{As, Vip};
     use maglev_core::weights::{BackendStates, effective_weights};
     let known: BTreeMap<String, BackendState> = c
@@ -344,7 +378,7 @@ fn reference_desired<'a>(
         .keys()
         .map(|name| (name.clone(), states.state_of(name)))
         .collect();
-    let mut d = maglev_core::desired::Desired::default();
+    let mut d = Reference::default();
     for fe in &c.frontends {
         let fw = effective_weights(fe, &known, ov);
         let mut vip = Vip::new(fe.encap.into(), fe.src_ip_sticky, fe.new_flows_table_length);
@@ -352,17 +386,35 @@ fn reference_desired<'a>(
             if m.state == Removed {
                 continue;
             }
-            if let Some(b) = c.backend(m.backend) {
-                vip.ases.entry(b.address).or_insert(As {
-                    weight: m.effective.weight,
-                    flush: m.effective.flush,
-                });
+            if let Some(b) = c.backend(m.backend)
+                && !vip.ases.contains_key(&b.address)
+            {
+                vip.ases.insert(
+                    b.address,
+                    As {
+                        weight: m.effective.weight,
+                        flush: m.effective.flush,
+                    },
+                );
             }
         }
         d.vpp.vips.entry(vip_key(fe)).or_insert(vip);
         d.frontends.insert(fe.name.clone(), fw);
     }
     d
+}
+
+/// Backend number `i`'s name. The names are chosen to be hard for a table that keeps a name's
+/// first 32 bytes and its length: short names, long names whose first 32 bytes are all the
+/// same, names of exactly 31 and 32 bytes, and names that differ from a short one only by a
+/// trailing zero byte (same zero-padded head, one byte longer).
+fn backend_name(i: usize) -> String {
+    match i % 4 {
+        0 => format!("b{i}"),
+        1 => format!("{}{i}", "h".repeat(32)),
+        2 => format!("{}{i}", "h".repeat(30)),
+        _ => format!("b{}\0", i - 3),
+    }
 }
 
 /// A random config built directly (not through the loader, so it can also break the rules the
@@ -382,7 +434,7 @@ fn arb_config() -> impl proptest::strategy::Strategy<Value = Config> {
             .iter()
             .enumerate()
             .map(|(i, a)| {
-                let name = format!("b{i}");
+                let name = backend_name(i);
                 let backend = Backend {
                     name: name.clone(),
                     address: IpAddr::from([10, 0, 0, *a]),
@@ -412,7 +464,7 @@ fn arb_config() -> impl proptest::strategy::Strategy<Value = Config> {
                             backends: members
                                 .into_iter()
                                 .map(|(b, weight)| PoolMember {
-                                    backend: format!("b{b}"),
+                                    backend: backend_name(b),
                                     weight,
                                 })
                                 .collect(),
@@ -441,16 +493,25 @@ proptest::proptest! {
         c in arb_config(),
         s in proptest::collection::vec(arb_state(), 14),
         w in proptest::collection::vec((0usize..6, 0usize..4, 0usize..14, 0u8..=120), 0..4),
+        pick in proptest::collection::vec(0usize..8, 0..5),
     ) {
         let states: BTreeMap<String, BackendState> =
-            s.iter().enumerate().map(|(i, st)| (format!("b{i}"), *st)).collect();
+            s.iter().enumerate().map(|(i, st)| (backend_name(i), *st)).collect();
         let mut ov = WeightOverrides::new();
         for (f, p, b, weight) in w {
-            ov.set(&format!("f{f}"), &format!("p{p}"), &format!("b{b}"), weight);
+            ov.set(&format!("f{f}"), &format!("p{p}"), &backend_name(b), weight);
         }
-        let fast = desired_state(&c, &states, &ov);
         let reference = reference_desired(&c, &states, &ov);
-        proptest::prop_assert_eq!(&fast, &reference);
+        let index = ConfigIndex::new(Arc::new(c.clone()));
+        let dense = index.backend_states(&states);
+        let fast = desired_state(&index, &dense, &ov);
+        proptest::prop_assert_eq!(&fast.vpp, &reference.vpp);
+        let summaries: Vec<FrontendSummary<'_>> = c
+            .frontends
+            .iter()
+            .map(|fe| FrontendSummary::of(fe, &reference.frontends[&fe.name]))
+            .collect();
+        proptest::prop_assert_eq!(&fast.frontends, &summaries);
         // One frontend alone: its decisions, and its VIP where it is the first with that key.
         for fe in &c.frontends {
             let (key, vip, fw) = desired_vip(&c, fe, &states, &ov);
@@ -461,5 +522,50 @@ proptest::proptest! {
                 proptest::prop_assert_eq!(&vip, &reference.vpp.vips[&key]);
             }
         }
+        // Some frontends, in any order: their summaries, and each VIP as the first of them
+        // with that key builds it.
+        let n = c.frontends.len();
+        let some: Vec<usize> = pick.iter().map(|&i| i % n.max(1)).chain([n + 3]).collect();
+        let part = desired_frontends(&index, &some, &dense, &ov);
+        let mut vips = BTreeMap::new();
+        let mut expected = Vec::new();
+        for &f in some.iter().filter(|&&f| f < n) {
+            let fe = &c.frontends[f];
+            let (key, vip, fw) = desired_vip(&c, fe, &states, &ov);
+            vips.entry(key).or_insert(vip);
+            expected.push(FrontendSummary::of(fe, &fw));
+        }
+        proptest::prop_assert_eq!(&part.vpp.vips, &vips);
+        proptest::prop_assert_eq!(&part.frontends, &expected);
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_index_numbers_what_the_config_names(c in arb_config()) {
+        use proptest::prop_assert_eq;
+        let index = ConfigIndex::new(Arc::new(c.clone()));
+        prop_assert_eq!(index.backends(), c.backends.len());
+        for (number, (name, backend)) in c.backends.iter().enumerate() {
+            prop_assert_eq!(index.backend_number(name), Some(number));
+            prop_assert_eq!(index.backend_address(number), Some(backend.address));
+            // Each frontend listing the backend, once, in config order.
+            let users: Vec<u32> = (0u32..)
+                .zip(&c.frontends)
+                .filter(|(_, fe)| fe.membership(name).is_some())
+                .map(|(f, _)| f)
+                .collect();
+            prop_assert_eq!(index.frontends_of(number), users.as_slice());
+        }
+        for unknown in ["", "b1\0", "nope"] {
+            prop_assert_eq!(index.backend_number(unknown), None);
+        }
+        prop_assert_eq!(index.backend_address(c.backends.len()), None);
+        prop_assert_eq!(index.frontends_of(c.backends.len()), &[] as &[u32]);
+        for (f, fe) in c.frontends.iter().enumerate() {
+            prop_assert_eq!(index.frontend_number(&fe.name), Some(f));
+            prop_assert_eq!(index.vip(f), Some(vip_key(fe)));
+        }
+        prop_assert_eq!(index.vip(c.frontends.len()), None);
     }
 }

@@ -249,6 +249,37 @@ fn overrides_replace_the_configured_weight() {
 }
 
 #[test]
+fn retain_keeps_only_the_chosen_overrides_and_prunes_empty_levels() {
+    let mut ov = WeightOverrides::new();
+    ov.set("web", "primary", "p1", 10);
+    ov.set("web", "primary", "p2", 20);
+    ov.set("web", "fallback", "f1", 30);
+    ov.set("dns", "p", "a", 40);
+    let mut seen = Vec::new();
+    ov.retain(|f, p, b| {
+        seen.push(format!("{f}/{p}/{b}"));
+        (f, b) == ("web", "p2") || p == "fallback"
+    });
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "dns/p/a",
+            "web/fallback/f1",
+            "web/primary/p1",
+            "web/primary/p2"
+        ]
+    );
+    assert_eq!(ov.get("web", "primary", "p1"), None);
+    assert_eq!(ov.get("web", "primary", "p2"), Some(20));
+    assert_eq!(ov.get("web", "fallback", "f1"), Some(30));
+    assert_eq!(ov.get("dns", "p", "a"), None);
+    ov.retain(|_, _, _| false);
+    assert!(ov.is_empty(), "empty frontends and pools are pruned");
+    assert_eq!(ov, WeightOverrides::new());
+}
+
+#[test]
 fn flush_on_down_is_per_frontend() {
     let cfg = config();
     let st = states(&[("p1", Down)]);

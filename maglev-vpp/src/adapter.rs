@@ -258,21 +258,29 @@ pub fn state_from_dumps(
             Vip::new(encap, src_ip_sticky, u32::from(details.flow_table_length)),
         );
     }
-    // Details come grouped by VIP: look each VIP up once per run of its ASes.
+    // Details come grouped by VIP: look each VIP up once per run of its ASes, and add the
+    // run in one go (one sort at most, in whatever order VPP lists them).
     let mut run: Option<(lb_types::LbVip, Option<&mut Vip>)> = None;
+    let mut found = Vec::new();
     for details in ases {
         if details.flags & AS_FLAG_USED == 0 {
             continue;
         }
         if run.as_ref().is_none_or(|(raw, _)| *raw != details.vip) {
+            if let Some((_, Some(vip))) = run.take() {
+                vip.ases.extend(found.drain(..));
+            }
             let vip = key_of(&details.vip).and_then(|key| state.vips.get_mut(&key));
             run = Some((details.vip, vip));
         }
-        if let Some((_, Some(vip))) = run.as_mut()
+        if let Some((_, Some(_))) = run
             && let Ok(address) = details.app_srv.to_ip()
         {
-            vip.ases.insert(address, As::new(details.weight));
+            found.push((address, As::new(details.weight)));
         }
+    }
+    if let Some((_, Some(vip))) = run {
+        vip.ases.extend(found);
     }
     state
 }

@@ -42,12 +42,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use maglev_core::config::{Config, VppLb};
-use maglev_core::desired::{Desired, desired_state, desired_vip, vip_key};
+use maglev_core::desired::{Desired, FrontendSummary, desired_frontends, desired_state, vip_key};
+use maglev_core::index::ConfigIndex;
 use maglev_core::plan::{Op, Plan, PlanStats, Scope, plan};
 use maglev_core::reconcile::{
     JobId, Phase, ReconcileEvent, Reconciler, SyncJob, SyncOutcome, SyncReason, SyncRequest,
 };
-use maglev_core::weights::{BackendState, FrontendState, FrontendWeights, WeightOverrides};
+use maglev_core::weights::{BackendState, FrontendState, WeightOverrides};
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -532,13 +533,16 @@ impl LbSyncer {
         self.shared.wake.notify_one();
     }
 
-    /// A reload: the new config is synced in full, runtime weight overrides are dropped (they
-    /// last until cleared or the config reloads), `lb_conf` is pushed again if `vpp.lb`
-    /// changed. The warmup clock is not reset.
+    /// A reload: the new config is synced in full; a runtime weight override survives when
+    /// its frontend, pool and backend membership still exist in the new config, and is
+    /// dropped otherwise; `lb_conf` is pushed again if `vpp.lb` changed. The warmup clock is
+    /// not reset.
     pub fn set_config(&self, config: Arc<Config>) {
         {
             let mut core = lock(&self.shared.core);
-            core.overrides.clear();
+            core.overrides.retain(|frontend, pool, backend| {
+                check_member(&config, frontend, pool, backend).is_ok()
+            });
             core.reconciler.on_config(config, now());
         }
         self.shared.wake.notify_one();
@@ -634,9 +638,10 @@ impl LbSyncer {
     ///
     /// An unknown frontend, no VPP session, no `vpp` section, or a failed dump.
     pub async fn plan(&self, scope: SyncRequest) -> Result<Plan, PlanError> {
-        let (config, overrides, scope, frontends, flush) = {
+        let (index, overrides, scope, frontends, flush) = {
             let core = lock(&self.shared.core);
-            let config = Arc::clone(core.reconciler.config());
+            let index = Arc::clone(core.reconciler.index());
+            let config = index.config();
             if config.vpp.is_none() {
                 return Err(PlanError::NoVppConfig);
             }
@@ -650,13 +655,13 @@ impl LbSyncer {
                 }
             };
             let flush = core.reconciler.pending_flush(scope);
-            (config, core.overrides.clone(), scope, frontends, flush)
+            (index, core.overrides.clone(), scope, frontends, flush)
         };
         let client = lock(&self.shared.client)
             .clone()
             .ok_or(PlanError::NotConnected)?;
         let states = self.shared.states.backend_states();
-        let desired = build_desired(&config, &frontends, &states, &overrides);
+        let desired = build_desired(&index, &frontends, &states, &overrides);
         let current = adapter::dump_state(&client, &desired.vpp).await?;
         Ok(plan(&current, &desired.vpp, scope, &flush))
     }
@@ -671,13 +676,13 @@ impl LbSyncer {
         let client = lock(&self.shared.client)
             .clone()
             .ok_or(StateError::NotConnected)?;
-        let (config, overrides) = {
+        let (index, overrides) = {
             let core = lock(&self.shared.core);
-            (Arc::clone(core.reconciler.config()), core.overrides.clone())
+            (Arc::clone(core.reconciler.index()), core.overrides.clone())
         };
         // Stickiness falls back to the desired value when VPP refuses the CLI.
         let states = self.shared.states.backend_states();
-        let desired = build_desired(&config, &[], &states, &overrides);
+        let desired = build_desired(&index, &[], &states, &overrides);
         let conf = async {
             if client.message_id::<lb::LbConfGet>().is_err() {
                 return Ok(None);
@@ -803,23 +808,22 @@ fn check_member(
 }
 
 /// The desired state of `frontends` (every frontend when empty): a per-VIP job builds only
-/// the VIPs it plans.
+/// the VIPs it plans. Each backend's state is read once.
 fn build_desired<'a>(
-    config: &'a Config,
+    index: &'a ConfigIndex,
     frontends: &[String],
     states: &HashMap<String, BackendState>,
     overrides: &WeightOverrides,
 ) -> Desired<'a> {
+    let states = index.backend_states(states);
     if frontends.is_empty() {
-        return desired_state(config, states, overrides);
+        return desired_state(index, &states, overrides);
     }
-    let mut desired = Desired::default();
-    for frontend in frontends.iter().filter_map(|name| config.frontend(name)) {
-        let (key, vip, weights) = desired_vip(config, frontend, states, overrides);
-        desired.vpp.vips.entry(key).or_insert(vip);
-        desired.frontends.insert(frontend.name.clone(), weights);
-    }
-    desired
+    let numbers: Vec<usize> = frontends
+        .iter()
+        .filter_map(|name| index.frontend_number(name))
+        .collect();
+    desired_frontends(index, &numbers, &states, overrides)
 }
 
 /// The `vpp.lb` values that `lb_conf` carries.
@@ -1122,8 +1126,8 @@ impl Driver {
         let start = Instant::now();
         let full = job.is_full();
         let only: &[String] = if full { &[] } else { &job.frontends };
-        let desired = build_desired(&job.config, only, states, overrides);
-        self.log_frontends(&job.config, &desired.frontends, full);
+        let desired = build_desired(&job.index, only, states, overrides);
+        self.log_frontends(&desired.frontends, full);
         self.publish(SyncEvent::SyncStarted {
             id: job.id,
             reason: job.reason,
@@ -1204,35 +1208,26 @@ impl Driver {
     }
 
     /// Publishes `frontend-transition` for every frontend whose state or active pool changed.
-    /// `complete` says `weights` has every frontend (others are forgotten).
-    fn log_frontends(
-        &mut self,
-        config: &Config,
-        weights: &BTreeMap<String, FrontendWeights<'_>>,
-        complete: bool,
-    ) {
-        for frontend in &config.frontends {
-            let Some(w) = weights.get(&frontend.name) else {
-                continue;
-            };
-            let now = (w.state, w.active_pool);
-            let before = self.frontends.insert(frontend.name.clone(), now);
+    /// `complete` says `frontends` has every frontend (others are forgotten).
+    fn log_frontends(&mut self, frontends: &[FrontendSummary<'_>], complete: bool) {
+        for summary in frontends {
+            let now = (summary.state, summary.active_pool);
+            let before = self.frontends.get(summary.name).copied();
             if before == Some(now) {
                 continue;
             }
-            let active_pool = frontend
-                .pools
-                .get(w.active_pool)
-                .map_or_else(String::new, |p| p.name.clone());
+            self.frontends.insert(summary.name.to_owned(), now);
             self.publish(SyncEvent::FrontendTransition {
-                frontend: frontend.name.clone(),
+                frontend: summary.name.to_owned(),
                 from: before.map(|(state, _)| state),
-                to: w.state,
-                active_pool,
+                to: summary.state,
+                active_pool: summary.active_pool_name.to_owned(),
             });
         }
         if complete {
-            self.frontends.retain(|name, _| weights.contains_key(name));
+            let names: HashSet<&str> = frontends.iter().map(|f| f.name).collect();
+            self.frontends
+                .retain(|name, _| names.contains(name.as_str()));
         }
     }
 

@@ -42,7 +42,7 @@ impl From<TcpCheck> for maglev_health::probe::TcpCheckMode {
 /// Without `--config` it runs the embedded demo: the example config (`etc/maglev.yaml`), a
 /// few local backend servers on its 127.0.0.x addresses and the VPP simulator in-process.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "maglevd", version, about, long_about = None)]
+#[command(name = "maglevd", version = crate::build::VERSION_LINE, about, long_about = None)]
 pub struct Args {
     /// The config file; without it, the embedded example config and local demo backends.
     #[arg(long, env = "MAGLEV_CONFIG", value_name = "PATH")]
@@ -103,7 +103,50 @@ pub struct Args {
     /// printed as `file:line:col: key: message`).
     #[arg(long)]
     pub check: bool,
+
+    /// The gRPC API's listen address: `host:port`, or `unix:/path` (socket file mode 0660).
+    /// An empty value turns the API off.
+    #[arg(long, env = "MAGLEV_GRPC_ADDR", default_value = DEFAULT_GRPC_ADDR, value_name = "ADDR")]
+    pub grpc_addr: String,
+
+    /// Refuse every mutating RPC with PERMISSION_DENIED.
+    #[arg(long, env = "MAGLEV_READ_ONLY")]
+    pub read_only: bool,
+
+    /// gRPC server reflection (`--reflection=false` turns it off).
+    #[arg(long, env = "MAGLEV_REFLECTION", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub reflection: bool,
+
+    /// PEM certificate chain: serve the gRPC API over TLS (needs `--grpc-tls-key`).
+    #[arg(
+        long,
+        env = "MAGLEV_GRPC_TLS_CERT",
+        value_name = "PATH",
+        requires = "grpc_tls_key"
+    )]
+    pub grpc_tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--grpc-tls-cert`.
+    #[arg(
+        long,
+        env = "MAGLEV_GRPC_TLS_KEY",
+        value_name = "PATH",
+        requires = "grpc_tls_cert"
+    )]
+    pub grpc_tls_key: Option<PathBuf>,
+
+    /// PEM CA certificate(s): require clients to present a certificate it signed (mutual TLS).
+    #[arg(
+        long,
+        env = "MAGLEV_GRPC_TLS_CLIENT_CA",
+        value_name = "PATH",
+        requires = "grpc_tls_cert"
+    )]
+    pub grpc_tls_client_ca: Option<PathBuf>,
 }
+
+/// The gRPC API's default listen address: loopback only.
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:9090";
 
 /// Where the VPP API lives.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,14 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use maglev_core::config::LoadOptions;
+use anyhow::Context as _;
 use maglev_health::checker::{Checker, DefaultProber};
-use maglev_vpp::syncer::LbSyncer;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 
 use crate::cli::Args;
 use crate::config_file::{self, ConfigSource, LoadError, Loaded};
-use crate::{demo, specs, vpp};
+use crate::grpc::MaglevService;
+use crate::grpc::serve::{self, GrpcServer, ListenAddr, Listener, ServeOptions, TlsFiles};
+use crate::reload::{ConfigStage, Reloader, log_config_error};
+use crate::{build, demo, specs, vpp};
 
 /// Backends of the embedded demo that come and go, to show transitions and syncs.
 pub const DEMO_FLAPPING: &[&str] = &["web2"];
@@ -37,7 +40,9 @@ pub enum DaemonError {
 pub async fn run(args: Args) -> Result<(), DaemonError> {
     tracing::info!(
         name: "starting",
-        version = env!("CARGO_PKG_VERSION"),
+        version = build::VERSION,
+        git_commit = build::GIT_COMMIT,
+        build_date = build::BUILD_DATE,
         "starting"
     );
     let source = ConfigSource::from_arg(args.config.as_deref());
@@ -63,6 +68,16 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
             "healthchecker.netns is not supported yet; probing in the current namespace"
         );
     }
+
+    // Bind the API before starting anything, so a taken address fails the start at once.
+    let grpc_addr = ListenAddr::parse(&args.grpc_addr).map_err(anyhow::Error::from)?;
+    let listener = match &grpc_addr {
+        Some(addr) => Some(Listener::bind(addr).await.map_err(anyhow::Error::from)?),
+        None => {
+            tracing::info!(name: "grpc-disabled", "grpc-disabled");
+            None
+        }
+    };
 
     let mut sighup = signal(SignalKind::hangup()).map_err(anyhow::Error::from)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(anyhow::Error::from)?;
@@ -90,18 +105,58 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     tracing::info!(name: "checker-started", backends = report.added.len(), "checker-started");
 
     let config = Arc::new(config);
-    let vpp = vpp::Vpp::start(args.vpp_target(), config, checker.clone(), transitions).await?;
+    let vpp = vpp::Vpp::start(
+        args.vpp_target(),
+        Arc::clone(&config),
+        checker.clone(),
+        transitions,
+    )
+    .await?;
     let syncer = vpp.as_ref().map(|v| v.syncer.clone());
+    let (config_tx, config_rx) = watch::channel(config);
+    let reloader = Reloader::new(source, options, checker.clone(), syncer.clone(), config_tx);
+    let grpc = match listener {
+        Some(listener) => {
+            let mut service = MaglevService::new(checker.clone(), config_rx, build::info())
+                .read_only(args.read_only)
+                .with_config_control(Arc::new(reloader.clone()))
+                .with_logs(crate::log_feed::LogFeed::global().clone());
+            if let Some(syncer) = &syncer {
+                service = service.with_vpp(Arc::new(syncer.clone()));
+            }
+            let options = ServeOptions {
+                tls: args
+                    .grpc_tls_cert
+                    .clone()
+                    .zip(args.grpc_tls_key.clone())
+                    .map(|(cert, key)| TlsFiles {
+                        cert,
+                        key,
+                        client_ca: args.grpc_tls_client_ca.clone(),
+                    }),
+                reflection: args.reflection,
+            };
+            Some(
+                GrpcServer::start(listener, &options, service, syncer.clone())
+                    .await
+                    .context("starting the gRPC API")?,
+            )
+        }
+        None => None,
+    };
 
     loop {
         tokio::select! {
-            _ = sighup.recv() => reload(&source, &options, &checker, syncer.as_ref()),
+            _ = sighup.recv() => { let _ = reloader.reload(); }
             _ = sigint.recv() => { tracing::info!(name: "signal", signal = "SIGINT", "signal"); break; }
             _ = sigterm.recv() => { tracing::info!(name: "signal", signal = "SIGTERM", "signal"); break; }
         }
     }
 
     tracing::info!(name: "stopping", "stopping");
+    if let Some(grpc) = grpc {
+        grpc.shutdown(serve::DRAIN_DEADLINE).await;
+    }
     if let Some(vpp) = vpp
         && tokio::time::timeout(Duration::from_secs(5), vpp.shutdown())
             .await
@@ -112,69 +167,4 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     checker.shutdown().await;
     tracing::info!(name: "stopped", "stopped");
     Ok(())
-}
-
-/// SIGHUP (spec B §1.8): a bad config is logged and the old one keeps running; a good one
-/// goes to the checker and the syncer (which syncs).
-fn reload(
-    source: &ConfigSource,
-    options: &LoadOptions,
-    checker: &Checker,
-    syncer: Option<&LbSyncer>,
-) {
-    tracing::info!(name: "config-reload", source = %source.name(), "config-reload");
-    let Loaded { config, specs } = match config_file::load_with(source, options) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            log_config_error(ConfigStage::Reload, &error);
-            return;
-        }
-    };
-    match checker.apply_config(specs) {
-        Ok(report) => {
-            tracing::info!(
-                name: "config-reload-done",
-                added = report.added.len(),
-                unchanged = report.unchanged.len(),
-                restarted = report.restarted.len(),
-                removed = report.removed.len(),
-                "config-reload-done"
-            );
-            if let Some(syncer) = syncer {
-                syncer.set_config(Arc::new(config));
-            }
-        }
-        Err(error) => {
-            tracing::error!(name: "config-reload-failed", %error, "config-reload-failed");
-        }
-    }
-}
-
-/// When a config was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ConfigStage {
-    /// At startup: the daemon does not start.
-    Startup,
-    /// On SIGHUP: the running config stays.
-    Reload,
-}
-
-fn log_config_error(when: ConfigStage, error: &LoadError) {
-    let stage = error.stage();
-    let lines = error.lines();
-    for line in &lines {
-        tracing::error!(name: "config-error", stage, error = %line, "config-error");
-    }
-    match when {
-        ConfigStage::Reload => tracing::error!(
-            name: "config-reload-failed",
-            stage,
-            errors = lines.len(),
-            outcome = "keeping the running config",
-            "config-reload-failed"
-        ),
-        ConfigStage::Startup => {
-            tracing::error!(name: "config-invalid", stage, errors = lines.len(), "config-invalid");
-        }
-    }
 }

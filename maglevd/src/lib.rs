@@ -15,8 +15,10 @@
 //! | `maglevd --check [--config F]` | validate and exit | - |
 //!
 //! Every flag has an environment override (`MAGLEV_CONFIG`, `MAGLEV_VPP_API_ADDR`,
-//! `MAGLEV_VPP_STATS_ADDR`, `MAGLEV_LOG_FORMAT`, `MAGLEV_LOG_LEVEL`); a flag wins over its
-//! variable. The original's `--vpp-api-addr` / `--vpp-stats-addr` are accepted as aliases.
+//! `MAGLEV_VPP_STATS_ADDR`, `MAGLEV_LOG_FORMAT`, `MAGLEV_LOG_LEVEL`, `MAGLEV_GRPC_ADDR`,
+//! `MAGLEV_READ_ONLY`, `MAGLEV_REFLECTION`, `MAGLEV_GRPC_TLS_*`); a flag wins over its
+//! variable. The gRPC API listens on `127.0.0.1:9090` unless `--grpc-addr` says otherwise
+//! (`unix:/path`, or `''` for none); see [`grpc::serve`]. The original's `--vpp-api-addr` / `--vpp-stats-addr` are accepted as aliases.
 //!
 //! # Exit codes
 //!
@@ -29,7 +31,9 @@
 //! `SIGHUP` reloads the config (spec B §1.8): a refused config is logged (`config-error` per
 //! error, then `config-reload-failed`) and the running config stays; an accepted one goes to
 //! the checker (unchanged checks keep probing, changed ones restart, removed backends go to
-//! `removed`) and to the syncer, which syncs. `SIGINT` / `SIGTERM` stop the syncer,
+//! `removed`) and to the syncer, which syncs; the ReloadConfig RPC runs the same
+//! [`reload::Reloader`]. `SIGINT` / `SIGTERM` end open gRPC streams with `UNAVAILABLE`, drain
+//! in-flight calls for up to 5 s, stop the syncer,
 //! close the VPP connection, stop every probe and exit 0.
 //!
 //! # Logs
@@ -39,10 +43,12 @@
 //! `vpp-disconnect`, `vpp-lb-conf-set`, `vpp-lb-warmup-release`, `vpp-lbsync-start`,
 //! `vpp-lbsync-vip-add`/`-del`, `vpp-lbsync-as-add`/`-del`/`-weight`, `vpp-lbsync-done`,
 //! `vpp-lbsync-error`, `config-reload`, `config-reload-done`, `config-reload-failed`,
-//! `stopping`, `stopped`, ...); the details are structured fields.
+//! `grpc-listening`, `grpc-mutation`, `grpc-stopped`, `stopping`, `stopped`, ...); the
+//! details are structured fields.
 
 #![forbid(unsafe_code)]
 
+pub mod build;
 pub mod cli;
 pub mod config_file;
 pub mod daemon;
@@ -50,5 +56,6 @@ pub mod demo;
 pub mod grpc;
 pub mod log_feed;
 pub mod logging;
+pub mod reload;
 pub mod specs;
 pub mod vpp;

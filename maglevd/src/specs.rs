@@ -16,10 +16,19 @@ pub struct SpecConversionError {
     pub source: SpecError,
 }
 
-/// The checker settings of `config` (`healthchecker.transition-history`).
+/// The checker settings of `config`: `healthchecker.transition-history`, and a transition
+/// channel sized to the number of backends.
 pub fn checker_config(config: &Config) -> CheckerConfig {
     let history = usize::try_from(config.healthchecker.transition_history).unwrap_or(usize::MAX);
-    CheckerConfig::default().with_history(history)
+    let defaults = CheckerConfig::default();
+    // Every backend's first result fits twice over, so a start of that size is absorbed without
+    // a lag even while the syncer's task waits for a core.
+    let capacity = defaults
+        .channel_capacity
+        .max(config.backends.len().saturating_mul(2));
+    defaults
+        .with_history(history)
+        .with_channel_capacity(capacity)
 }
 
 /// One [`BackendSpec`] per configured backend, in name order. A backend without `healthcheck`

@@ -341,6 +341,36 @@ fn only_used_ases_of_listed_vips_count_and_stickiness_comes_from_the_cli() {
 }
 
 #[test]
+fn ases_in_any_order_and_split_runs_attach_to_their_vip_sorted() {
+    let web = vkey("192.0.2.80/32", 6, 80);
+    let dns = vkey("192.0.2.53/32", 17, 53);
+    let vips = [vip_details(&web, 0, 1024), vip_details(&dns, 0, 1024)];
+    // VPP lists ASes in pool order: after churn, not in address order, and one VIP's ASes
+    // need not be contiguous. Many in descending order, then `web` again after `dns`.
+    let mut ases: Vec<lb::LbAsV2Details> = (1..=200u8)
+        .rev()
+        .map(|i| as_details(&web, &format!("10.0.1.{i}"), i / 2, true))
+        .collect();
+    ases.push(as_details(&dns, "10.0.2.2", 7, true));
+    ases.push(as_details(&dns, "10.0.2.1", 8, true));
+    ases.push(as_details(&web, "10.0.0.1", 100, true));
+    let state = state_from_dumps(&vips, &ases, None, &VppState::new());
+    let weights = |k: &VipKey| -> Vec<(IpAddr, u8)> {
+        state.vips[k]
+            .ases
+            .iter()
+            .map(|(a, s)| (*a, s.weight))
+            .collect()
+    };
+    let mut want_web: Vec<(IpAddr, u8)> = (1..=200u8)
+        .map(|i| (ip(&format!("10.0.1.{i}")), i / 2))
+        .collect();
+    want_web.insert(0, (ip("10.0.0.1"), 100));
+    assert_eq!(weights(&web), want_web);
+    assert_eq!(weights(&dns), [(ip("10.0.2.1"), 8), (ip("10.0.2.2"), 7)]);
+}
+
+#[test]
 fn stickiness_falls_back_to_desired_without_cli_output() {
     let web = vkey("2001:db8::80/128", 17, 53);
     let mut want = VppState::new();

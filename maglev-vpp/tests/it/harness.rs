@@ -150,12 +150,12 @@ impl Harness {
         while self.events.try_recv().is_ok() {}
     }
 
-    /// Waits for the next event matching `pred` (20 s at most).
+    /// Waits for the next event matching `pred` (60 s at most: a 10,000-operation sync from a debug build on a loaded machine).
     pub(crate) async fn next_event(
         &mut self,
         mut pred: impl FnMut(&SyncEvent) -> bool,
     ) -> SyncEvent {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let received = tokio::time::timeout_at(deadline, self.events.recv())
                 .await

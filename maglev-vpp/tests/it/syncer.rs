@@ -164,6 +164,48 @@ async fn set_weight_overrides_until_cleared_and_refuses_bad_input() {
     h.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_overrides_whose_names_still_exist() {
+    let mut h = converged().await;
+    h.syncer.set_weight("web", "p", "a", 30).unwrap();
+    h.syncer.set_weight("web", "p", "c", 5).unwrap();
+    h.syncer.set_weight("dns", "p", "a", 7).unwrap();
+    // The new config drops c from web and the whole dns frontend.
+    let reloaded = small()
+        .replace(", c: { weight: 20 }", "")
+        .split("    dns:")
+        .next()
+        .unwrap()
+        .to_owned();
+    h.syncer.set_config(config(&reloaded));
+    let overrides = h.syncer.snapshot().overrides;
+    assert_eq!(
+        overrides.get("web", "p", "a"),
+        Some(30),
+        "kept: still a member"
+    );
+    assert_eq!(
+        overrides.get("web", "p", "c"),
+        None,
+        "dropped: c left the pool"
+    );
+    assert_eq!(
+        overrides.get("dns", "p", "a"),
+        None,
+        "dropped: the frontend is gone"
+    );
+    wait_for("the reload synced with a's override", || {
+        crate::harness::vip_ases(&h.sim, "192.0.2.80")
+            == Some(BTreeMap::from([
+                (ip("127.0.0.71"), 30),
+                (ip("127.0.0.72"), 100),
+            ]))
+    })
+    .await;
+    h.drain_events();
+    h.stop().await;
+}
+
 /// What an op looks like in the journal: the message name, the AS address and weight.
 fn op_shape(op: &Op) -> (&'static str, Option<IpAddr>, Option<u8>) {
     match *op {

@@ -21,12 +21,15 @@
 //! frontend transitions, VPP connect and disconnect, each sync's operations and summary,
 //! config reloads) and log records from [`crate::log_feed`], with a MissedEvents marker for
 //! a subscriber that fell behind. The VPP side is implemented by
-//! [`maglev_vpp::syncer::LbSyncer`]; [`daemon_service`] is the daemon's constructor.
-//! CheckConfig and ReloadConfig answer `UNIMPLEMENTED`. The listener, TLS, reflection and
-//! the health service are the daemon's wiring.
+//! [`maglev_vpp::syncer::LbSyncer`] (wired in `daemon.rs`).
+//! CheckConfig and ReloadConfig go through a [`ConfigControl`] (the daemon's
+//! [`crate::reload::Reloader`], the code path SIGHUP runs). [`serve`] holds the listener (TCP or
+//! unix socket), TLS, the health and reflection services and the graceful stop.
 
+mod config;
 mod convert;
 mod events;
+pub mod serve;
 mod service;
 #[cfg(test)]
 mod sync_tests;
@@ -36,26 +39,10 @@ mod vpp;
 #[cfg(test)]
 mod watch_tests;
 
+pub use config::ConfigControl;
 pub use events::HUB_CAPACITY;
 pub use service::{BuildInfo, MaglevService};
 pub use vpp::{
     LbConf, LbCounters, LbState, SYNC_TIMEOUT, SyncReport, SyncScope, VipCounters, VppError,
     VppInfo, VppSide,
 };
-
-/// The service as the daemon wires it: over the checker and the config watch, with the sync
-/// engine's handle as its VPP side (when VPP is on) and the process-wide log feed for
-/// WatchEvents.
-pub fn daemon_service(
-    checker: maglev_health::checker::Checker,
-    config: tokio::sync::watch::Receiver<std::sync::Arc<maglev_core::config::Config>>,
-    syncer: Option<&maglev_vpp::syncer::LbSyncer>,
-    build: BuildInfo,
-) -> MaglevService {
-    let service = MaglevService::new(checker, config, build)
-        .with_logs(crate::log_feed::LogFeed::global().clone());
-    match syncer {
-        Some(syncer) => service.with_vpp(std::sync::Arc::new(syncer.clone())),
-        None => service,
-    }
-}

@@ -17,10 +17,12 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::config::{ConfigControl, wire_errors};
 use super::convert::{self, Names, WallClock};
 use super::events::{Filter, HUB_CAPACITY, Routed, serve_subscriber, start_hub};
 use super::vpp::{SyncScope, VppError, VppSide};
 use crate::log_feed::LogFeed;
+use crate::reload::ReloadError;
 
 /// Events buffered per WatchEvents subscriber between its task and its stream.
 const WATCH_BUFFER: usize = 256;
@@ -42,6 +44,7 @@ pub struct MaglevService<P: Prober = DefaultProber> {
     checker: Checker<P>,
     config: watch::Receiver<Arc<Config>>,
     vpp: Option<Arc<dyn VppSide>>,
+    control: Option<Arc<dyn ConfigControl>>,
     read_only: bool,
     build: BuildInfo,
     logs: Option<LogFeed>,
@@ -56,6 +59,7 @@ impl<P: Prober> Clone for MaglevService<P> {
             checker: self.checker.clone(),
             config: self.config.clone(),
             vpp: self.vpp.clone(),
+            control: self.control.clone(),
             read_only: self.read_only,
             build: self.build.clone(),
             logs: self.logs.clone(),
@@ -76,6 +80,7 @@ impl<P: Prober> MaglevService<P> {
             checker,
             config,
             vpp: None,
+            control: None,
             read_only: false,
             build,
             logs: None,
@@ -118,6 +123,20 @@ impl<P: Prober> MaglevService<P> {
     pub fn with_vpp(mut self, vpp: Arc<dyn VppSide>) -> Self {
         self.vpp = Some(vpp);
         self
+    }
+
+    /// The daemon's config handling, for CheckConfig and ReloadConfig; without it both answer
+    /// UNIMPLEMENTED.
+    #[must_use]
+    pub fn with_config_control(mut self, control: Arc<dyn ConfigControl>) -> Self {
+        self.control = Some(control);
+        self
+    }
+
+    fn control(&self) -> Result<Arc<dyn ConfigControl>, Status> {
+        self.control
+            .clone()
+            .ok_or_else(|| Status::unimplemented("config control is not wired"))
     }
 
     /// Read-only mode: every mutating RPC answers PERMISSION_DENIED.
@@ -617,15 +636,63 @@ impl<P: Prober> Maglev for MaglevService<P> {
         &self,
         _: Request<CheckConfigRequest>,
     ) -> Result<Response<CheckConfigResponse>, Status> {
-        Err(Status::unimplemented("CheckConfig is not served yet"))
+        let control = self.control()?;
+        let path = control.source_name();
+        // Reading and validating a large file is blocking work: off the async workers.
+        let checked = tokio::task::spawn_blocking(move || control.check())
+            .await
+            .map_err(|e| Status::internal(format!("CheckConfig: {e}")))?;
+        let (parse_error, semantic_errors) = match &checked {
+            Ok(()) => (None, Vec::new()),
+            Err(error) => wire_errors(error),
+        };
+        Ok(Response::new(CheckConfigResponse {
+            ok: checked.is_ok(),
+            parse_error,
+            semantic_errors,
+            path,
+        }))
     }
 
     async fn reload_config(
         &self,
         request: Request<ReloadConfigRequest>,
     ) -> Result<Response<ReloadConfigResponse>, Status> {
-        self.mutation("ReloadConfig", &request, "")?;
-        Err(Status::unimplemented("ReloadConfig is not served yet"))
+        // Read-only refuses first, whatever else is missing.
+        let path = self
+            .control
+            .as_ref()
+            .map(|c| c.source_name())
+            .unwrap_or_default();
+        self.mutation("ReloadConfig", &request, &path)?;
+        let control = self.control()?;
+        let reloaded = tokio::task::spawn_blocking(move || control.reload())
+            .await
+            .map_err(|e| Status::internal(format!("ReloadConfig: {e}")))?;
+        match reloaded {
+            Ok(summary) => Ok(Response::new(ReloadConfigResponse {
+                ok: true,
+                parse_error: None,
+                semantic_errors: Vec::new(),
+                path,
+                backends_added: summary.added,
+                backends_restarted: summary.restarted,
+                backends_removed: summary.removed,
+            })),
+            Err(ReloadError::Load(error)) => {
+                let (parse_error, semantic_errors) = wire_errors(&error);
+                Ok(Response::new(ReloadConfigResponse {
+                    ok: false,
+                    parse_error,
+                    semantic_errors,
+                    path,
+                    ..ReloadConfigResponse::default()
+                }))
+            }
+            Err(ReloadError::Apply(error)) => Err(Status::internal(format!(
+                "ReloadConfig: the checker refused the config: {error}"
+            ))),
+        }
     }
 
     async fn get_vpp_info(

@@ -34,6 +34,8 @@ impl Daemon {
             .arg("--vpp-api-socket")
             .arg(api)
             .args(["--log-format", "json", "--log-level", "info"])
+            // No API: parallel tests never collide on a port (the API has its own tests).
+            .args(["--grpc-addr", ""])
             .env_remove("MAGLEV_CONFIG")
             .env_remove("MAGLEV_LOG_LEVEL")
             .stdout(Stdio::piped())
@@ -294,7 +296,8 @@ async fn stop(mut daemon: Daemon) {
     }
 }
 
-/// 100 frontends x 100 static backends, a 1 s warmup hold and a 30 s sync-interval.
+/// 100 frontends x 100 static backends, a 3 s warmup hold (every static backend resolves
+/// within it, even on a loaded machine) and a 30 s sync-interval.
 fn big_config() -> String {
     use std::fmt::Write as _;
     let mut yaml = String::from(
@@ -305,8 +308,8 @@ maglev:
       ipv4-src-address: 192.0.2.1
       ipv6-src-address: 2001:db8::1
       sync-interval: 30s
-      startup-min-delay: 1s
-      startup-max-delay: 20s
+      startup-min-delay: 3s
+      startup-max-delay: 30s
   backends:
 ",
     );
