@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod desired;
+pub mod frontends;
 pub mod index;
 pub mod maglev;
 pub mod plan;

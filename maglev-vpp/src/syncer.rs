@@ -53,9 +53,9 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument as _;
-use vpp_binapi::api::{ApiError, lb, vpe};
+use vpp_binapi::api::{ApiError, lb, memclnt, vpe};
 use vpp_binapi::client::{Client, ClientError, ClientOptions};
-use vpp_binapi::codec::Reply as _;
+use vpp_binapi::codec::{Message as _, Reply as _};
 
 use crate::adapter;
 use crate::backoff::{Backoff, BackoffSettings};
@@ -154,6 +154,10 @@ pub struct VppInfo {
     pub version: String,
     /// `show_version`: the build date.
     pub build_date: String,
+    /// `show_version`: the build directory.
+    pub build_directory: String,
+    /// VPP's process id (`control_ping_reply.vpe_pid`), when VPP answered the ping.
+    pub pid: Option<u32>,
     /// Our client index in VPP.
     pub client_index: u32,
     /// When the session started.
@@ -191,6 +195,8 @@ pub struct SyncSummary {
     pub stats: PlanStats,
     /// The operations VPP refused or that were skipped after a refusal.
     pub errors: usize,
+    /// The first operation VPP refused, with its answer (or why the sync was aborted).
+    pub first_error: Option<String>,
     /// The operations it planned (and sent, unless refused or skipped).
     pub plan: Arc<Plan>,
     /// When it started.
@@ -317,6 +323,59 @@ pub enum PlanError {
     /// Reading VPP's state failed.
     #[error(transparent)]
     Dump(#[from] DumpError),
+}
+
+/// Why [`LbSyncer::lb_state`] has no answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StateError {
+    /// There is no VPP session to dump.
+    #[error("not connected to vpp")]
+    NotConnected,
+    /// Reading VPP's state failed.
+    #[error(transparent)]
+    Dump(#[from] DumpError),
+}
+
+/// Why [`LbSyncer::sync`] did not report a finished sync.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SyncError {
+    /// A frontend the config does not have.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// There is no VPP session (or it ended before the sync finished).
+    #[error("not connected to vpp")]
+    NotConnected,
+    /// The config has no `vpp` section: VPP is not programmed.
+    #[error("the config has no vpp section")]
+    NoVppConfig,
+    /// The startup warmup holds every sync for now.
+    #[error("the startup warmup holds syncs for now")]
+    Warmup,
+    /// The syncer stopped.
+    #[error("the syncer stopped")]
+    Stopped,
+}
+
+/// The lb plugin's global configuration as VPP reports it (`lb_conf_get`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LbConfValues {
+    /// Source address of IPv4 GRE encapsulation.
+    pub ip4_src_address: std::net::Ipv4Addr,
+    /// Source address of IPv6 GRE encapsulation.
+    pub ip6_src_address: std::net::Ipv6Addr,
+    /// Sticky buckets per worker.
+    pub sticky_buckets_per_core: u32,
+    /// Idle flow timeout, seconds.
+    pub flow_timeout: u32,
+}
+
+/// What VPP's lb plugin holds ([`LbSyncer::lb_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LbDump {
+    /// The global conf; `None` when VPP lacks `lb_conf_get` or refused it.
+    pub conf: Option<LbConfValues>,
+    /// The VIPs and their used ASes, as a sync reads them.
+    pub vips: maglev_core::plan::VppState,
 }
 
 /// Why a VPP session ended (or did not start).
@@ -607,6 +666,94 @@ impl LbSyncer {
         Ok(plan(&current, &desired.vpp, scope, &flush))
     }
 
+    /// What the lb plugin holds now: `lb_conf_get` and the three reads of a sync (VIPs with
+    /// encap, stickiness and table length; used ASes with their weights), sent together.
+    ///
+    /// # Errors
+    ///
+    /// No VPP session, or a failed read.
+    pub async fn lb_state(&self) -> Result<LbDump, StateError> {
+        let client = lock(&self.shared.client)
+            .clone()
+            .ok_or(StateError::NotConnected)?;
+        let (index, overrides) = {
+            let core = lock(&self.shared.core);
+            (Arc::clone(core.reconciler.index()), core.overrides.clone())
+        };
+        // Stickiness falls back to the desired value when VPP refuses the CLI.
+        let states = self.shared.states.backend_states();
+        let desired = build_desired(&index, &[], &states, &overrides);
+        let conf = async {
+            if client.message_id::<lb::LbConfGet>().is_err() {
+                return Ok(None);
+            }
+            let reply = client.request(&lb::LbConfGet {}).await?;
+            Ok((reply.retval == 0).then(|| LbConfValues {
+                ip4_src_address: reply.ip4_src_address.into(),
+                ip6_src_address: reply.ip6_src_address.into(),
+                sticky_buckets_per_core: reply.sticky_buckets_per_core,
+                flow_timeout: reply.flow_timeout,
+            }))
+        };
+        let (conf, vips) = tokio::join!(conf, adapter::dump_state(&client, &desired.vpp));
+        let conf = conf.map_err(|source| DumpError {
+            message: lb::LbConfGet::NAME,
+            source,
+        })?;
+        Ok(LbDump { conf, vips: vips? })
+    }
+
+    /// Runs a sync of `scope` now and waits for it: the first job that starts after this call
+    /// and covers `scope` (a full sync covers every frontend). A sync is subject to the
+    /// warmup: while it holds everything this returns [`SyncError::Warmup`]; in the per-frontend
+    /// phase a frontend not yet released waits for its release (callers bound the wait).
+    ///
+    /// # Errors
+    ///
+    /// An unknown frontend, no `vpp` section, no VPP session (or a session that ends before
+    /// the sync does), the warmup, or a stopped syncer.
+    pub async fn sync(&self, scope: SyncRequest) -> Result<Arc<SyncSummary>, SyncError> {
+        let mut events = self.subscribe();
+        let after = {
+            let mut core = lock(&self.shared.core);
+            let config = core.reconciler.config();
+            if config.vpp.is_none() {
+                return Err(SyncError::NoVppConfig);
+            }
+            if let SyncRequest::Frontend(name) = &scope
+                && config.frontend(name).is_none()
+            {
+                return Err(NameError::Frontend(name.clone()).into());
+            }
+            if lock(&self.shared.status).connection != ConnectionState::Connected {
+                return Err(SyncError::NotConnected);
+            }
+            if core.reconciler.warmup_phase(now()) == Phase::Hold {
+                return Err(SyncError::Warmup);
+            }
+            // A job already handed out was planned before this request: wait past it.
+            let after = core.reconciler.in_flight().map_or(0, JobId::get);
+            core.reconciler.request_sync(scope.clone(), now());
+            after
+        };
+        self.shared.wake.notify_one();
+        loop {
+            match events.recv().await {
+                Ok(SyncEvent::SyncDone(summary))
+                    if summary.id.get() > after && covers(&summary, &scope) =>
+                {
+                    return Ok(summary);
+                }
+                Ok(SyncEvent::Disconnected { error: Some(_) }) => {
+                    return Err(SyncError::NotConnected);
+                }
+                Ok(SyncEvent::Disconnected { error: None })
+                | Err(broadcast::error::RecvError::Closed) => return Err(SyncError::Stopped),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            }
+        }
+    }
+
     /// Sync events from now on. A subscriber that falls more than
     /// [`SyncerOptions::event_capacity`] events behind gets `Lagged`.
     pub fn subscribe(&self) -> broadcast::Receiver<SyncEvent> {
@@ -620,6 +767,14 @@ impl LbSyncer {
         if let Some(task) = task {
             let _ = task.await;
         }
+    }
+}
+
+/// Whether a finished sync covered what `scope` asked for.
+fn covers(summary: &SyncSummary, scope: &SyncRequest) -> bool {
+    match scope {
+        SyncRequest::All => summary.full,
+        SyncRequest::Frontend(name) => summary.full || summary.frontends.contains(name),
     }
 }
 
@@ -793,6 +948,12 @@ impl Driver {
             return Err(error.into());
         }
         let version = client.request(&vpe::ShowVersion {}).await.ok();
+        let pid = client
+            .request(&memclnt::ControlPing {})
+            .await
+            .ok()
+            .filter(|reply| reply.retval == 0)
+            .map(|reply| reply.vpe_pid);
         let info = Arc::new(VppInfo {
             socket: socket.clone(),
             program: version
@@ -801,7 +962,11 @@ impl Driver {
             version: version
                 .as_ref()
                 .map_or_else(|| "unknown".to_owned(), |v| v.version.clone()),
+            build_directory: version
+                .as_ref()
+                .map_or_else(String::new, |v| v.build_directory.clone()),
             build_date: version.map(|v| v.build_date).unwrap_or_default(),
+            pid,
             client_index: client.client_index(),
             connected_at: SystemTime::now(),
         });
@@ -980,7 +1145,7 @@ impl Driver {
             Ok::<_, SessionError>(pipeline::execute(client, &total.ops).await?)
         }
         .await;
-        let (outcome, errors) = match &result {
+        let (outcome, errors, first_error) = match &result {
             Ok(report) => {
                 self.publish_ops(job.id, &total, report);
                 let errors = report.failed.len() + report.skipped.len();
@@ -989,9 +1154,13 @@ impl Driver {
                 } else {
                     SyncOutcome::Done
                 };
-                (outcome, errors)
+                let first = report
+                    .failed
+                    .first()
+                    .map(|f| format!("{}: {}", f.op, f.error));
+                (outcome, errors, first)
             }
-            Err(_) => (SyncOutcome::Aborted, 0),
+            Err(error) => (SyncOutcome::Aborted, 0, Some(error.to_string())),
         };
         let summary = Arc::new(SyncSummary {
             id: job.id,
@@ -1001,6 +1170,7 @@ impl Driver {
             outcome,
             stats: total.stats(),
             errors,
+            first_error,
             plan: Arc::new(total),
             started_at,
             duration: start.elapsed(),

@@ -122,9 +122,13 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
         .with_netns_follower(move |netns| follow_netns(&follower, netns));
     let grpc = match listener {
         Some(listener) => {
-            let service = MaglevService::new(checker.clone(), config_rx, build::info())
+            let mut service = MaglevService::new(checker.clone(), config_rx, build::info())
                 .read_only(args.read_only)
-                .with_config_control(Arc::new(reloader.clone()));
+                .with_config_control(Arc::new(reloader.clone()))
+                .with_logs(crate::log_feed::LogFeed::global().clone());
+            if let Some(syncer) = &syncer {
+                service = service.with_vpp(Arc::new(syncer.clone()));
+            }
             let options = ServeOptions {
                 tls: args
                     .grpc_tls_cert

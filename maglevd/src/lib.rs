@@ -54,6 +54,7 @@ pub mod config_file;
 pub mod daemon;
 pub mod demo;
 pub mod grpc;
+pub mod log_feed;
 pub mod logging;
 pub mod reload;
 pub mod specs;

@@ -1,6 +1,11 @@
-//! Log setup: `tracing` to stdout, pretty or JSON, filtered by `--log-level`.
+//! Log setup: `tracing` to stdout, pretty or JSON, filtered by `--log-level`; beside it the
+//! [`LogFeed`] layer that WatchEvents subscribers read, each at its own level.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+use crate::log_feed::LogFeed;
 
 use crate::cli::LogFormat;
 
@@ -33,25 +38,29 @@ pub fn filter(level: &str) -> Result<EnvFilter, LogLevelError> {
         .map_err(|e| err(e.to_string()))
 }
 
-/// Installs the global subscriber. Records go to stdout, one per line.
+/// Installs the global subscriber. Records go to stdout, one per line, filtered by `level`;
+/// [`LogFeed::global`] gets its own records, whatever `level` says.
 ///
 /// # Errors
 ///
 /// When `level` is not a valid filter.
 pub fn init(format: LogFormat, level: &str) -> Result<(), LogLevelError> {
     let filter = filter(level)?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stdout = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stdout)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    // A second init (tests calling into the library) is not an error worth failing for.
-    let _ = match format {
-        LogFormat::Pretty => builder.with_target(false).try_init(),
-        LogFormat::Json => builder
+    let stdout = match format {
+        LogFormat::Pretty => stdout.with_target(false).boxed(),
+        LogFormat::Json => stdout
             .json()
             .flatten_event(true)
             .with_current_span(false)
-            .try_init(),
+            .boxed(),
     };
+    // A second init (tests calling into the library) is not an error worth failing for.
+    let _ = tracing_subscriber::registry()
+        .with(stdout.with_filter(filter))
+        .with(LogFeed::global().layer())
+        .try_init();
     Ok(())
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use maglev_core::plan::Op;
 use maglev_core::reconcile::{SyncOutcome, SyncRequest};
 use maglev_core::weights::BackendState;
-use maglev_vpp::syncer::{ConnectionState, NameError, OpResult, PlanError, SyncEvent, WeightError};
+use maglev_vpp::syncer::{
+    ConnectionState, NameError, OpResult, PlanError, StateError, SyncError, SyncEvent, WeightError,
+};
 use vpp_binapi::api::lb::LbAsSetWeight;
 
 use crate::harness::{
@@ -430,5 +432,104 @@ async fn ten_thousand_backends_start_with_one_full_sync_and_no_lag() {
     // The capture sees the syncer's own records.
     assert_eq!(logs.count("vpp-connect"), 1, "{summary:?}");
     assert_eq!(logs.count("vpp-lbsync-as-add"), 10_000);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vpp_info_carries_the_build_directory_and_pid() {
+    let h = converged().await;
+    let vpp = h.syncer.snapshot().vpp.expect("connected");
+    assert_eq!(vpp.pid, Some(std::process::id()), "the simulator's pid");
+    assert!(!vpp.build_date.is_empty(), "{vpp:?}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lb_state_reads_the_conf_and_every_vip() {
+    let h = converged().await;
+    let dump = h.syncer.lb_state().await.unwrap();
+    let conf = dump.conf.expect("the simulator has lb_conf_get");
+    assert_eq!(
+        conf.ip4_src_address,
+        "192.0.2.1".parse::<std::net::Ipv4Addr>().unwrap()
+    );
+    assert_eq!(
+        conf.ip6_src_address,
+        "2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap()
+    );
+    assert_eq!(dump.vips.vips.len(), 2);
+    let web = dump
+        .vips
+        .vips
+        .iter()
+        .find(|(k, _)| k.port == 80)
+        .map(|(_, v)| v)
+        .expect("web's VIP");
+    let weights: BTreeMap<IpAddr, u8> = web.ases.iter().map(|(a, s)| (*a, s.weight)).collect();
+    assert_eq!(weights, expected_web(100, 100, 20));
+    assert!(web.table_len > 0);
+    let syncer = h.syncer.clone();
+    h.stop().await;
+    assert!(matches!(
+        syncer.lb_state().await,
+        Err(StateError::NotConnected)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_waits_for_the_job_that_covers_it() {
+    let h = converged().await;
+    assert!(matches!(
+        h.syncer.sync(SyncRequest::Frontend("nope".into())).await,
+        Err(SyncError::Name(NameError::Frontend(_)))
+    ));
+    // Drift the syncer does not know of: the plan shows it, the sync sends exactly that.
+    h.states.set("b", BackendState::Disabled);
+    let plan = h
+        .syncer
+        .plan(SyncRequest::Frontend("web".into()))
+        .await
+        .unwrap();
+    assert!(!plan.is_empty());
+    let done = h
+        .syncer
+        .sync(SyncRequest::Frontend("web".into()))
+        .await
+        .unwrap();
+    assert!(done.full || done.frontends.iter().any(|f| f == "web"));
+    assert_eq!(done.outcome, SyncOutcome::Done);
+    assert_eq!(*done.plan, plan);
+    assert_eq!(done.first_error, None);
+    assert_eq!(
+        crate::harness::vip_ases(&h.sim, "192.0.2.80"),
+        Some(expected_web(100, 0, 20))
+    );
+    // A full sync with no drift sends nothing.
+    let full = h.syncer.sync(SyncRequest::All).await.unwrap();
+    assert!(full.full && full.plan.is_empty(), "{full:?}");
+    let syncer = h.syncer.clone();
+    h.stop().await;
+    assert!(matches!(
+        syncer.sync(SyncRequest::All).await,
+        Err(SyncError::NotConnected)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_is_refused_while_the_warmup_holds() {
+    let yaml = small()
+        .replace("startup-min-delay: 0s", "startup-min-delay: 1h")
+        .replace("startup-max-delay: 0s", "startup-max-delay: 2h");
+    let config = config(&yaml);
+    let states = States::all(&config, BackendState::Up);
+    let h = Harness::start(config, states).await;
+    wait_for("connected", || {
+        h.syncer.snapshot().connection == ConnectionState::Connected
+    })
+    .await;
+    assert!(matches!(
+        h.syncer.sync(SyncRequest::All).await,
+        Err(SyncError::Warmup)
+    ));
     h.stop().await;
 }

@@ -315,3 +315,36 @@ pub(crate) fn op(op: &Op, names: &Names<'_>) -> v1::LbSyncOp {
     }
     out
 }
+
+/// A sync's summary on the wire; flushes are counted from its operations.
+pub(crate) fn sync_summary(
+    frontend: String,
+    ok: bool,
+    error: Option<String>,
+    ops: &[Op],
+    stats: &plan::PlanStats,
+    duration: std::time::Duration,
+) -> v1::SyncSummary {
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let flushes = ops
+        .iter()
+        .filter(|op| {
+            matches!(
+                op,
+                Op::AsDel { flush: true, .. } | Op::AsSetWeight { flush: true, .. }
+            )
+        })
+        .count();
+    v1::SyncSummary {
+        frontend,
+        ok,
+        error: error.unwrap_or_default(),
+        vips_added: count(stats.vip_add),
+        vips_deleted: count(stats.vip_del),
+        ases_added: count(stats.as_add),
+        ases_deleted: count(stats.as_del),
+        weights_changed: count(stats.as_weight),
+        flushes: count(flushes),
+        duration_ms: to_millis(duration),
+    }
+}

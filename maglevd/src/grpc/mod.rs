@@ -16,23 +16,33 @@
 //! read-only mode. Every mutating RPC is logged (`grpc-mutation`, or `grpc-refused`) with its
 //! peer.
 //!
-//! WatchEvents serves the replay (every backend and frontend asked for, from == to) and live
-//! backend transitions, with a MissedEvents marker for a subscriber that fell behind; live
-//! frontend, VPP, sync, reload and log events are not produced yet. CheckConfig and
-//! ReloadConfig go through a [`ConfigControl`] (the daemon's [`crate::reload::Reloader`], the
-//! code path SIGHUP runs). [`serve`] holds the listener (TCP or unix socket), TLS, the health
-//! and reflection services and the graceful stop.
+//! WatchEvents serves the replay (every backend and frontend asked for, from == to), then
+//! live events of every kind from one hub task per service (see `events.rs`: backend and
+//! frontend transitions, VPP connect and disconnect, each sync's operations and summary,
+//! config reloads) and log records from [`crate::log_feed`], with a MissedEvents marker for
+//! a subscriber that fell behind. The VPP side is implemented by
+//! [`maglev_vpp::syncer::LbSyncer`] (wired in `daemon.rs`).
+//! CheckConfig and ReloadConfig go through a [`ConfigControl`] (the daemon's
+//! [`crate::reload::Reloader`], the code path SIGHUP runs). [`serve`] holds the listener (TCP or
+//! unix socket), TLS, the health and reflection services and the graceful stop.
 
 mod config;
 mod convert;
+mod events;
 pub mod serve;
 mod service;
 #[cfg(test)]
+mod sync_tests;
+#[cfg(test)]
 mod tests;
 mod vpp;
+#[cfg(test)]
+mod watch_tests;
 
 pub use config::ConfigControl;
+pub use events::HUB_CAPACITY;
 pub use service::{BuildInfo, MaglevService};
 pub use vpp::{
-    LbConf, LbCounters, LbState, SyncReport, SyncScope, VipCounters, VppError, VppInfo, VppSide,
+    LbConf, LbCounters, LbState, SYNC_TIMEOUT, SyncReport, SyncScope, VipCounters, VppError,
+    VppInfo, VppSide,
 };

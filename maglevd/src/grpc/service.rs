@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use maglev_api::v1::maglev_server::Maglev;
 use maglev_api::v1::*;
@@ -19,50 +19,13 @@ use tonic::{Request, Response, Status};
 
 use super::config::{ConfigControl, wire_errors};
 use super::convert::{self, Names, WallClock};
+use super::events::{Filter, HUB_CAPACITY, Routed, serve_subscriber, start_hub};
 use super::vpp::{SyncScope, VppError, VppSide};
+use crate::log_feed::LogFeed;
 use crate::reload::ReloadError;
 
 /// Events buffered per WatchEvents subscriber between its task and its stream.
 const WATCH_BUFFER: usize = 256;
-
-/// A WatchEvents subscriber's filters (spec: every filter narrows, empty lets all through).
-struct Filter {
-    backends: Vec<String>,
-    frontends: Vec<String>,
-    kinds: Vec<EventKind>,
-}
-
-impl Filter {
-    fn new(request: WatchRequest) -> Self {
-        let kinds = request
-            .kinds
-            .iter()
-            .filter_map(|k| EventKind::try_from(*k).ok())
-            .collect();
-        Self {
-            backends: request.backends,
-            frontends: request.frontends,
-            kinds,
-        }
-    }
-
-    /// Empty kinds mean every kind except log records.
-    fn wants(&self, kind: EventKind) -> bool {
-        if self.kinds.is_empty() {
-            kind != EventKind::Log
-        } else {
-            self.kinds.contains(&kind)
-        }
-    }
-
-    fn backend(&self, name: &str) -> bool {
-        self.backends.is_empty() || self.backends.iter().any(|b| b == name)
-    }
-
-    fn frontend(&self, name: &str) -> bool {
-        self.frontends.is_empty() || self.frontends.iter().any(|f| f == name)
-    }
-}
 
 /// The build identity GetVersion reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,6 +47,10 @@ pub struct MaglevService<P: Prober = DefaultProber> {
     control: Option<Arc<dyn ConfigControl>>,
     read_only: bool,
     build: BuildInfo,
+    logs: Option<LogFeed>,
+    /// The WatchEvents hub, started by the first subscriber.
+    hub: Arc<OnceLock<broadcast::Sender<Arc<Routed>>>>,
+    hub_capacity: usize,
 }
 
 impl<P: Prober> Clone for MaglevService<P> {
@@ -95,6 +62,9 @@ impl<P: Prober> Clone for MaglevService<P> {
             control: self.control.clone(),
             read_only: self.read_only,
             build: self.build.clone(),
+            logs: self.logs.clone(),
+            hub: Arc::clone(&self.hub),
+            hub_capacity: self.hub_capacity,
         }
     }
 }
@@ -113,7 +83,39 @@ impl<P: Prober> MaglevService<P> {
             control: None,
             read_only: false,
             build,
+            logs: None,
+            hub: Arc::new(OnceLock::new()),
+            hub_capacity: HUB_CAPACITY,
         }
+    }
+
+    /// The log records WatchEvents subscribers may ask for; without a feed they get none.
+    #[must_use]
+    pub fn with_logs(mut self, logs: LogFeed) -> Self {
+        self.logs = Some(logs);
+        self
+    }
+
+    /// How many events each WatchEvents subscriber may fall behind before it misses some
+    /// (default [`HUB_CAPACITY`]).
+    #[must_use]
+    pub fn with_watch_capacity(mut self, capacity: usize) -> Self {
+        self.hub_capacity = capacity.max(1);
+        self
+    }
+
+    /// The hub's events from now on, starting the hub if no subscriber did yet.
+    fn hub(&self) -> broadcast::Receiver<Arc<Routed>> {
+        self.hub
+            .get_or_init(|| {
+                start_hub(
+                    self.checker.clone(),
+                    self.config.clone(),
+                    self.vpp.clone(),
+                    self.hub_capacity,
+                )
+            })
+            .subscribe()
     }
 
     /// The VPP side; without one every VPP RPC answers UNAVAILABLE.
@@ -279,7 +281,10 @@ fn checker_status(error: CheckerError) -> Status {
 
 fn vpp_status(error: VppError) -> Status {
     match error {
-        VppError::NotConnected | VppError::NotYet(_) => Status::unavailable(error.to_string()),
+        VppError::NotConnected | VppError::NotYet(_) | VppError::Warmup => {
+            Status::unavailable(error.to_string())
+        }
+        VppError::TimedOut(_) => Status::deadline_exceeded(error.to_string()),
         VppError::Failed(_) => Status::internal(error.to_string()),
     }
 }
@@ -578,7 +583,7 @@ impl<P: Prober> Maglev for MaglevService<P> {
         let filter = Filter::new(request.into_inner());
         // Subscribe before the snapshot: a transition between the two is seen twice at worst,
         // never missed.
-        let mut live = self.checker.subscribe();
+        let live = self.hub();
         let clock = WallClock::now();
         let now = maglev_api::convert::to_unix_nanos(std::time::SystemTime::now());
         let mut replay = Vec::new();
@@ -620,42 +625,9 @@ impl<P: Prober> Maglev for MaglevService<P> {
             }
         }
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let logs = self.logs.clone();
         tokio::spawn(async move {
-            for event in replay {
-                if tx.send(Ok(event)).await.is_err() {
-                    return;
-                }
-            }
-            loop {
-                let event = match live.recv().await {
-                    Ok(t) if filter.wants(EventKind::Backend) && filter.backend(&t.backend) => {
-                        Event {
-                            at_unix_nanos: WallClock::now().unix_nanos(t.at),
-                            event: Some(event::Event::Backend(BackendEvent {
-                                backend: t.backend.to_string(),
-                                from: convert::backend_state(t.from).into(),
-                                to: convert::backend_state(t.to).into(),
-                                code: convert::result_code(t.code).into(),
-                                detail: t.detail,
-                                replay: false,
-                            })),
-                        }
-                    }
-                    Ok(_) => continue,
-                    // The checker never waits for a subscriber: one that falls behind is told
-                    // how many transitions it missed (before filtering) and goes on.
-                    Err(broadcast::error::RecvError::Lagged(count)) => Event {
-                        at_unix_nanos: maglev_api::convert::to_unix_nanos(
-                            std::time::SystemTime::now(),
-                        ),
-                        event: Some(event::Event::Missed(MissedEvents { count })),
-                    },
-                    Err(broadcast::error::RecvError::Closed) => return,
-                };
-                if tx.send(Ok(event)).await.is_err() {
-                    return;
-                }
-            }
+            serve_subscriber(filter, replay, live, logs.as_ref(), tx).await;
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
@@ -803,36 +775,20 @@ impl<P: Prober> Maglev for MaglevService<P> {
         };
         let report = self.vpp()?.sync(scope).await.map_err(vpp_status)?;
         let names = Names::new(&config);
-        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        let flushes = report
-            .ops
-            .iter()
-            .filter(|op| {
-                matches!(
-                    op,
-                    maglev_core::plan::Op::AsDel { flush: true, .. }
-                        | maglev_core::plan::Op::AsSetWeight { flush: true, .. }
-                )
-            })
-            .count();
         Ok(Response::new(SyncVpplbStateResponse {
             ops: report
                 .ops
                 .iter()
                 .map(|op| convert::op(op, &names))
                 .collect(),
-            summary: Some(SyncSummary {
+            summary: Some(convert::sync_summary(
                 frontend,
-                ok: report.error.is_none(),
-                error: report.error.unwrap_or_default(),
-                vips_added: count(report.stats.vip_add),
-                vips_deleted: count(report.stats.vip_del),
-                ases_added: count(report.stats.as_add),
-                ases_deleted: count(report.stats.as_del),
-                weights_changed: count(report.stats.as_weight),
-                flushes: count(flushes),
-                duration_ms: maglev_api::convert::to_millis(report.duration),
-            }),
+                report.error.is_none(),
+                report.error,
+                &report.ops,
+                &report.stats,
+                report.duration,
+            )),
         }))
     }
 

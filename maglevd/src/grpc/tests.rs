@@ -134,6 +134,7 @@ impl VppSide for FakeVpp {
 
 struct Harness {
     client: MaglevClient<Channel>,
+    channel: Channel,
     checker: Checker,
 }
 
@@ -174,10 +175,17 @@ async fn start(vpp: Option<Arc<FakeVpp>>, read_only: bool) -> Harness {
             .add_service(MaglevServer::new(service))
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
-    let client = maglev_api::client::connect(&addr.to_string())
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
         .await
         .expect("connects");
-    Harness { client, checker }
+    let client = MaglevClient::new(channel.clone());
+    Harness {
+        client,
+        channel,
+        checker,
+    }
 }
 
 fn member<'a>(frontend: &'a FrontendInfo, pool: &str, backend: &str) -> &'a PoolBackendInfo {
@@ -762,4 +770,166 @@ async fn watch_events_replays_then_streams_transitions() {
         }
         other => panic!("expected a's transition, got {other:?}"),
     }
+}
+
+/// Raw request bodies through a real client: the bytes go out as the message, whatever they
+/// are.
+#[derive(Clone, Copy, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = Self;
+    type Decoder = Self;
+
+    fn encoder(&mut self) -> Self {
+        Self
+    }
+
+    fn decoder(&mut self) -> Self {
+        Self
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        prost::bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let len = prost::bytes::Buf::remaining(src);
+        Ok(Some(prost::bytes::Buf::copy_to_bytes(src, len).to_vec()))
+    }
+}
+
+/// Whether `bytes` decode as `M`.
+fn decodes<M: prost::Message + Default>(bytes: &[u8]) -> bool {
+    M::decode(bytes).is_ok()
+}
+
+/// One RPC: its name, whether it streams, and whether bytes decode as its request.
+type Rpc = (&'static str, bool, fn(&[u8]) -> bool);
+
+/// Every RPC.
+const RPCS: &[Rpc] = &[
+    ("ListFrontends", false, decodes::<ListFrontendsRequest>),
+    ("GetFrontend", false, decodes::<GetFrontendRequest>),
+    ("ListBackends", false, decodes::<ListBackendsRequest>),
+    ("GetBackend", false, decodes::<GetBackendRequest>),
+    ("PauseBackend", false, decodes::<BackendRequest>),
+    ("ResumeBackend", false, decodes::<BackendRequest>),
+    ("EnableBackend", false, decodes::<BackendRequest>),
+    ("DisableBackend", false, decodes::<BackendRequest>),
+    (
+        "ListHealthChecks",
+        false,
+        decodes::<ListHealthChecksRequest>,
+    ),
+    ("GetHealthCheck", false, decodes::<GetHealthCheckRequest>),
+    (
+        "SetFrontendPoolBackendWeight",
+        false,
+        decodes::<SetWeightRequest>,
+    ),
+    ("WatchEvents", true, decodes::<WatchRequest>),
+    ("CheckConfig", false, decodes::<CheckConfigRequest>),
+    ("ReloadConfig", false, decodes::<ReloadConfigRequest>),
+    ("GetVPPInfo", false, decodes::<GetVppInfoRequest>),
+    ("GetVPPLBState", false, decodes::<GetVpplbStateRequest>),
+    ("SyncVPPLBState", false, decodes::<SyncVpplbStateRequest>),
+    (
+        "GetVPPLBCounters",
+        false,
+        decodes::<GetVpplbCountersRequest>,
+    ),
+    ("PlanVPPLBSync", false, decodes::<PlanVpplbSyncRequest>),
+    ("PreviewChange", false, decodes::<PreviewChangeRequest>),
+    ("GetVersion", false, decodes::<GetVersionRequest>),
+];
+
+/// Arbitrary bytes as the request body of every RPC, through a real loopback server: each
+/// call ends in time with a reply or a status (an error status whenever the bytes do not
+/// decode), never a broken connection, and the server answers normally afterwards.
+#[test]
+fn hostile_request_bodies_over_loopback_get_a_status() {
+    use proptest::prelude::*;
+    use tonic::codegen::http::uri::PathAndQuery;
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut h = rt.block_on(start(Some(Arc::new(FakeVpp::default())), false));
+    let channel = h.channel.clone();
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 512,
+        ..proptest::test_runner::Config::default()
+    });
+    runner
+        .run(
+            &(
+                0..RPCS.len(),
+                proptest::collection::vec(any::<u8>(), 0..512),
+            ),
+            |(index, bytes)| {
+                let (rpc, streams, valid) = RPCS[index];
+                let decodes = valid(&bytes);
+                let result = rt.block_on(async {
+                    let mut grpc = tonic::client::Grpc::new(channel.clone());
+                    grpc.ready().await.expect("the server is up");
+                    let path = PathAndQuery::try_from(format!("/maglev.v1.Maglev/{rpc}")).unwrap();
+                    let call = async {
+                        if streams {
+                            let mut stream = grpc
+                                .server_streaming(
+                                    tonic::Request::new(bytes.clone()),
+                                    path,
+                                    RawCodec,
+                                )
+                                .await?
+                                .into_inner();
+                            // The replay's first event, or the stream's end.
+                            stream.message().await.map(drop)
+                        } else {
+                            grpc.unary(tonic::Request::new(bytes.clone()), path, RawCodec)
+                                .await
+                                .map(drop)
+                        }
+                    };
+                    tokio::time::timeout(Duration::from_secs(10), call).await
+                });
+                let result = result
+                    .map_err(|_| TestCaseError::fail(format!("{rpc} did not answer in time")))?;
+                if let Err(status) = &result {
+                    prop_assert!(
+                        !matches!(status.code(), Code::Unknown | Code::Cancelled),
+                        "{rpc}: a broken call, not a status: {status:?}"
+                    );
+                }
+                if !decodes {
+                    prop_assert!(result.is_err(), "{rpc}: undecodable bytes accepted");
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    let list = rt
+        .block_on(h.client.list_frontends(ListFrontendsRequest {}))
+        .expect("still serving")
+        .into_inner();
+    assert_eq!(list.frontends.len(), 2);
 }

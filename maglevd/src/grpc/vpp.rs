@@ -9,7 +9,14 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, SystemTime};
 
 use maglev_core::plan::{Op, PlanStats, VipKey, VppState};
+use maglev_core::reconcile::SyncRequest;
 use maglev_core::weights::WeightOverrides;
+use maglev_vpp::syncer::{LbSyncer, PlanError, StateError, SyncError, SyncEvent, WeightError};
+use tokio::sync::broadcast;
+
+/// How long SyncVPPLBState waits for its sync (a frontend the warmup has not released yet
+/// waits for its release).
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a VPP request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +28,12 @@ pub enum VppError {
     /// The data asked for does not exist yet (for example: no counters scraped yet).
     #[error("{0} not available yet")]
     NotYet(&'static str),
+    /// The startup warmup holds every sync for now.
+    #[error("the startup warmup holds syncs for now")]
+    Warmup,
+    /// The operation did not finish in time.
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
     /// VPP refused or failed a request.
     #[error("VPP: {0}")]
     Failed(String),
@@ -144,4 +157,118 @@ pub trait VppSide: Send + Sync + 'static {
         backend: &str,
         weight: Option<u8>,
     ) -> Result<(), VppError>;
+
+    /// The sync engine's events from now on (connect, disconnect, each sync's operations and
+    /// summary); `None` when this side has none.
+    fn subscribe(&self) -> Option<broadcast::Receiver<SyncEvent>> {
+        None
+    }
+}
+
+impl From<SyncScope> for SyncRequest {
+    fn from(scope: SyncScope) -> Self {
+        match scope {
+            SyncScope::All => Self::All,
+            SyncScope::Frontend(name) => Self::Frontend(name),
+        }
+    }
+}
+
+/// The sync engine's handle is the VPP side: its snapshot for the info and the overrides, its
+/// dumps, dry run, waited sync and overrides for the rest. Counters are not scraped yet.
+#[tonic::async_trait]
+impl VppSide for LbSyncer {
+    fn info(&self) -> Result<VppInfo, VppError> {
+        let vpp = self.snapshot().vpp.ok_or(VppError::NotConnected)?;
+        Ok(VppInfo {
+            version: vpp.version.clone(),
+            build_date: vpp.build_date.clone(),
+            build_directory: vpp.build_directory.clone(),
+            pid: vpp.pid.unwrap_or(0),
+            // Read from the stats segment's /sys/boottime once the stats side exists.
+            boot_time: None,
+            connect_time: vpp.connected_at,
+            api_socket: vpp.socket.display().to_string(),
+        })
+    }
+
+    async fn lb_state(&self) -> Result<LbState, VppError> {
+        let dump = LbSyncer::lb_state(self).await.map_err(|e| match e {
+            StateError::NotConnected => VppError::NotConnected,
+            StateError::Dump(e) => VppError::Failed(e.to_string()),
+        })?;
+        // Without lb_conf_get, the values pushed from the config are what VPP holds.
+        let conf = match (dump.conf, &self.config().vpp) {
+            (Some(c), _) => LbConf {
+                ip4_src_address: c.ip4_src_address,
+                ip6_src_address: c.ip6_src_address,
+                sticky_buckets_per_core: c.sticky_buckets_per_core,
+                flow_timeout_secs: c.flow_timeout,
+            },
+            (None, Some(vpp)) => LbConf {
+                ip4_src_address: vpp.lb.ipv4_src_address,
+                ip6_src_address: vpp.lb.ipv6_src_address,
+                sticky_buckets_per_core: vpp.lb.sticky_buckets_per_core,
+                flow_timeout_secs: vpp.lb.flow_timeout_secs(),
+            },
+            (None, None) => return Err(VppError::NotYet("lb conf (no vpp section)")),
+        };
+        Ok(LbState {
+            conf,
+            vips: dump.vips,
+        })
+    }
+
+    fn counters(&self) -> Result<LbCounters, VppError> {
+        Err(VppError::NotYet("lb counters"))
+    }
+
+    async fn plan(&self, scope: SyncScope) -> Result<Vec<Op>, VppError> {
+        match LbSyncer::plan(self, scope.into()).await {
+            Ok(plan) => Ok(plan.ops),
+            Err(PlanError::NotConnected) => Err(VppError::NotConnected),
+            Err(e @ (PlanError::Name(_) | PlanError::NoVppConfig | PlanError::Dump(_))) => {
+                Err(VppError::Failed(e.to_string()))
+            }
+        }
+    }
+
+    async fn sync(&self, scope: SyncScope) -> Result<SyncReport, VppError> {
+        let summary = tokio::time::timeout(SYNC_TIMEOUT, LbSyncer::sync(self, scope.into()))
+            .await
+            .map_err(|_| VppError::TimedOut(SYNC_TIMEOUT))?
+            .map_err(|e| match e {
+                SyncError::NotConnected | SyncError::Stopped => VppError::NotConnected,
+                SyncError::Warmup => VppError::Warmup,
+                SyncError::Name(_) | SyncError::NoVppConfig => VppError::Failed(e.to_string()),
+            })?;
+        Ok(SyncReport {
+            ops: summary.plan.ops.clone(),
+            stats: summary.stats,
+            error: summary.first_error.clone(),
+            duration: summary.duration,
+        })
+    }
+
+    fn weight_overrides(&self) -> WeightOverrides {
+        self.snapshot().overrides
+    }
+
+    async fn set_weight_override(
+        &self,
+        frontend: &str,
+        pool: &str,
+        backend: &str,
+        weight: Option<u8>,
+    ) -> Result<(), VppError> {
+        let result = match weight {
+            Some(weight) => self.set_weight(frontend, pool, backend, weight),
+            None => self.clear_weight(frontend, pool, backend).map(drop),
+        };
+        result.map_err(|e: WeightError| VppError::Failed(e.to_string()))
+    }
+
+    fn subscribe(&self) -> Option<broadcast::Receiver<SyncEvent>> {
+        Some(LbSyncer::subscribe(self))
+    }
 }
