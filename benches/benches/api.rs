@@ -124,7 +124,10 @@ async fn serve(prober: FlipProber) -> Served {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(MaglevServer::new(service))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
+            .serve_with_incoming(tokio_stream::StreamExt::map(
+                TcpListenerStream::new(listener),
+                |accepted| accepted.and_then(|s| s.set_nodelay(true).map(|()| s)),
+            )),
     );
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
