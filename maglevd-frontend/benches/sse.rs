@@ -1,0 +1,2 @@
+//! SSE fan-out and page weight (see BENCHMARKS.md).
+fn main() {}
