@@ -23,9 +23,13 @@ function select(name) {
   render();
 }
 
-async function getJson(url) {
-  const response = await fetch(url, { cache: "no-store" });
-  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+// Absolute URLs from the origin: a page opened as http://user:pass@host/ must not resolve
+// relative URLs with the credentials in them (fetch refuses those).
+const url = (path) => `${location.origin}${path}`;
+
+async function getJson(path) {
+  const response = await fetch(url(path), { cache: "no-store" });
+  if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
 }
 
@@ -172,7 +176,7 @@ const handlers = {
 
 function openStream() {
   if (stream) stream.close();
-  stream = new EventSource("/view/api/events");
+  stream = new EventSource(url("/view/api/events"));
   const badge = $("stream");
   stream.onopen = () => { badge.textContent = "live"; badge.className = "badge connected"; };
   stream.onerror = () => { badge.textContent = "reconnecting"; badge.className = "badge disconnected"; };
@@ -196,7 +200,7 @@ function watchdog() {
 }
 
 async function post(path, body) {
-  const response = await fetch(`/admin/api/${encodeURIComponent(model.selected)}/${path}`, {
+  const response = await fetch(url(`/admin/api/${encodeURIComponent(model.selected)}/${path}`), {
     method: "POST",
     headers: { "content-type": "application/json", "x-csrf-token": csrf },
     body: JSON.stringify(body ?? {}),

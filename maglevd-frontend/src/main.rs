@@ -17,6 +17,7 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("bad --log-level {:?}", args.log_level))?,
         )
         .with_writer(std::io::stdout)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let admin = args.admin();
     if admin.is_none() {

@@ -2,4 +2,5 @@
 //! frontend binary, and (in `browser`) a headless Chromium driven over WebDriver.
 
 mod api;
+mod browser;
 mod harness;
