@@ -274,13 +274,10 @@ impl BackendAction {
     }
 }
 
-/// The scope and the admin user of an admin request, or the response refusing it.
-fn admin_scope<'a>(app: &'a AppState, name: &str) -> Result<(&'a Arc<Scope>, &'a str), Response> {
+/// The scope and the admin user of an admin request; `None` for an unknown maglevd.
+fn admin_scope<'a>(app: &'a AppState, name: &str) -> Option<(&'a Arc<Scope>, &'a str)> {
     let user = app.admin.as_ref().map_or("", Credentials::user);
-    app.hub
-        .scope(name)
-        .map(|s| (s, user))
-        .ok_or_else(|| not_found(name))
+    app.hub.scope(name).map(|s| (s, user))
 }
 
 /// Logs an admin action and, when it changed something, asks the driver to refetch.
@@ -309,9 +306,8 @@ async fn backend_action(
     State(app): State<AppState>,
     Path((name, backend, action)): Path<(String, String, BackendAction)>,
 ) -> Response {
-    let (scope, user) = match admin_scope(&app, &name) {
-        Ok(found) => found,
-        Err(response) => return response,
+    let Some((scope, user)) = admin_scope(&app, &name) else {
+        return not_found(&name);
     };
     let mut client = scope.client.clone();
     let request = BackendRequest {
@@ -355,9 +351,8 @@ async fn set_weight(
     Path(name): Path<String>,
     axum::Json(body): axum::Json<WeightBody>,
 ) -> Response {
-    let (scope, user) = match admin_scope(&app, &name) {
-        Ok(found) => found,
-        Err(response) => return response,
+    let Some((scope, user)) = admin_scope(&app, &name) else {
+        return not_found(&name);
     };
     let mut client = scope.client.clone();
     let target = format!(
@@ -402,9 +397,8 @@ async fn sync(
     Path(name): Path<String>,
     body: Option<axum::Json<SyncBody>>,
 ) -> Response {
-    let (scope, user) = match admin_scope(&app, &name) {
-        Ok(found) => found,
-        Err(response) => return response,
+    let Some((scope, user)) = admin_scope(&app, &name) else {
+        return not_found(&name);
     };
     let body = body.map(|b| b.0).unwrap_or_default();
     let mut client = scope.client.clone();
@@ -427,9 +421,8 @@ async fn plan(
     Path(name): Path<String>,
     body: Option<axum::Json<SyncBody>>,
 ) -> Response {
-    let (scope, user) = match admin_scope(&app, &name) {
-        Ok(found) => found,
-        Err(response) => return response,
+    let Some((scope, user)) = admin_scope(&app, &name) else {
+        return not_found(&name);
     };
     let body = body.map(|b| b.0).unwrap_or_default();
     let mut client = scope.client.clone();
@@ -483,9 +476,8 @@ async fn preview(
     Path(name): Path<String>,
     axum::Json(body): axum::Json<PreviewBody>,
 ) -> Response {
-    let (scope, user) = match admin_scope(&app, &name) {
-        Ok(found) => found,
-        Err(response) => return response,
+    let Some((scope, user)) = admin_scope(&app, &name) else {
+        return not_found(&name);
     };
     let mut client = scope.client.clone();
     let target = format!("{}/{}", body.frontend, body.backend);
