@@ -181,6 +181,17 @@ impl DurationHistogram {
         self.count
     }
 
+    /// `(upper bound, count)` per bucket, not cumulative, `+Inf` last.
+    #[must_use]
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        SYNC_DURATION_BUCKETS
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(self.counts.iter().copied())
+            .collect()
+    }
+
     /// `(upper bound, cumulative count)` per bucket, `+Inf` last.
     pub fn cumulative(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
         SYNC_DURATION_BUCKETS

@@ -89,6 +89,16 @@ pub struct Args {
     #[arg(long, env = "MAGLEV_TCP_CHECK", value_enum, default_value = "auto")]
     pub tcp_check: TcpCheck,
 
+    /// Where `/metrics` and `/healthz` listen (`host:port`; `:port` for every IPv4 address;
+    /// empty turns them off). Localhost by default: exposing them is the operator's choice.
+    #[arg(
+        long,
+        env = "MAGLEV_METRICS_ADDR",
+        value_name = "ADDR",
+        default_value = DEFAULT_METRICS_ADDR
+    )]
+    pub metrics_addr: String,
+
     /// Largest config file accepted, in bytes (default 64 MiB). A larger file is refused
     /// with an error naming this limit.
     #[arg(
@@ -121,6 +131,8 @@ pub enum VppTarget {
     },
 }
 
+/// The default `--metrics-addr`: the original's port, on localhost only.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9091";
 /// VPP's API socket where the original expects it: used when a config is given without one.
 pub const DEFAULT_VPP_API_SOCKET: &str = "/run/vpp/api.sock";
 /// VPP's stats socket where the original expects it.

@@ -49,5 +49,6 @@ pub mod daemon;
 pub mod demo;
 pub mod grpc;
 pub mod logging;
+pub mod metrics;
 pub mod specs;
 pub mod vpp;

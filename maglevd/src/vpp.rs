@@ -23,6 +23,8 @@ use crate::cli::VppTarget;
 pub struct Vpp {
     /// The sync engine's handle.
     pub syncer: LbSyncer,
+    /// The binary API messages the syncer's client sent and received.
+    pub api: maglev_vpp::metrics::ApiCounters,
     forwarder: JoinHandle<()>,
     _sim: Option<EmbeddedSim>,
 }
@@ -54,12 +56,13 @@ impl Vpp {
         };
         let mut options = SyncerOptions::new(api);
         options.stats_socket = stats;
-        let syncer = LbSyncer::start(options, config, move || {
-            backend_states(&checker)
-        });
+        let api = maglev_vpp::metrics::ApiCounters::new();
+        options.client = options.client.metrics(Arc::new(api.clone()));
+        let syncer = LbSyncer::start(options, config, move || backend_states(&checker));
         let forwarder = tokio::spawn(forward(transitions, syncer.clone()));
         Ok(Some(Self {
             syncer,
+            api,
             forwarder,
             _sim: sim,
         }))

@@ -4,4 +4,5 @@
 mod check;
 mod cli;
 mod daemon;
+mod metrics;
 mod specs;
