@@ -685,6 +685,24 @@ impl Reconciler {
         Some(job)
     }
 
+    /// The one-time flushes the next sync of `scope` would send: those pending for the VIPs in
+    /// `scope` (every pending one for [`Scope::All`]). Nothing is taken: a dry run shows them
+    /// and the next job still carries them.
+    #[must_use]
+    pub fn pending_flush(&self, scope: Scope) -> FlushSet {
+        let mut out = FlushSet::new();
+        for (vip, address) in self.pending.flush.iter() {
+            let in_scope = match scope {
+                Scope::All => true,
+                Scope::Vip(key) => key == *vip,
+            };
+            if in_scope {
+                out.insert(*vip, *address);
+            }
+        }
+        out
+    }
+
     /// The in-flight job `id` ended. `Done` ends any retry backoff; `Failed` makes a full sync
     /// ([`SyncReason::Retry`]) pending after a backoff ([`RETRY_MIN`] doubling to
     /// [`RETRY_MAX`]); `Aborted` makes it pending at once. Either way the job's one-time

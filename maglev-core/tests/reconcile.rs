@@ -294,9 +294,27 @@ fn released_frontends_sync_per_vip_and_stragglers_go_at_max_delay() {
     // A transition of a released frontend: synced, with its flush.
     st.insert("a".into(), Down);
     r.on_transition("a", Up, Down, t0 + secs(9));
+    // The dry run sees the pending flush in the scopes that hold it, and takes nothing.
+    let config = Arc::clone(r.config());
+    let web_vip = vip_key(config.frontend("web").unwrap());
+    let dns_vip = vip_key(config.frontend("dns").unwrap());
+    let listed = |set: maglev_core::plan::FlushSet| -> Vec<String> {
+        set.iter().map(|(k, a)| format!("{k} {a}")).collect()
+    };
+    assert_eq!(
+        listed(r.pending_flush(Scope::All)),
+        ["192.0.2.1/32 tcp:80 10.0.0.1"]
+    );
+    assert_eq!(
+        listed(r.pending_flush(Scope::Vip(web_vip))),
+        ["192.0.2.1/32 tcp:80 10.0.0.1"]
+    );
+    assert!(r.pending_flush(Scope::Vip(dns_vip)).is_empty());
     let job = r.poll_sync(t0 + secs(9), &st).unwrap();
     assert_eq!(names(&job), ["web"]);
     assert_eq!(flushes(&job), ["192.0.2.1/32 tcp:80 10.0.0.1"]);
+    // Taken by the job: nothing pending any more.
+    assert!(r.pending_flush(Scope::All).is_empty());
     r.on_sync_done(job.id, SyncOutcome::Done, t0 + secs(10));
     let _ = events(&mut r);
     // mail never resolves: released by the deadline, with a full sync.

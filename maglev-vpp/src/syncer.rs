@@ -28,7 +28,7 @@
 //! | liveness | `control_ping` every [`SyncerOptions::ping_interval`] (10 s); a closed API socket, or a stats socket removed or replaced, noticed within [`SyncerOptions::liveness_interval`] (1 s) |
 //! | counters | every [`SyncerOptions::scrape_interval`] (5 s), one stats read ([`crate::counters`]), published by [`LbSyncer::counters`]; the VIPs' pool and FIB indices looked up again after a sync that added or removed a VIP |
 //! | a transport error, or the stats segment lost | `vpp-disconnect`, both sockets closed, VPP info and counters cleared, the in-flight job abandoned (the core keeps it pending), both reconnected after a jittered exponential [`Backoff`] |
-//! | shutdown | the session closed, the task ends |
+//! | shutdown | the session closed, `vpp-disconnect` (reason `shutdown`, at info), the task ends |
 //!
 //! Events ([`SyncEvent`], through [`LbSyncer::subscribe`]) and logs carry the same facts; the
 //! stable log event names are `vpp-connect`, `vpp-connect-failed`, `vpp-disconnect`,
@@ -619,27 +619,30 @@ impl LbSyncer {
     /// The dry run: the operations a sync of `scope` would send now, planned exactly as the
     /// driver plans (the backends' current states, the overrides, a fresh dump of VPP), without
     /// sending anything. One-time flushes still pending in the core (a transition not synced
-    /// yet) and the warmup's admission are not applied.
+    /// yet) are included, as the next sync of `scope` would send them; the warmup's admission
+    /// is not applied (the plan shows what a sync of `scope` sends once admitted).
     ///
     /// # Errors
     ///
     /// An unknown frontend, no VPP session, no `vpp` section, or a failed dump.
     pub async fn plan(&self, scope: SyncRequest) -> Result<Plan, PlanError> {
-        let (config, overrides) = {
+        let (config, overrides, scope, frontends, flush) = {
             let core = lock(&self.shared.core);
-            (Arc::clone(core.reconciler.config()), core.overrides.clone())
-        };
-        if config.vpp.is_none() {
-            return Err(PlanError::NoVppConfig);
-        }
-        let (scope, frontends) = match &scope {
-            SyncRequest::All => (Scope::All, Vec::new()),
-            SyncRequest::Frontend(name) => {
-                let frontend = config
-                    .frontend(name)
-                    .ok_or_else(|| NameError::Frontend(name.clone()))?;
-                (Scope::Vip(vip_key(frontend)), vec![name.clone()])
+            let config = Arc::clone(core.reconciler.config());
+            if config.vpp.is_none() {
+                return Err(PlanError::NoVppConfig);
             }
+            let (scope, frontends) = match &scope {
+                SyncRequest::All => (Scope::All, Vec::new()),
+                SyncRequest::Frontend(name) => {
+                    let frontend = config
+                        .frontend(name)
+                        .ok_or_else(|| NameError::Frontend(name.clone()))?;
+                    (Scope::Vip(vip_key(frontend)), vec![name.clone()])
+                }
+            };
+            let flush = core.reconciler.pending_flush(scope);
+            (config, core.overrides.clone(), scope, frontends, flush)
         };
         let client = lock(&self.shared.client)
             .clone()
@@ -647,12 +650,7 @@ impl LbSyncer {
         let states = self.shared.states.backend_states();
         let desired = build_desired(&config, &frontends, &states, &overrides);
         let current = adapter::dump_state(&client, &desired.vpp).await?;
-        Ok(plan(
-            &current,
-            &desired.vpp,
-            scope,
-            &maglev_core::plan::FlushSet::new(),
-        ))
+        Ok(plan(&current, &desired.vpp, scope, &flush))
     }
 
     /// Sync events from now on. A subscriber that falls more than
@@ -1310,8 +1308,10 @@ fn log_event(event: &SyncEvent) {
         SyncEvent::Disconnected { error: Some(error) } => {
             tracing::warn!(name: "vpp-disconnect", error = %error, "vpp-disconnect");
         }
-        // On shutdown: the caller logs its own stop.
-        SyncEvent::Disconnected { error: None } | SyncEvent::Op { .. } => {}
+        SyncEvent::Disconnected { error: None } => {
+            tracing::info!(name: "vpp-disconnect", reason = "shutdown", "vpp-disconnect");
+        }
+        SyncEvent::Op { .. } => {}
         SyncEvent::SyncStarted {
             id,
             reason,

@@ -290,6 +290,10 @@ async fn stop(mut daemon: Daemon) {
     };
     assert!(status.success(), "{status:?}\n{}", daemon.logs());
     assert_eq!(daemon.count("stopped"), 1);
+    // A VPP session is closed, and said so, once.
+    if daemon.count("vpp-connect") > 0 {
+        assert_eq!(daemon.count("vpp-disconnect"), 1, "{}", daemon.logs());
+    }
 }
 
 /// 100 frontends x 100 static backends, a 1 s warmup hold and a 30 s sync-interval.
