@@ -75,9 +75,10 @@ pub struct Args {
     #[arg(long, conflicts_with = "vpp_api_socket")]
     pub embedded_sim: bool,
 
-    /// Log format.
-    #[arg(long, env = "MAGLEV_LOG_FORMAT", value_enum, default_value = "pretty")]
-    pub log_format: LogFormat,
+    /// Log format; by default `json` when stdout is not a terminal (a service, a pipe), else
+    /// `pretty` ([`Args::log_format`]).
+    #[arg(long, env = "MAGLEV_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
 
     /// Log level (`trace`, `debug`, `info`, `warn`, `error`) or a tracing filter directive
     /// (`info,maglevd=debug`).
@@ -139,6 +140,18 @@ pub const DEFAULT_VPP_API_SOCKET: &str = "/run/vpp/api.sock";
 pub const DEFAULT_VPP_STATS_SOCKET: &str = "/run/vpp/stats.sock";
 
 impl Args {
+    /// The log format in force: `--log-format`, else `json` when stdout is not a terminal,
+    /// else `pretty`.
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or_else(|| {
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                LogFormat::Pretty
+            } else {
+                LogFormat::Json
+            }
+        })
+    }
+
     /// The config loader's limits, from `--config-max-bytes`.
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions::default().with_max_bytes(self.config_max_bytes)
