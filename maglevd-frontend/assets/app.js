@@ -23,7 +23,7 @@ function select(name) {
   render();
 }
 
-// Absolute URLs from the origin: a page opened as http://user:pass@host/ must not resolve
+// Absolute URLs from the origin: a page opened with user:pass@ in its URL must not resolve
 // relative URLs with the credentials in them (fetch refuses those).
 const url = (path) => `${location.origin}${path}`;
 

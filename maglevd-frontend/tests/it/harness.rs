@@ -157,7 +157,8 @@ impl Maglevd {
             .env_remove("MAGLEV_CONFIG")
             .env_remove("MAGLEV_VPP_API_ADDR")
             .env_remove("MAGLEV_GRPC_ADDR")
-            .env_remove("MAGLEV_LOG_LEVEL");
+            .env_remove("MAGLEV_LOG_LEVEL")
+            .env_remove("MAGLEV_METRICS_ADDR");
         let mut proc = Proc::spawn("maglevd", command);
         proc.line("grpc-listening").await;
         Self { proc, addr }
