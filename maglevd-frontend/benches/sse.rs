@@ -79,27 +79,45 @@ fn sse_fanout(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();
     let (hub, addr) = serve(&rt);
     let frames = Arc::new(AtomicU64::new(0));
+    let ready = Arc::new(AtomicU64::new(0));
     rt.block_on(async {
         for _ in 0..CONNECTIONS {
             let mut stream = TcpStream::connect(&addr).await.unwrap();
             let request = format!("GET /view/api/events HTTP/1.1\r\nHost: {addr}\r\n\r\n");
             stream.write_all(request.as_bytes()).await.unwrap();
-            let frames = Arc::clone(&frames);
+            let (frames, ready) = (Arc::clone(&frames), Arc::clone(&ready));
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 16384];
+                let mut buf = vec![0u8; 65536];
+                let mut tail: Vec<u8> = Vec::new();
+                let mut first = true;
                 loop {
                     match stream.read(&mut buf).await {
                         Ok(0) | Err(_) => return,
                         Ok(n) => {
-                            let count = buf[..n].windows(4).filter(|w| w == b"id: ").count();
+                            if first {
+                                first = false;
+                                ready.fetch_add(1, Ordering::Relaxed);
+                            }
+                            // Count frame ids, including one split across two reads.
+                            tail.extend_from_slice(&buf[..n]);
+                            let count = tail.windows(4).filter(|w| w == b"id: ").count();
                             frames.fetch_add(count as u64, Ordering::Relaxed);
+                            let keep = tail.len().saturating_sub(3);
+                            tail.drain(..keep);
                         }
                     }
                 }
             });
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ready.load(Ordering::Relaxed) < CONNECTIONS as u64 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     });
+    println!(
+        "sse fan-out: {} of {CONNECTIONS} streams open",
+        ready.load(Ordering::Relaxed)
+    );
     let (cpu0, rss0, t0) = (cpu_time(), rss_kib(), Instant::now());
     rt.block_on(async {
         let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
@@ -111,10 +129,24 @@ fn sse_fanout(c: &mut Criterion) {
                 serde_json::json!({ "backend": format!("b{}", i % 50), "from": "up", "to": "down", "at_ms": i }),
             );
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    });
+    let published_in = t0.elapsed();
+    let at_end = frames.load(Ordering::Relaxed);
+    // Then until every stream caught up (or 20 s).
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let want = CONNECTIONS as u64 * RATE * SECONDS;
+        while frames.load(Ordering::Relaxed) < want && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     });
     let (cpu, wall) = (cpu_time() - cpu0, t0.elapsed());
     let delivered = frames.load(Ordering::Relaxed);
+    println!(
+        "sse fan-out: published for {:.2} s; {at_end} frames delivered by then, all {delivered} {:.2} s after the start",
+        published_in.as_secs_f64(),
+        wall.as_secs_f64()
+    );
     println!(
         "sse fan-out: {CONNECTIONS} connections, {RATE} events/s for {SECONDS} s: {delivered} frames delivered ({:.1}% of {}), CPU {:.2} s in {:.2} s wall ({:.0}% of one core), RSS {} KiB -> {} KiB",
         100.0 * delivered as f64 / (CONNECTIONS as u64 * RATE * SECONDS) as f64,
