@@ -494,11 +494,19 @@ async fn a_maglevd_that_goes_away_shows_disconnected_and_is_reconnected() {
     let port = free_port();
     let mut a = Maglevd::start(port).await;
     let b = Maglevd::start(free_port()).await;
-    let fe = Frontend::start(&[&a.addr, &b.addr], &[], &[]).await;
+    // A third maglevd that is never there: shown disconnected with its error, blocking nothing.
+    let never = format!("127.0.0.1:{}", free_port());
+    let fe = Frontend::start(&[&a.addr, &b.addr, &never], &[], &[]).await;
     fe.wait_json("/view/api/state", "both connected", |d| {
         connected(d, &a.addr) && connected(d, &b.addr)
     })
     .await;
+    let list = fe.json("/view/api/maglevds").await;
+    assert_eq!(list[2]["connected"], false, "{list}");
+    assert!(
+        list[2]["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{list}"
+    );
     a.proc.kill();
     let started = Instant::now();
     let doc = fe
