@@ -222,6 +222,8 @@ async fn the_page_in_chromium_shows_live_state_and_admin_actions_work() {
         true,
         "the page was not reloaded"
     );
+    // Let the change flash end and the debounced refetch land before the picture.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     let png = client.screenshot().await.unwrap();
     std::fs::write(shots.join("view.png"), &png).unwrap();
     assert_eq!(
