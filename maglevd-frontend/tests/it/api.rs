@@ -529,3 +529,25 @@ async fn a_maglevd_that_goes_away_shows_disconnected_and_is_reconnected() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_is_ignored_and_sigterm_stops_with_an_open_event_stream() {
+    let a = Maglevd::start(free_port()).await;
+    let mut fe = Frontend::start(&[&a.addr], &[], &[]).await;
+    let mut sse = Sse::open(&fe.addr, None).await;
+    assert_eq!(sse.next().await.retry.as_deref(), Some("2000"));
+    fe.proc.signal("-HUP");
+    fe.proc.line("sighup-ignored").await;
+    assert_eq!(fe.proc.wait_exit(Duration::from_millis(300)).await, None);
+    assert_eq!(
+        request(&fe.addr, "GET", "/healthz", &[], "").await.status,
+        200
+    );
+    fe.proc.signal("-TERM");
+    let status = fe
+        .proc
+        .wait_exit(Duration::from_secs(5))
+        .await
+        .expect("SIGTERM stops the frontend despite the open stream");
+    assert!(status.success(), "{status:?}");
+}
