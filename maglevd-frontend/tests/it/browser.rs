@@ -253,13 +253,26 @@ async fn the_page_in_chromium_shows_live_state_and_admin_actions_work() {
         js(&client, "return document.getElementById('log').hidden;").await,
         false
     );
-    let button = client
-        .find(Locator::Css(
-            "details.card[data-frontend=\"web\"] button[data-act=\"pause\"][data-backend=\"web2\"]",
-        ))
-        .await
-        .unwrap();
-    button.click().await.unwrap();
+    // The page re-renders on every event, so a found button can go stale before the click:
+    // find and click again then.
+    let css =
+        "details.card[data-frontend=\"web\"] button[data-act=\"pause\"][data-backend=\"web2\"]";
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let clicked = match client.find(Locator::Css(css)).await {
+            Ok(button) => button.click().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match clicked {
+            Ok(()) => break,
+            Err(e) if attempts < 10 => {
+                println!("click attempt {attempts}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("cannot click pause of web2: {e}"),
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let web2 = grpc
