@@ -1,6 +1,6 @@
 // The dashboard: fetches the state, follows the event stream, renders, and (in /admin/)
 // sends actions. Plain ES module, no build step.
-import { age, card, esc, vppPanel } from "./render.js";
+import { age, card, esc, heartbeat, vppPanel } from "./render.js";
 
 const mode = document.body.dataset.mode;
 const admin = mode === "admin";
@@ -117,8 +117,29 @@ function render() {
   prevValues = values;
 }
 
+/** Redraws the heartbeat of every member row of the selected scope, in place. */
+function beats(now) {
+  const scope = model.scopes.get(model.selected);
+  if (!scope) return;
+  for (const el of document.querySelectorAll("tr[data-backend] .hb")) {
+    const b = (scope.backends || {})[el.closest("tr").dataset.backend];
+    if (b) el.textContent = heartbeat(b, now);
+  }
+}
+
+/** A `probe-start` or `probe-done` record from maglevd's DEBUG log: moves the heartbeat. */
+function onProbe(data) {
+  const field = data.name === "probe-start" ? "probe_start_ms" : data.name === "probe-done" ? "last_probe_ms" : null;
+  const scope = model.scopes.get(data.maglevd);
+  const b = field && scope && (scope.backends || {})[(data.fields || {}).backend];
+  if (!b) return;
+  b[field] = data.at_ms || Date.now();
+  if (data.maglevd === model.selected) beats(Date.now());
+}
+
 function tick() {
   const now = Date.now();
+  beats(now);
   for (const el of document.querySelectorAll("[data-since]")) {
     const since = Number(el.dataset.since);
     if (since) el.textContent = age(now - since);
@@ -170,7 +191,7 @@ const handlers = {
   "sync-op": (d) => { if (d.maglevd === model.selected) pulse(); log("sync-op", d); },
   sync: (d) => log("sync", d),
   reload: (d) => { refetch(d.maglevd); log("reload", d); },
-  log: (d) => log("log", d),
+  log: (d) => { onProbe(d); log("log", d); },
   missed: (d) => { refetch(d.maglevd); log("missed", d); },
 };
 

@@ -62,11 +62,22 @@ export function vppPanel(scope, nowMs) {
   </dl>`;
 }
 
+/**
+ * The probe heartbeat of a backend: ❤️ while a probe is in flight (started, not yet done, and
+ * not stale) or for a moment after one finished, else a dot.
+ */
+export function heartbeat(backend, nowMs) {
+  const started = backend.probe_start_ms || 0;
+  const done = backend.last_probe_ms || 0;
+  const inFlight = started > done && nowMs - started < 10000;
+  return inFlight || (done && nowMs - done < 1000) ? "❤️" : "•";
+}
+
 function memberRow(scope, frontend, pool, m, admin, nowMs) {
   const backend = (scope.backends || {})[m.name] || {};
   const share = frontend.table_length ? (100 * m.buckets) / frontend.table_length : 0;
   const since = backend.since_ms || 0;
-  const beat = backend.last_probe_ms && nowMs - backend.last_probe_ms < 1500 ? "❤️" : "•";
+  const beat = heartbeat(backend, nowMs);
   const key = `${frontend.name}/${pool.name}/${m.name}`;
   const weight = m.weight_override ?? m.weight;
   const actions = admin ? `<td><div class="actions">

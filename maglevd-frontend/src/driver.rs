@@ -229,7 +229,10 @@ impl Driver {
                         .iter()
                         .map(|b| {
                             let mut new = Backend::from(b);
-                            new.last_probe_ms = old.get(&b.name).map_or(0, |o| o.last_probe_ms);
+                            if let Some(o) = old.get(&b.name) {
+                                new.probe_start_ms = o.probe_start_ms;
+                                new.last_probe_ms = o.last_probe_ms;
+                            }
                             (b.name.clone(), new)
                         })
                         .collect();

@@ -127,7 +127,11 @@ pub struct Backend {
     pub last_code: String,
     /// The last probe's detail.
     pub last_detail: String,
-    /// When the last probe finished, unix milliseconds (0: none yet): the heartbeat.
+    /// When the last probe started, unix milliseconds (0: none seen), from maglevd's DEBUG
+    /// `probe-start` records: with [`Backend::last_probe_ms`], the page's heartbeat shows a probe
+    /// in flight.
+    pub probe_start_ms: i64,
+    /// When the last probe finished, unix milliseconds (0: none yet), from `probe-done`.
     pub last_probe_ms: i64,
 }
 
@@ -244,7 +248,27 @@ impl From<&v1::BackendInfo> for Backend {
                 }
             }),
             last_detail: last.map_or_else(String::new, |r| r.detail.clone()),
+            probe_start_ms: 0,
             last_probe_ms: 0,
+        }
+    }
+}
+
+/// What a maglevd log record says about a backend's probes, by its stable event name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProbeMark {
+    /// `probe-start`: a probe went out.
+    Start,
+    /// `probe-done`: its result came back.
+    Done,
+}
+
+impl ProbeMark {
+    fn of(event_name: &str) -> Option<Self> {
+        match event_name {
+            "probe-start" => Some(Self::Start),
+            "probe-done" => Some(Self::Done),
+            _ => None,
         }
     }
 }
@@ -426,11 +450,14 @@ impl ScopeState {
                 lb_trigger: r.ok,
             },
             E::Log(l) => {
-                if l.name == "backend-probe"
+                if let Some(mark) = ProbeMark::of(&l.name)
                     && let Some(field) = l.fields.iter().find(|f| f.key == "backend")
                     && let Some(backend) = self.backends.get_mut(&field.value)
                 {
-                    backend.last_probe_ms = at;
+                    match mark {
+                        ProbeMark::Start => backend.probe_start_ms = at,
+                        ProbeMark::Done => backend.last_probe_ms = at,
+                    }
                 }
                 Translated {
                     kind: "log",
@@ -513,6 +540,59 @@ mod tests {
         assert_eq!(t.data["code"], "l4con");
         assert_eq!(t.data["at_ms"], 5000);
         assert_eq!(state.frontends["web"].pools[0].backends[0].state, "down");
+    }
+
+    #[test]
+    fn probe_start_and_done_records_drive_the_heartbeat() {
+        let mut state = ScopeState::default();
+        state.backends.insert(
+            "web1".into(),
+            Backend::from(&v1::BackendInfo {
+                name: "web1".into(),
+                ..Default::default()
+            }),
+        );
+        let log = |name: &str, at_ms: i64, backend: &str| v1::Event {
+            at_unix_nanos: at_ms * 1_000_000,
+            event: Some(v1::event::Event::Log(v1::LogEvent {
+                level: v1::LogLevel::Debug.into(),
+                name: name.into(),
+                fields: vec![v1::LogField {
+                    key: "backend".into(),
+                    value: backend.into(),
+                }],
+                ..Default::default()
+            })),
+        };
+        state
+            .apply(&log("probe-start", 1_000, "web1"))
+            .expect("a log record");
+        assert_eq!(
+            (
+                state.backends["web1"].probe_start_ms,
+                state.backends["web1"].last_probe_ms
+            ),
+            (1_000, 0),
+            "in flight"
+        );
+        state
+            .apply(&log("probe-done", 1_020, "web1"))
+            .expect("a log record");
+        assert_eq!(state.backends["web1"].last_probe_ms, 1_020);
+        // Another record, or a backend the scope does not know, leaves the marks alone.
+        state
+            .apply(&log("backend-transition", 2_000, "web1"))
+            .expect("a log record");
+        state
+            .apply(&log("probe-start", 3_000, "nope"))
+            .expect("a log record");
+        assert_eq!(
+            (
+                state.backends["web1"].probe_start_ms,
+                state.backends["web1"].last_probe_ms
+            ),
+            (1_000, 1_020)
+        );
     }
 
     #[test]

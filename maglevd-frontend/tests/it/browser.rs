@@ -199,6 +199,22 @@ async fn the_page_in_chromium_shows_live_state_and_admin_actions_work() {
         true
     );
 
+    // The probe heartbeat beats: maglevd's DEBUG `probe-start`/`probe-done` records reach the
+    // page, which turns a member's dot into a heart in place (watched with a MutationObserver,
+    // since a beat lasts about a second).
+    js(
+        &client,
+        "window.__beat = false; new MutationObserver(() => { if ([...document.querySelectorAll('tr[data-backend] .hb')].some((e) => e.textContent === '❤️')) window.__beat = true; }).observe(document.body, { subtree: true, childList: true, characterData: true }); return true;",
+    )
+    .await;
+    until(
+        &client,
+        "a probe heartbeat",
+        "return window.__beat === true;",
+        Duration::from_secs(15),
+    )
+    .await;
+
     // A backend that goes down turns red without a reload.
     let red_web1 = "const s = document.querySelector('details.card[data-frontend=\"web\"] tr[data-backend=\"web1\"] td.state span'); return !!s && s.classList.contains('bad') && s.textContent === 'paused';";
     assert_eq!(js(&client, red_web1).await, false);
