@@ -18,7 +18,7 @@ use crate::grpc::requests::GrpcRequests;
 use crate::grpc::serve::{self, GrpcServer, ListenAddr, Listener, ServeOptions, TlsFiles};
 use crate::metrics::{MeteredProber, Metrics, ProbeRecorder, TransitionCounts};
 use crate::reload::{ConfigStage, Reloader, log_config_error};
-use crate::{build, demo, metrics, specs, vpp};
+use crate::{build, demo, logging, metrics, specs, vpp};
 
 /// Backends of the embedded demo that come and go, to show transitions and syncs.
 pub const DEMO_FLAPPING: &[&str] = &["web2"];
@@ -195,7 +195,10 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
 
     loop {
         tokio::select! {
-            _ = sighup.recv() => { let _ = reloader.reload(); }
+            _ = sighup.recv() => {
+                logging::on_sighup(args.env_file.as_deref(), &args.log_level);
+                let _ = reloader.reload();
+            }
             _ = sigint.recv() => { tracing::info!(name: "signal", signal = "SIGINT", "signal"); break; }
             _ = sigterm.recv() => { tracing::info!(name: "signal", signal = "SIGTERM", "signal"); break; }
         }
