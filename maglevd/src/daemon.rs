@@ -16,6 +16,7 @@ use crate::config_file::{self, ConfigSource, LoadError, Loaded};
 use crate::grpc::MaglevService;
 use crate::grpc::serve::{self, GrpcServer, ListenAddr, Listener, ServeOptions, TlsFiles};
 use crate::reload::{ConfigStage, Reloader, log_config_error};
+use crate::sd_notify::{self, Notifier};
 use crate::{build, demo, specs, vpp};
 
 /// Backends of the embedded demo that come and go, to show transitions and syncs.
@@ -150,14 +151,27 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
         None => None,
     };
 
+    // Every listener is bound and the config is loaded: tell systemd (Type=notify).
+    let notifier = Notifier::from_env().unwrap_or_else(|error| {
+        tracing::warn!(name: "sd-notify-failed", error = %error, "sd-notify-failed");
+        Notifier::default()
+    });
+    notifier.send(sd_notify::State::Ready);
+    let _watchdog = notifier.spawn_watchdog();
+
     loop {
         tokio::select! {
-            _ = sighup.recv() => { let _ = reloader.reload(); }
+            _ = sighup.recv() => {
+                notifier.send(sd_notify::State::Reloading);
+                let _ = reloader.reload();
+                notifier.send(sd_notify::State::Ready);
+            }
             _ = sigint.recv() => { tracing::info!(name: "signal", signal = "SIGINT", "signal"); break; }
             _ = sigterm.recv() => { tracing::info!(name: "signal", signal = "SIGTERM", "signal"); break; }
         }
     }
 
+    notifier.send(sd_notify::State::Stopping);
     tracing::info!(name: "stopping", "stopping");
     if let Some(grpc) = grpc {
         grpc.shutdown(serve::DRAIN_DEADLINE).await;
