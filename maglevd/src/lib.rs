@@ -38,8 +38,8 @@
 //!
 //! # systemd
 //!
-//! Under `Type=notify` ([`sd_notify`]): `READY=1` once the config is loaded and the API
-//! listens, `RELOADING=1` then `READY=1` around a SIGHUP reload, `STOPPING=1` on shutdown,
+//! Under `Type=notify` ([`sd_notify`]): `READY=1` once the config is loaded and the gRPC API
+//! and metrics listeners are bound, `RELOADING=1` then `READY=1` around a SIGHUP reload, `STOPPING=1` on shutdown,
 //! and `WATCHDOG=1` every half `WatchdogSec=`. Nothing is sent without `$NOTIFY_SOCKET`.
 //!
 //! # Logs
@@ -62,6 +62,7 @@ pub mod demo;
 pub mod grpc;
 pub mod log_feed;
 pub mod logging;
+pub mod metrics;
 pub mod reload;
 pub mod sd_notify;
 pub mod specs;

@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod daemon;
 mod grpc;
+mod metrics;
 mod netns;
 mod notify;
 mod specs;

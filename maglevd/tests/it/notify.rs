@@ -1,5 +1,5 @@
 //! systemd notifications (`Type=notify`): the real daemon, started with `$NOTIFY_SOCKET` on a
-//! datagram socket of the test, says `READY=1` only once its gRPC port accepts, pings the
+//! datagram socket of the test, says `READY=1` only once its gRPC and metrics ports accept, pings the
 //! watchdog at half `$WATCHDOG_USEC`, brackets a SIGHUP reload with `RELOADING=1` and
 //! `READY=1`, and says `STOPPING=1` on SIGTERM.
 
@@ -36,7 +36,7 @@ async fn the_daemon_notifies_ready_reloading_watchdog_and_stopping() {
     let path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&path).unwrap();
     let mut daemon = Daemon::start_with_env(
-        &[],
+        &["--metrics-addr", "127.0.0.1:0"],
         &[
             ("NOTIFY_SOCKET", path.as_os_str()),
             // pings every 150 ms
@@ -46,14 +46,23 @@ async fn the_daemon_notifies_ready_reloading_watchdog_and_stopping() {
     .await;
 
     assert_eq!(next(&socket).await, "READY=1", "{}", daemon.logs());
-    // READY=1 came after the API was bound: its port accepts now, without waiting.
-    assert!(
-        daemon.logs().contains("\"message\":\"grpc-listening\""),
-        "READY=1 before grpc-listening:\n{}",
-        daemon.logs()
-    );
+    // READY=1 came after both listeners were bound: their ports accept now, without waiting.
+    for event in ["grpc-listening", "metrics-listening"] {
+        assert!(
+            daemon.logs().contains(&format!("\"message\":\"{event}\"")),
+            "READY=1 before {event}:\n{}",
+            daemon.logs()
+        );
+    }
     let addr = daemon.grpc_addr().await;
     TcpStream::connect(&addr).expect("the gRPC port accepts once READY=1 is sent");
+    let line = daemon.record("metrics-listening").await;
+    let metrics = line
+        .split("\"addr\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no addr in {line}"));
+    TcpStream::connect(metrics).expect("the metrics port accepts once READY=1 is sent");
 
     for _ in 0..2 {
         assert_eq!(next(&socket).await, "WATCHDOG=1");
