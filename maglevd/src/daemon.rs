@@ -18,6 +18,7 @@ use crate::grpc::requests::GrpcRequests;
 use crate::grpc::serve::{self, GrpcServer, ListenAddr, Listener, ServeOptions, TlsFiles};
 use crate::metrics::{MeteredProber, Metrics, ProbeRecorder, TransitionCounts};
 use crate::reload::{ConfigStage, Reloader, log_config_error};
+use crate::sd_notify::{self, Notifier};
 use crate::{build, demo, logging, metrics, specs, vpp};
 
 /// Backends of the embedded demo that come and go, to show transitions and syncs.
@@ -193,17 +194,28 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
         None => None,
     };
 
+    // The config is loaded and every listener (gRPC, metrics) is bound: tell systemd (Type=notify).
+    let notifier = Notifier::from_env().unwrap_or_else(|error| {
+        tracing::warn!(name: "sd-notify-failed", error = %error, "sd-notify-failed");
+        Notifier::default()
+    });
+    notifier.send(sd_notify::State::Ready);
+    let _watchdog = notifier.spawn_watchdog();
+
     loop {
         tokio::select! {
             _ = sighup.recv() => {
+                notifier.send(sd_notify::State::Reloading);
                 logging::on_sighup(args.env_file.as_deref(), &args.log_level);
                 let _ = reloader.reload();
+                notifier.send(sd_notify::State::Ready);
             }
             _ = sigint.recv() => { tracing::info!(name: "signal", signal = "SIGINT", "signal"); break; }
             _ = sigterm.recv() => { tracing::info!(name: "signal", signal = "SIGTERM", "signal"); break; }
         }
     }
 
+    notifier.send(sd_notify::State::Stopping);
     tracing::info!(name: "stopping", "stopping");
     if let Some(grpc) = grpc {
         grpc.shutdown(serve::DRAIN_DEADLINE).await;

@@ -1,12 +1,14 @@
 //! Project automation: `cargo xtask codegen [--check] [--api-dir DIR]` (the VPP bindings in
 //! `vpp-binapi/src/api/` and the gRPC code in `maglev-api/src/gen/`) and
-//! `cargo xtask messages MODULE`.
+//! `cargo xtask messages MODULE`, `cargo xtask deb` (the Debian packages).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+
+mod deb;
 
 /// The VPP API modules generated into `vpp-binapi/src/api/`: the one list, which the
 /// generated code exports as `vpp_binapi::api::MODULES` for everyone else.
@@ -55,6 +57,24 @@ enum Cmd {
         #[arg(long)]
         api_dir: Option<PathBuf>,
     },
+    /// Build the Debian packages vpp-maglevd and vpp-maglev (binaries included).
+    Deb {
+        /// The cargo profile of the binaries (`release`, or `dev` to reuse a test build).
+        #[arg(long, default_value = "release")]
+        profile: String,
+        /// Where the .deb files go (default: <target dir>/debian).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Cross-build for this Rust target (`aarch64-unknown-linux-gnu` makes arm64 packages).
+        #[arg(long, value_name = "TRIPLE")]
+        target: Option<String>,
+        /// The Debian revision: the version is `<workspace version>-<revision>`.
+        #[arg(long, default_value = "1")]
+        revision: String,
+        /// Package the binaries already built, without running cargo build.
+        #[arg(long)]
+        no_build: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -91,6 +111,22 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Messages { module, api_dir } => print_messages(&api_dir_from(api_dir), &module),
+        Cmd::Deb {
+            profile,
+            out,
+            target,
+            revision,
+            no_build,
+        } => {
+            let options = deb::Options {
+                profile,
+                out,
+                target,
+                revision,
+                no_build,
+            };
+            deb::run(&workspace_root(), &options).map(drop)
+        }
     }
 }
 

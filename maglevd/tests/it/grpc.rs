@@ -35,6 +35,11 @@ impl Daemon {
     /// Starts maglevd on the config of [`config`] with `extra` flags (`--grpc-addr
     /// 127.0.0.1:0` unless `extra` names one).
     pub(crate) async fn start(extra: &[&str]) -> Self {
+        Self::start_with_env(extra, &[]).await
+    }
+
+    /// [`Daemon::start`] with these environment variables set.
+    pub(crate) async fn start_with_env(extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = SimConfig::new(dir.path().join("api.sock"));
         cfg.stats_socket = None;
@@ -63,6 +68,10 @@ impl Daemon {
             .env_remove("MAGLEV_LOG_LEVEL")
             .env_remove("MAGLEV_GRPC_ADDR")
             .env_remove("MAGLEV_METRICS_ADDR")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
