@@ -87,7 +87,7 @@ pub struct Args {
     #[arg(long, env = "MAGLEV_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 
-    /// A file of `KEY=value` lines (systemd's `EnvironmentFile=`, `/etc/default/maglevd`):
+    /// A file of `KEY=value` lines (systemd's `EnvironmentFile=`, `/etc/default/vpp-maglev`):
     /// SIGHUP applies its `MAGLEV_LOG_LEVEL` (or, without one, `--log-level` again) without a
     /// restart.
     #[arg(long, env = "MAGLEV_ENV_FILE", value_name = "PATH")]

@@ -3,7 +3,7 @@
 //!
 //! The stdout filter sits in a [`tracing_subscriber::reload`] layer: SIGHUP sets it again
 //! ([`reload_level`]) from the `--env-file`'s `MAGLEV_LOG_LEVEL`, or from `--log-level` when the
-//! file gives none, so an operator edits `/etc/default/maglevd` and runs `systemctl reload`.
+//! file gives none, so an operator edits `/etc/default/vpp-maglev` and runs `systemctl reload`.
 //!
 //! | SIGHUP, `--env-file` | level applied |
 //! |---|---|
