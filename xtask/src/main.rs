@@ -137,6 +137,8 @@ fn print_messages(dir: &Path, module: &str) -> Result<()> {
 }
 
 mod completions;
+#[cfg(test)]
+mod docs;
 mod man;
 
 mod codegen {
