@@ -3,6 +3,10 @@
 //!
 //! - [`adapter`]: VPP's dumps to a [`maglev_core::plan::VppState`], `show lb vips verbose`
 //!   parsing, plan operations to request messages (pure), the required-messages check.
+//! - [`counters`]: the VIP counters scrape: where each VIP's lb and route counters are, one
+//!   stats read, the per-VIP snapshot (the decisions pure).
+//! - [`metrics`]: what the sync engine counts (operations applied, sync durations, API
+//!   messages through the client's hook), as plain data for an exporter.
 //! - [`pipeline`]: runs a sync's operations through the client's window, back to back,
 //!   respecting only the real dependencies between them.
 //! - [`syncer`]: [`syncer::LbSyncer`], the driver around `maglev_core::reconcile`: a
@@ -14,6 +18,8 @@
 
 pub mod adapter;
 pub mod backoff;
+pub mod counters;
 pub mod error;
+pub mod metrics;
 pub mod pipeline;
 pub mod syncer;

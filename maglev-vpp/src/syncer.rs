@@ -21,15 +21,18 @@
 //!
 //! | the driver | what it does |
 //! |---|---|
-//! | connect | `Client::connect` as [`CLIENT_NAME`], required-messages check, `show_version`, `vpp-connect` |
+//! | connect | `Client::connect` as [`CLIENT_NAME`], required-messages check, `show_version`, `control_ping` (VPP's pid), the stats socket with `/sys/boottime`, then one `vpp-connect` with both |
+//! | no stats socket | one `vpp-stats-unavailable` warning; the session syncs without counters |
 //! | on connect | `lb_conf` pushed unless VPP holds the same values, then the core's full sync |
 //! | config reload | `lb_conf` pushed again only when `vpp.lb`'s values changed |
-//! | liveness | `control_ping` every [`SyncerOptions::ping_interval`] (10 s); a closed socket noticed within [`SyncerOptions::liveness_interval`] (1 s) |
-//! | a transport error | `vpp-disconnect`, the in-flight job abandoned (the core keeps it pending), reconnect after a jittered exponential [`Backoff`] |
+//! | liveness | `control_ping` every [`SyncerOptions::ping_interval`] (10 s); a closed API socket, or a stats socket removed or replaced, noticed within [`SyncerOptions::liveness_interval`] (1 s) |
+//! | counters | every [`SyncerOptions::scrape_interval`] (5 s), one stats read ([`crate::counters`]), published by [`LbSyncer::counters`]; the VIPs' pool and FIB indices looked up again after a sync that added or removed a VIP |
+//! | a transport error, or the stats segment lost | `vpp-disconnect`, both sockets closed, VPP info and counters cleared, the in-flight job abandoned (the core keeps it pending), both reconnected after a jittered exponential [`Backoff`] |
 //! | shutdown | the session closed, `vpp-disconnect` (reason `shutdown`, at info), the task ends |
 //!
 //! Events ([`SyncEvent`], through [`LbSyncer::subscribe`]) and logs carry the same facts; the
 //! stable log event names are `vpp-connect`, `vpp-connect-failed`, `vpp-disconnect`,
+//! `vpp-stats-unavailable`, `vpp-stats-scrape-error`,
 //! `vpp-no-config`, `vpp-lb-conf-set`, `vpp-lb-conf-error`, `vpp-lbsync-start`, the operations'
 //! `vpp-lbsync-vip-add` ... (logged by [`crate::pipeline`]), `vpp-lbsync-done`,
 //! `frontend-transition`, and the core's events under their [`ReconcileEvent::name`]
@@ -56,10 +59,13 @@ use tracing::Instrument as _;
 use vpp_binapi::api::{ApiError, lb, memclnt, vpe};
 use vpp_binapi::client::{Client, ClientError, ClientOptions};
 use vpp_binapi::codec::{Message as _, Reply as _};
+use vpp_binapi::stats::{StatValue, StatsClient, StatsError, StatsFilter};
 
 use crate::adapter;
 use crate::backoff::{Backoff, BackoffSettings};
+use crate::counters::{self, CounterIndex, CounterSnapshot};
 use crate::error::{DumpError, Incompatible};
+use crate::metrics::{SyncMetrics, SyncScopeKind};
 use crate::pipeline::{self, ExecError};
 
 /// The name the syncer registers with (`show api clients`).
@@ -88,6 +94,11 @@ where
 pub struct SyncerOptions {
     /// VPP's binary API socket.
     pub api_socket: PathBuf,
+    /// VPP's stats socket (`None`: no counters, no boot time). Connected and lost together
+    /// with the API socket.
+    pub stats_socket: Option<PathBuf>,
+    /// Period of the VIP counters scrape (default 5 s).
+    pub scrape_interval: Duration,
     /// Client options (name [`CLIENT_NAME`], request timeout, window).
     pub client: ClientOptions,
     /// Reconnect delays (default: 1 s doubling to 30 s, jitter 0.2).
@@ -106,6 +117,8 @@ impl SyncerOptions {
     pub fn new(api_socket: impl Into<PathBuf>) -> Self {
         Self {
             api_socket: api_socket.into(),
+            stats_socket: None,
+            scrape_interval: Duration::from_secs(5),
             client: ClientOptions::default().name(CLIENT_NAME),
             backoff: BackoffSettings::default(),
             ping_interval: Duration::from_secs(10),
@@ -119,6 +132,8 @@ impl fmt::Debug for SyncerOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SyncerOptions")
             .field("api_socket", &self.api_socket)
+            .field("stats_socket", &self.stats_socket)
+            .field("scrape_interval", &self.scrape_interval)
             .field("backoff", &self.backoff)
             .field("ping_interval", &self.ping_interval)
             .field("liveness_interval", &self.liveness_interval)
@@ -158,6 +173,10 @@ pub struct VppInfo {
     pub build_directory: String,
     /// VPP's process id (`control_ping_reply.vpe_pid`), when VPP answered the ping.
     pub pid: Option<u32>,
+    /// The stats socket, when connected.
+    pub stats_socket: Option<PathBuf>,
+    /// When VPP started (`/sys/boottime` of the stats segment), when known.
+    pub boot_time: Option<SystemTime>,
     /// Our client index in VPP.
     pub client_index: u32,
     /// When the session started.
@@ -389,6 +408,10 @@ enum SessionError {
     Dump(#[from] DumpError),
     #[error(transparent)]
     Exec(#[from] ExecError),
+    #[error("stats segment: {0}")]
+    Stats(#[from] StatsError),
+    #[error("stats socket {} was removed or replaced", .0.display())]
+    StatsGone(PathBuf),
 }
 
 /// VPP refused `lb_conf`.
@@ -419,6 +442,8 @@ struct Shared {
     status: Mutex<Status>,
     /// The session's client while connected (for [`LbSyncer::plan`]).
     client: Mutex<Option<Client>>,
+    /// The last counters scrape of this session.
+    counters: watch::Sender<Option<Arc<CounterSnapshot>>>,
     wake: Notify,
     events: broadcast::Sender<SyncEvent>,
     states: Box<dyn StateSource>,
@@ -437,6 +462,7 @@ struct Status {
     vpp: Option<Arc<VppInfo>>,
     last_sync: Option<Arc<SyncSummary>>,
     syncs: u64,
+    metrics: SyncMetrics,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -470,8 +496,10 @@ impl LbSyncer {
                 vpp: None,
                 last_sync: None,
                 syncs: 0,
+                metrics: SyncMetrics::default(),
             }),
             client: Mutex::new(None),
+            counters: watch::channel(None).0,
             wake: Notify::new(),
             events,
             states: Box::new(states),
@@ -483,6 +511,7 @@ impl LbSyncer {
             options,
             frontends: BTreeMap::new(),
             pushed_conf: None,
+            stats_warned: false,
         };
         // The driver logs within the caller's span, if any.
         let task = driver.run(stop_rx).instrument(tracing::Span::current());
@@ -515,6 +544,24 @@ impl LbSyncer {
     /// The config in force.
     pub fn config(&self) -> Arc<Config> {
         Arc::clone(lock(&self.shared.core).reconciler.config())
+    }
+
+    /// The last VIP counters scrape of the current VPP session: `None` before the first one,
+    /// while disconnected, and without a stats socket.
+    pub fn counters(&self) -> Option<Arc<CounterSnapshot>> {
+        self.shared.counters.borrow().clone()
+    }
+
+    /// The sync engine's figures since start: operations applied by scope and kind, sync
+    /// durations, the last successful sync, sessions started.
+    pub fn sync_metrics(&self) -> SyncMetrics {
+        lock(&self.shared.status).metrics.clone()
+    }
+
+    /// Follows [`LbSyncer::counters`]: the receiver sees every new scrape and the clearing on
+    /// disconnect.
+    pub fn watch_counters(&self) -> watch::Receiver<Option<Arc<CounterSnapshot>>> {
+        self.shared.counters.subscribe()
     }
 
     /// A backend changed state: the frontends using it are synced (coalesced with whatever
@@ -872,6 +919,45 @@ struct Driver {
     frontends: BTreeMap<String, (FrontendState, usize)>,
     /// The `lb_conf` values pushed (or found) in this session.
     pushed_conf: Option<ConfFields>,
+    /// `vpp-stats-unavailable` was logged since the stats socket last connected.
+    stats_warned: bool,
+}
+
+/// The stats half of a session: the mapped segment and the socket file it came from.
+struct StatsLink {
+    client: StatsClient,
+    path: PathBuf,
+    /// The socket file's device and inode when connected: VPP makes a new one when it restarts.
+    identity: Option<(u64, u64)>,
+}
+
+impl StatsLink {
+    fn identity(path: &std::path::Path) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+
+    /// Whether the socket file is still the one the segment came from.
+    fn alive(&self) -> bool {
+        Self::identity(&self.path) == self.identity
+    }
+
+    /// `/sys/boottime`, when the segment has it.
+    fn boot_time(&self) -> Option<SystemTime> {
+        match self.client.get("/sys/boottime").ok()?.value {
+            StatValue::Scalar(secs) | StatValue::Gauge(secs) => {
+                SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The counters scrape's state within one session.
+struct Scrape {
+    filter: StatsFilter,
+    /// `None` until looked up, and after a sync that may have moved a VIP.
+    index: Option<CounterIndex>,
 }
 
 impl Driver {
@@ -883,10 +969,12 @@ impl Driver {
                 connected = self.connect() => connected,
             };
             let error = match connected {
-                Ok(client) => {
+                Ok((client, stats)) => {
                     backoff.reset();
-                    let end = self.session(&client, &mut stop).await;
+                    let end = self.session(&client, stats.as_ref(), &mut stop).await;
                     *lock(&self.shared.client) = None;
+                    self.shared.counters.send_replace(None);
+                    drop(stats);
                     let _ = client.close().await;
                     lock(&self.shared.core).reconciler.on_disconnected(now());
                     self.drain_core_events();
@@ -939,23 +1027,28 @@ impl Driver {
         status.connection = connection;
     }
 
-    /// Connects, checks compatibility and reads VPP's version.
-    async fn connect(&self) -> Result<Client, SessionError> {
-        let socket = &self.options.api_socket;
-        let client = Client::connect(socket, self.options.client.clone()).await?;
+    /// Connects both sockets, checks compatibility and reads VPP's version, pid and boot time.
+    /// A stats socket that cannot be connected leaves the session without counters (one
+    /// warning), not failed.
+    async fn connect(&mut self) -> Result<(Client, Option<StatsLink>), SessionError> {
+        let socket = self.options.api_socket.clone();
+        let client = Client::connect(&socket, self.options.client.clone()).await?;
         if let Err(error) = adapter::check_compat(&client) {
             let _ = client.close().await;
             return Err(error.into());
         }
-        let version = client.request(&vpe::ShowVersion {}).await.ok();
-        let pid = client
-            .request(&memclnt::ControlPing {})
-            .await
+        let (version, ping) = tokio::join!(
+            client.request(&vpe::ShowVersion {}),
+            client.request(&memclnt::ControlPing {})
+        );
+        let version = version.ok();
+        let pid = ping
             .ok()
             .filter(|reply| reply.retval == 0)
             .map(|reply| reply.vpe_pid);
+        let stats = self.connect_stats().await;
         let info = Arc::new(VppInfo {
-            socket: socket.clone(),
+            socket,
             program: version
                 .as_ref()
                 .map_or_else(String::new, |v| v.program.clone()),
@@ -967,6 +1060,8 @@ impl Driver {
                 .map_or_else(String::new, |v| v.build_directory.clone()),
             build_date: version.map(|v| v.build_date).unwrap_or_default(),
             pid,
+            stats_socket: stats.as_ref().map(|s| s.path.clone()),
+            boot_time: stats.as_ref().and_then(StatsLink::boot_time),
             client_index: client.client_index(),
             connected_at: SystemTime::now(),
         });
@@ -974,16 +1069,50 @@ impl Driver {
             let mut status = lock(&self.shared.status);
             status.connection = ConnectionState::Connected;
             status.vpp = Some(Arc::clone(&info));
+            status.metrics.connects += 1;
         }
         *lock(&self.shared.client) = Some(client.clone());
         self.publish(SyncEvent::Connected(info));
-        Ok(client)
+        Ok((client, stats))
+    }
+
+    /// Connects the stats socket, if one is configured. A failure is logged once as
+    /// `vpp-stats-unavailable` (then at DEBUG until a connect succeeds again).
+    async fn connect_stats(&mut self) -> Option<StatsLink> {
+        let path = self.options.stats_socket.clone()?;
+        let identity = StatsLink::identity(&path);
+        match StatsClient::connect(&path).await {
+            Ok(client) => {
+                self.stats_warned = false;
+                Some(StatsLink {
+                    client,
+                    path,
+                    identity,
+                })
+            }
+            Err(error) => {
+                if self.stats_warned {
+                    tracing::debug!(name: "vpp-stats-unavailable", socket = %path.display(), error = %error, "vpp-stats-unavailable");
+                } else {
+                    tracing::warn!(
+                        name: "vpp-stats-unavailable",
+                        socket = %path.display(),
+                        error = %error,
+                        detail = "syncing without counters",
+                        "vpp-stats-unavailable"
+                    );
+                    self.stats_warned = true;
+                }
+                None
+            }
+        }
     }
 
     /// One session: returns `Ok` on shutdown, the error when the connection broke.
     async fn session(
         &mut self,
         client: &Client,
+        stats: Option<&StatsLink>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), SessionError> {
         self.pushed_conf = None;
@@ -1003,6 +1132,13 @@ impl Driver {
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut alive = tokio::time::interval(self.options.liveness_interval);
         alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let period = self.options.scrape_interval.max(Duration::from_millis(1));
+        let mut scrape_tick = tokio::time::interval(period);
+        scrape_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut scrape = Scrape {
+            filter: counters::filter(),
+            index: None,
+        };
         loop {
             self.follow_conf(client).await?;
             if let Some((job, states, overrides)) = self.poll_job() {
@@ -1011,12 +1147,16 @@ impl Driver {
                     () = stopped(stop) => return Ok(()),
                     result = self.run_job(client, &job, &states, &overrides) => result,
                 };
-                let outcome = result.as_ref().map_or(SyncOutcome::Aborted, |o| *o);
+                let outcome = result.as_ref().map_or(SyncOutcome::Aborted, |(o, _)| *o);
                 lock(&self.shared.core)
                     .reconciler
                     .on_sync_done(id, outcome, now());
                 self.drain_core_events();
+                let moved = result.as_ref().map_or(true, |(_, moved)| *moved);
                 result?;
+                if moved {
+                    scrape.index = None;
+                }
                 continue;
             }
             let deadline = lock(&self.shared.core).reconciler.poll_timeout();
@@ -1029,8 +1169,45 @@ impl Driver {
                     if client.is_closed() {
                         return Err(ClientError::Closed.into());
                     }
+                    if let Some(stats) = stats && !stats.alive() {
+                        return Err(SessionError::StatsGone(stats.path.clone()));
+                    }
+                }
+                _ = scrape_tick.tick(), if stats.is_some() => {
+                    if let Some(stats) = stats {
+                        self.scrape(client, stats, &mut scrape).await?;
+                    }
                 }
             }
+        }
+    }
+
+    /// One counters scrape: the index looked up first when stale, then one stats read,
+    /// published. A busy segment skips this round; a segment that cannot be read ends the
+    /// session (both sockets reconnect).
+    async fn scrape(
+        &self,
+        client: &Client,
+        stats: &StatsLink,
+        scrape: &mut Scrape,
+    ) -> Result<(), SessionError> {
+        if !stats.alive() {
+            return Err(SessionError::StatsGone(stats.path.clone()));
+        }
+        let index = match &scrape.index {
+            Some(index) => index,
+            None => scrape.index.insert(counters::lookup_index(client).await?),
+        };
+        match counters::scrape(&stats.client, &scrape.filter, index) {
+            Ok(snapshot) => {
+                self.shared.counters.send_replace(Some(Arc::new(snapshot)));
+                Ok(())
+            }
+            Err(error @ StatsError::Busy { .. }) => {
+                tracing::debug!(name: "vpp-stats-scrape-error", error = %error, "vpp-stats-scrape-error");
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
         }
     }
 
@@ -1109,18 +1286,19 @@ impl Driver {
         job.map(|(job, overrides)| (job, states, overrides))
     }
 
-    /// Runs one job: desired state, dump, plan, execute. `Ok` with the outcome when VPP
-    /// answered everything, `Err` when the connection failed.
+    /// Runs one job: desired state, dump, plan, execute. `Ok` with the outcome, and whether a
+    /// VIP was added or removed ([`counters::needs_refresh`]), when VPP answered everything;
+    /// `Err` when the connection failed.
     async fn run_job(
         &mut self,
         client: &Client,
         job: &SyncJob,
         states: &HashMap<String, BackendState>,
         overrides: &WeightOverrides,
-    ) -> Result<SyncOutcome, SessionError> {
+    ) -> Result<(SyncOutcome, bool), SessionError> {
         if job.config.vpp.is_none() {
             // No vpp section: VPP is not programmed (`vpp-no-config` said so on connect).
-            return Ok(SyncOutcome::Done);
+            return Ok((SyncOutcome::Done, false));
         }
         let started_at = SystemTime::now();
         let start = Instant::now();
@@ -1148,6 +1326,7 @@ impl Driver {
         let (outcome, errors, first_error) = match &result {
             Ok(report) => {
                 self.publish_ops(job.id, &total, report);
+                self.count_applied(full, &total, report);
                 let errors = report.failed.len() + report.skipped.len();
                 let outcome = if report.needs_full_sync() {
                     SyncOutcome::Failed
@@ -1179,9 +1358,31 @@ impl Driver {
             let mut status = lock(&self.shared.status);
             status.syncs += 1;
             status.last_sync = Some(Arc::clone(&summary));
+            if outcome != SyncOutcome::Aborted {
+                status.metrics.duration.observe(summary.duration);
+            }
+            if outcome == SyncOutcome::Done {
+                status.metrics.last_success = Some(SystemTime::now());
+            }
         }
+        let moved = counters::needs_refresh(&summary.stats);
         self.publish(SyncEvent::SyncDone(summary));
-        result.map(|_| outcome)
+        result.map(|_| (outcome, moved))
+    }
+
+    /// Counts the operations VPP applied (planned, less the refused and skipped ones).
+    fn count_applied(&self, full: bool, total: &Plan, report: &pipeline::Report) {
+        let not_applied: HashSet<&Op> = report
+            .failed
+            .iter()
+            .map(|f| &f.op)
+            .chain(&report.skipped)
+            .collect();
+        let scope = SyncScopeKind::of(full);
+        let mut status = lock(&self.shared.status);
+        for op in total.ops.iter().filter(|op| !not_applied.contains(op)) {
+            status.metrics.totals.record(scope, op);
+        }
     }
 
     /// One [`SyncEvent::Op`] per planned operation, with what became of it.
@@ -1252,7 +1453,11 @@ fn log_event(event: &SyncEvent) {
             name: "vpp-connect",
             socket = %info.socket.display(),
             version = %info.version,
+            build_date = %info.build_date,
+            pid = info.pid,
             client_index = info.client_index,
+            stats_socket = info.stats_socket.as_ref().map(|p| tracing::field::display(p.display())),
+            boottime = info.boot_time.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
             "vpp-connect"
         ),
         SyncEvent::Disconnected { error: Some(error) } => {

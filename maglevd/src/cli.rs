@@ -75,9 +75,10 @@ pub struct Args {
     #[arg(long, conflicts_with = "vpp_api_socket")]
     pub embedded_sim: bool,
 
-    /// Log format.
-    #[arg(long, env = "MAGLEV_LOG_FORMAT", value_enum, default_value = "pretty")]
-    pub log_format: LogFormat,
+    /// Log format; by default `json` when stdout is not a terminal (a service, a pipe), else
+    /// `pretty` ([`Args::log_format`]).
+    #[arg(long, env = "MAGLEV_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
 
     /// Log level (`trace`, `debug`, `info`, `warn`, `error`) or a tracing filter directive
     /// (`info,maglevd=debug`).
@@ -88,6 +89,16 @@ pub struct Args {
     /// `half-open` or `connect`.
     #[arg(long, env = "MAGLEV_TCP_CHECK", value_enum, default_value = "auto")]
     pub tcp_check: TcpCheck,
+
+    /// Where `/metrics` and `/healthz` listen (`host:port`; `:port` for every IPv4 address;
+    /// empty turns them off). Localhost by default: exposing them is the operator's choice.
+    #[arg(
+        long,
+        env = "MAGLEV_METRICS_ADDR",
+        value_name = "ADDR",
+        default_value = DEFAULT_METRICS_ADDR
+    )]
+    pub metrics_addr: String,
 
     /// Largest config file accepted, in bytes (default 64 MiB). A larger file is refused
     /// with an error naming this limit.
@@ -164,12 +175,26 @@ pub enum VppTarget {
     },
 }
 
+/// The default `--metrics-addr`: the original's port, on localhost only.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9091";
 /// VPP's API socket where the original expects it: used when a config is given without one.
 pub const DEFAULT_VPP_API_SOCKET: &str = "/run/vpp/api.sock";
 /// VPP's stats socket where the original expects it.
 pub const DEFAULT_VPP_STATS_SOCKET: &str = "/run/vpp/stats.sock";
 
 impl Args {
+    /// The log format in force: `--log-format`, else `json` when stdout is not a terminal,
+    /// else `pretty`.
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or_else(|| {
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                LogFormat::Pretty
+            } else {
+                LogFormat::Json
+            }
+        })
+    }
+
     /// The config loader's limits, from `--config-max-bytes`.
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions::default().with_max_bytes(self.config_max_bytes)

@@ -15,13 +15,17 @@ use crate::cli::Args;
 use crate::config_file::{self, ConfigSource, LoadError, Loaded};
 use crate::grpc::MaglevService;
 use crate::grpc::serve::{self, GrpcServer, ListenAddr, Listener, ServeOptions, TlsFiles};
+use crate::metrics::{MeteredProber, Metrics, ProbeRecorder, TransitionCounts};
 use crate::reload::{ConfigStage, Reloader, log_config_error};
-use crate::{build, demo, specs, vpp};
+use crate::{build, demo, metrics, specs, vpp};
 
 /// Backends of the embedded demo that come and go, to show transitions and syncs.
 pub const DEMO_FLAPPING: &[&str] = &["web2"];
 /// How long a flapping demo backend stays up, then down.
 pub const DEMO_FLAP_PERIOD: Duration = Duration::from_secs(20);
+
+/// The checker's prober: the default one, counted and timed for `/metrics`.
+type DaemonProber = MeteredProber<DefaultProber>;
 
 /// Why the daemon stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -89,19 +93,29 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     let _demo = (source == ConfigSource::Embedded)
         .then(|| demo::spawn(demo::plan(&config, DEMO_FLAPPING, DEMO_FLAP_PERIOD)));
 
+    let metrics_addr = metrics::parse_addr(&args.metrics_addr)
+        .map_err(|e| anyhow::anyhow!("--metrics-addr {:?}: {e}", args.metrics_addr))?;
+    let probes = ProbeRecorder::default();
+    probes.set_specs(&specs);
     let checker = Checker::with_prober(
         specs::checker_config(&config),
-        DefaultProber::with_runner(ProbeRunner::with_sockets(args.tcp_check.into(), sockets)),
+        MeteredProber::new(
+            DefaultProber::with_runner(ProbeRunner::with_sockets(args.tcp_check.into(), sockets)),
+            probes.clone(),
+        ),
     );
     // Decide the TCP check mode now (it is logged as `tcp-check-mode`): an explicit
     // `--tcp-check half-open` without raw sockets is a startup error, not a silent fallback.
     checker
         .prober()
+        .inner()
         .runner()
         .prepare()
         .map_err(|e| anyhow::anyhow!("--tcp-check half-open: {e}"))?;
     // Subscribe before the first apply so the syncer sees every transition.
     let transitions = checker.subscribe();
+    let transition_counts = TransitionCounts::default();
+    let _count_transitions = tokio::spawn(transition_counts.clone().follow(checker.subscribe()));
     let report = checker
         .apply_config(specs)
         .map_err(|e| anyhow::anyhow!("starting the checker: {e}"))?;
@@ -118,8 +132,33 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     let syncer = vpp.as_ref().map(|v| v.syncer.clone());
     let (config_tx, config_rx) = watch::channel(config);
     let follower = checker.clone();
+    let named = probes.clone();
     let reloader = Reloader::new(source, options, checker.clone(), syncer.clone(), config_tx)
-        .with_netns_follower(move |netns| follow_netns(&follower, netns));
+        .with_netns_follower(move |netns| follow_netns(&follower, netns))
+        .with_specs_follower(move |specs| named.set_specs(specs));
+    let metrics = Metrics::new(
+        checker.clone(),
+        config_rx.clone(),
+        syncer.clone(),
+        vpp.as_ref().map(|v| v.api.clone()).unwrap_or_default(),
+        probes,
+        transition_counts,
+    );
+    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_server = match metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("--metrics-addr {addr}: {e}"))?;
+            let local = listener.local_addr().map_err(anyhow::Error::from)?;
+            tracing::info!(name: "metrics-listening", addr = %local, "metrics-listening");
+            let stopped = async move {
+                let _ = metrics_stopped.await;
+            };
+            Some(tokio::spawn(metrics::serve(listener, metrics, stopped)))
+        }
+        None => None,
+    };
     let grpc = match listener {
         Some(listener) => {
             let mut service = MaglevService::new(checker.clone(), config_rx, build::info())
@@ -162,6 +201,10 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     if let Some(grpc) = grpc {
         grpc.shutdown(serve::DRAIN_DEADLINE).await;
     }
+    let _ = metrics_stop.send(());
+    if let Some(server) = metrics_server {
+        let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    }
     if let Some(vpp) = vpp
         && tokio::time::timeout(Duration::from_secs(5), vpp.shutdown())
             .await
@@ -188,8 +231,8 @@ fn probe_sockets(netns: Option<&str>) -> Result<SocketFactory, NetnsError> {
 /// On reload: when `healthchecker.netns` changed, or the namespace entered is gone or was
 /// replaced, probes started from now on run in the namespace the config names. The TCP check
 /// mode stays as it was asked for; its half-open engine is opened in the new namespace.
-fn follow_netns(checker: &Checker, netns: Option<&str>) -> Result<(), NetnsError> {
-    let prober = checker.prober();
+fn follow_netns(checker: &Checker<DaemonProber>, netns: Option<&str>) -> Result<(), NetnsError> {
+    let prober = checker.prober().inner();
     let current = prober.runner();
     if current.sockets().netns() == netns && current.sockets().check().is_ok() {
         return Ok(());

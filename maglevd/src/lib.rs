@@ -56,6 +56,7 @@ pub mod demo;
 pub mod grpc;
 pub mod log_feed;
 pub mod logging;
+pub mod metrics;
 pub mod reload;
 pub mod specs;
 pub mod vpp;

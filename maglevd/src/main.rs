@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     if args.check {
         return check(&args);
     }
-    if let Err(error) = maglevd::logging::init(args.log_format, &args.log_level) {
+    if let Err(error) = maglevd::logging::init(args.log_format(), &args.log_level) {
         eprintln!("maglevd: {error}");
         return exit(config_file::EXIT_INVALID_CONFIG);
     }

@@ -13,7 +13,7 @@
 use std::sync::{Arc, Mutex};
 
 use maglev_core::config::{Config, LoadOptions};
-use maglev_health::checker::{Checker, CheckerError, DefaultProber, Prober};
+use maglev_health::checker::{BackendSpec, Checker, CheckerError, DefaultProber, Prober};
 use maglev_health::netns::NetnsError;
 use maglev_vpp::syncer::LbSyncer;
 use tokio::sync::watch;
@@ -53,6 +53,9 @@ pub enum ReloadError {
 /// Moves probes to the namespace a reloaded config names (`healthchecker.netns`).
 type NetnsFollower = Box<dyn Fn(Option<&str>) -> Result<(), NetnsError> + Send + Sync>;
 
+/// Sees the backends of each accepted config just before the checker gets them.
+type SpecsFollower = Box<dyn Fn(&[BackendSpec]) + Send + Sync>;
+
 /// When a config was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConfigStage {
@@ -84,6 +87,7 @@ struct Inner<P: Prober> {
     /// One reload at a time: SIGHUP and an RPC never interleave their applies.
     serial: Mutex<()>,
     netns: Option<NetnsFollower>,
+    specs: Option<SpecsFollower>,
 }
 
 impl<P: Prober> Reloader<P> {
@@ -105,6 +109,7 @@ impl<P: Prober> Reloader<P> {
                 config,
                 serial: Mutex::new(()),
                 netns: None,
+                specs: None,
             }),
         }
     }
@@ -118,6 +123,19 @@ impl<P: Prober> Reloader<P> {
     ) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.netns = Some(Box::new(follow));
+        }
+        self
+    }
+
+    /// Calls `follow` with each accepted config's backends just before the checker gets them
+    /// (the probe metrics name backends from them). Call before cloning the reloader.
+    #[must_use]
+    pub fn with_specs_follower(
+        mut self,
+        follow: impl Fn(&[BackendSpec]) + Send + Sync + 'static,
+    ) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.specs = Some(Box::new(follow));
         }
         self
     }
@@ -157,6 +175,9 @@ impl<P: Prober> Reloader<P> {
                 "config-reload-failed"
             );
             return Err(ReloadError::Netns(error));
+        }
+        if let Some(follow) = &inner.specs {
+            follow(&specs);
         }
         let report = match inner.checker.apply_config(specs) {
             Ok(report) => report,

@@ -23,6 +23,8 @@ use crate::cli::VppTarget;
 pub struct Vpp {
     /// The sync engine's handle.
     pub syncer: LbSyncer,
+    /// The binary API messages the syncer's client sent and received.
+    pub api: maglev_vpp::metrics::ApiCounters,
     forwarder: JoinHandle<()>,
     _sim: Option<EmbeddedSim>,
 }
@@ -41,23 +43,26 @@ impl Vpp {
         checker: Checker<P>,
         transitions: broadcast::Receiver<Transition>,
     ) -> anyhow::Result<Option<Self>> {
-        let (api, sim) = match target {
+        let (api, stats, sim) = match target {
             VppTarget::Disabled => {
                 tracing::info!(name: "vpp-disabled", detail = "health checking only", "vpp-disabled");
                 return Ok(None);
             }
-            VppTarget::Socket { api, .. } => (api, None),
+            VppTarget::Socket { api, stats } => (api, stats, None),
             VppTarget::Embedded => {
                 let sim = EmbeddedSim::start().await?;
-                (sim.api_socket(), Some(sim))
+                (sim.api_socket(), sim.stats_socket(), Some(sim))
             }
         };
-        let syncer = LbSyncer::start(SyncerOptions::new(api), config, move || {
-            backend_states(&checker)
-        });
+        let mut options = SyncerOptions::new(api);
+        options.stats_socket = stats;
+        let api = maglev_vpp::metrics::ApiCounters::new();
+        options.client = options.client.metrics(Arc::new(api.clone()));
+        let syncer = LbSyncer::start(options, config, move || backend_states(&checker));
         let forwarder = tokio::spawn(forward(transitions, syncer.clone()));
         Ok(Some(Self {
             syncer,
+            api,
             forwarder,
             _sim: sim,
         }))
@@ -121,6 +126,11 @@ impl EmbeddedSim {
     /// The simulator's API socket.
     pub fn api_socket(&self) -> PathBuf {
         self.handle.api_socket().to_owned()
+    }
+
+    /// The simulator's stats socket.
+    pub fn stats_socket(&self) -> Option<PathBuf> {
+        self.handle.stats_socket().map(ToOwned::to_owned)
     }
 }
 

@@ -112,9 +112,40 @@ impl Harness {
         states: States,
         tune: impl FnOnce(&mut SyncerOptions),
     ) -> Self {
+        Self::start_full(span, config, states, false, tune).await
+    }
+
+    /// A harness whose simulator serves a stats socket (when `sim_stats`) and whose syncer
+    /// is told about it either way, scraping every 20 ms; `tune` changes the options further.
+    pub(crate) async fn start_with_stats(
+        span: &tracing::Span,
+        config: Arc<Config>,
+        states: States,
+        sim_stats: bool,
+        tune: impl FnOnce(&mut SyncerOptions),
+    ) -> Self {
+        Self::start_full(span, config, states, sim_stats, |options| {
+            options.stats_socket = Some(options.api_socket.with_file_name("stats.sock"));
+            options.scrape_interval = Duration::from_millis(20);
+            tune(options);
+        })
+        .await
+    }
+
+    async fn start_full(
+        span: &tracing::Span,
+        config: Arc<Config>,
+        states: States,
+        sim_stats: bool,
+        tune: impl FnOnce(&mut SyncerOptions),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let api = dir.path().join("api.sock");
-        let sim = Simulator::start(SimConfig::new(&api)).await.unwrap();
+        let mut sim_config = SimConfig::new(&api);
+        if sim_stats {
+            sim_config.stats_socket = Some(dir.path().join("stats.sock"));
+        }
+        let sim = Simulator::start(sim_config).await.unwrap();
         let mut options = options(&api);
         tune(&mut options);
         let syncer = span.in_scope(|| LbSyncer::start(options, config, states.source()));

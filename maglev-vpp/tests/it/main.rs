@@ -1,6 +1,7 @@
 //! Integration tests of maglev-vpp against the VPP simulator.
 
 mod adapter;
+mod counters;
 mod e2e;
 mod harness;
 mod pipeline;

@@ -82,15 +82,32 @@ impl Stack {
     }
 
     pub(crate) async fn start_with(tune: impl FnOnce(MaglevService) -> MaglevService) -> Self {
+        Self::start_full(false, tune).await
+    }
+
+    /// A stack whose simulator serves a stats socket, scraped every 20 ms.
+    pub(crate) async fn start_with_stats() -> Self {
+        Self::start_full(true, |s| s).await
+    }
+
+    async fn start_full(stats: bool, tune: impl FnOnce(MaglevService) -> MaglevService) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let api = dir.path().join("api.sock");
-        let sim = Simulator::start(SimConfig::new(&api)).await.unwrap();
+        let mut sim_config = SimConfig::new(&api);
+        if stats {
+            sim_config.stats_socket = Some(dir.path().join("stats.sock"));
+        }
+        let sim = Simulator::start(sim_config).await.unwrap();
         let loaded = crate::config_file::load_str("test.yaml", CONFIG).expect("valid config");
         let checker = Checker::new(CheckerConfig::default());
         let transitions = checker.subscribe();
         checker.apply_config(loaded.specs).unwrap();
         let config = Arc::new(loaded.config);
         let mut options = SyncerOptions::new(&api);
+        if stats {
+            options.stats_socket = Some(dir.path().join("stats.sock"));
+            options.scrape_interval = Duration::from_millis(20);
+        }
         options.backoff =
             BackoffSettings::new(Duration::from_millis(20), Duration::from_millis(200)).unwrap();
         let states = {
@@ -435,5 +452,116 @@ async fn every_vpp_rpc_is_unavailable_once_vpp_is_gone() {
             .code(),
     ];
     assert_eq!(codes, [Code::Unavailable; 5]);
+    s.stop().await;
+}
+
+/// The simulator's pool index of the live VIP on `vip`.
+fn pool_index(sim: &SimHandle, vip: &str) -> u32 {
+    let vip = ip(vip);
+    sim.with_lb(|lb| {
+        lb.vip_dump()
+            .into_iter()
+            .find(|v| v.prefix == vip)
+            .map(|v| v.index)
+            .expect("the VIP exists")
+    })
+}
+
+/// GetVPPLBCounters until `ok` holds for the answer (UNAVAILABLE answers are retried).
+async fn counters_where(
+    client: &mut MaglevClient<Channel>,
+    what: &str,
+    ok: impl Fn(&VpplbCounters) -> bool,
+) -> VpplbCounters {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match client.get_vpplb_counters(GetVpplbCountersRequest {}).await {
+            Ok(reply) if ok(reply.get_ref()) => return reply.into_inner(),
+            Ok(_) => {}
+            Err(status) => assert_eq!(status.code(), Code::Unavailable, "{status}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lb_counters_come_from_the_scrape_and_follow_the_dataplane() {
+    let mut s = Stack::start_with_stats().await;
+    let first = counters_where(&mut s.client, "a scrape of both VIPs", |c| {
+        c.vips.len() == 2
+    })
+    .await;
+    assert!(first.scraped_at_unix_nanos > 0);
+    let keys: Vec<_> = first
+        .vips
+        .iter()
+        .map(|v| (v.frontend.as_str(), v.prefix.as_str(), v.protocol, v.port))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("dns", "192.0.2.53/32", Protocol::Udp as i32, 53),
+            ("web", "192.0.2.80/32", Protocol::Tcp as i32, 80),
+        ],
+        "sorted by prefix, named by frontend"
+    );
+
+    // The dataplane counts: each of the four counters lands in its own field.
+    let web = pool_index(&s.sim, "192.0.2.80");
+    let dns = pool_index(&s.sim, "192.0.2.53");
+    for (counter, by) in [(0, 11), (1, 3), (2, 5), (3, 7)] {
+        assert!(s.sim.bump_vip_counter(web, counter, by));
+    }
+    assert!(s.sim.bump_vip_counter(dns, 1, 2));
+    let after = counters_where(&mut s.client, "the bumped counters", |c| {
+        c.vips
+            .iter()
+            .any(|v| v.frontend == "web" && v.existing_session_packets > 0)
+    })
+    .await;
+    let fields = |v: &LbVipCounters| {
+        [
+            v.existing_session_packets,
+            v.first_session_packets,
+            v.untracked_packets,
+            v.no_server_packets,
+        ]
+    };
+    let by_frontend: BTreeMap<_, _> = after
+        .vips
+        .iter()
+        .map(|v| (v.frontend.as_str(), fields(v)))
+        .collect();
+    let before: BTreeMap<_, _> = first
+        .vips
+        .iter()
+        .map(|v| (v.frontend.clone(), fields(v)))
+        .collect();
+    let grew = |name: &str| {
+        let (a, b) = (by_frontend[name], before[name]);
+        [a[0] - b[0], a[1] - b[1], a[2] - b[2], a[3] - b[3]]
+    };
+    assert_eq!(grew("web"), [11, 3, 5, 7]);
+    assert_eq!(grew("dns"), [0, 2, 0, 0]);
+    assert!(after.scraped_at_unix_nanos >= first.scraped_at_unix_nanos);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lb_counters_are_unavailable_without_a_scrape_while_the_rest_works() {
+    // Connected, but this VPP has no stats socket: no snapshot ever exists.
+    let mut s = Stack::start().await;
+    s.client.get_vpp_info(GetVppInfoRequest {}).await.unwrap();
+    let status = s
+        .client
+        .get_vpplb_counters(GetVpplbCountersRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(status.message().contains("not available yet"), "{status}");
     s.stop().await;
 }

@@ -11,7 +11,10 @@ use std::time::{Duration, SystemTime};
 use maglev_core::plan::{Op, PlanStats, VipKey, VppState};
 use maglev_core::reconcile::SyncRequest;
 use maglev_core::weights::WeightOverrides;
-use maglev_vpp::syncer::{LbSyncer, PlanError, StateError, SyncError, SyncEvent, WeightError};
+use maglev_vpp::counters::LbCounter;
+use maglev_vpp::syncer::{
+    ConnectionState, LbSyncer, PlanError, StateError, SyncError, SyncEvent, WeightError,
+};
 use tokio::sync::broadcast;
 
 /// How long SyncVPPLBState waits for its sync (a frontend the warmup has not released yet
@@ -175,7 +178,8 @@ impl From<SyncScope> for SyncRequest {
 }
 
 /// The sync engine's handle is the VPP side: its snapshot for the info and the overrides, its
-/// dumps, dry run, waited sync and overrides for the rest. Counters are not scraped yet.
+/// last counters scrape for the counters, its dumps, dry run, waited sync and overrides for the
+/// rest.
 #[tonic::async_trait]
 impl VppSide for LbSyncer {
     fn info(&self) -> Result<VppInfo, VppError> {
@@ -185,8 +189,7 @@ impl VppSide for LbSyncer {
             build_date: vpp.build_date.clone(),
             build_directory: vpp.build_directory.clone(),
             pid: vpp.pid.unwrap_or(0),
-            // Read from the stats segment's /sys/boottime once the stats side exists.
-            boot_time: None,
+            boot_time: vpp.boot_time,
             connect_time: vpp.connected_at,
             api_socket: vpp.socket.display().to_string(),
         })
@@ -220,7 +223,24 @@ impl VppSide for LbSyncer {
     }
 
     fn counters(&self) -> Result<LbCounters, VppError> {
-        Err(VppError::NotYet("lb counters"))
+        if self.snapshot().connection != ConnectionState::Connected {
+            return Err(VppError::NotConnected);
+        }
+        let snapshot = LbSyncer::counters(self).ok_or(VppError::NotYet("lb counters"))?;
+        Ok(LbCounters {
+            scraped_at: snapshot.scraped_at,
+            vips: snapshot
+                .vips
+                .iter()
+                .map(|(key, c)| VipCounters {
+                    key: *key,
+                    existing_session_packets: c.get(LbCounter::Next),
+                    first_session_packets: c.get(LbCounter::First),
+                    untracked_packets: c.get(LbCounter::Untracked),
+                    no_server_packets: c.get(LbCounter::NoServer),
+                })
+                .collect(),
+        })
     }
 
     async fn plan(&self, scope: SyncScope) -> Result<Vec<Op>, VppError> {

@@ -16,7 +16,10 @@ fn no_arguments_run_the_embedded_demo() {
     let args = parse(&[]).unwrap();
     assert_eq!(args.config, None);
     assert_eq!(args.vpp_target(), VppTarget::Embedded);
-    assert_eq!(args.log_format, LogFormat::Pretty);
+    assert_eq!(
+        args.log_format, None,
+        "json or pretty, from whether stdout is a terminal"
+    );
     assert_eq!(args.log_level, "info");
     assert!(!args.check);
 }
@@ -118,7 +121,10 @@ fn tcp_check_mode_defaults_to_auto_and_maps_to_the_prober_modes() {
 #[test]
 fn log_format_and_level() {
     let args = parse(&["--log-format", "json", "--log-level", "debug"]).unwrap();
-    assert_eq!(args.log_format, LogFormat::Json);
+    assert_eq!(args.log_format, Some(LogFormat::Json));
+    assert_eq!(args.log_format(), LogFormat::Json);
+    let args = parse(&["--log-format", "pretty"]).unwrap();
+    assert_eq!(args.log_format(), LogFormat::Pretty);
     assert!(parse(&["--log-format", "xml"]).is_err());
     assert!(maglevd::logging::filter("debug").is_ok());
     assert!(maglevd::logging::filter("info,maglevd=trace").is_ok());

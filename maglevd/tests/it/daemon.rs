@@ -36,7 +36,9 @@ impl Daemon {
             .args(["--log-format", "json", "--log-level", "info"])
             // No API: parallel tests never collide on a port (the API has its own tests).
             .args(["--grpc-addr", ""])
+            .args(["--metrics-addr", "127.0.0.1:0"])
             .env_remove("MAGLEV_CONFIG")
+            .env_remove("MAGLEV_METRICS_ADDR")
             .env_remove("MAGLEV_LOG_LEVEL")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -53,11 +53,16 @@ impl Daemon {
         if !extra.contains(&"--grpc-addr") {
             command.args(["--grpc-addr", "127.0.0.1:0"]);
         }
+        if !extra.contains(&"--metrics-addr") {
+            // No metrics endpoint: parallel tests never collide on its port.
+            command.args(["--metrics-addr", ""]);
+        }
         let mut child = command
             .args(extra)
             .env_remove("MAGLEV_CONFIG")
             .env_remove("MAGLEV_LOG_LEVEL")
             .env_remove("MAGLEV_GRPC_ADDR")
+            .env_remove("MAGLEV_METRICS_ADDR")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -254,7 +259,10 @@ async fn wait_state(client: &mut MaglevClient<Channel>, name: &str, state: Backe
 async fn read_rpcs_answer_and_unknown_names_are_not_found() {
     let mut daemon = Daemon::start(&[]).await;
     let mut c = daemon.client().await;
-    wait_state(&mut c, "b1", BackendState::Up).await;
+    // Every backend settled, so that two reads of the frontend see the same states.
+    for name in ["b1", "b2", "b3", "b4"] {
+        wait_state(&mut c, name, BackendState::Up).await;
+    }
 
     let frontends = c
         .list_frontends(ListFrontendsRequest {})

@@ -5,5 +5,6 @@ mod check;
 mod cli;
 mod daemon;
 mod grpc;
+mod metrics;
 mod netns;
 mod specs;

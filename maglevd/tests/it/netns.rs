@@ -223,7 +223,7 @@ impl Drop for Daemon {
     }
 }
 
-/// `[wrapper...] maglevd --config PATH`, health checking only (no VPP, no gRPC), JSON logs.
+/// `[wrapper...] maglevd --config PATH`, health checking only (no VPP, no gRPC, no metrics), JSON logs.
 fn maglevd(wrapper: &[&str], config: &Path) -> Command {
     let bin = env!("CARGO_BIN_EXE_maglevd");
     let mut cmd = match wrapper.split_first() {
@@ -238,10 +238,12 @@ fn maglevd(wrapper: &[&str], config: &Path) -> Command {
         .arg(config)
         .args(["--vpp-api-socket", ""])
         .args(["--grpc-addr", ""])
+        .args(["--metrics-addr", ""])
         .args(["--log-format", "json", "--log-level", "info"])
         .env_remove("MAGLEV_CONFIG")
         .env_remove("MAGLEV_LOG_LEVEL")
         .env_remove("MAGLEV_GRPC_ADDR")
+        .env_remove("MAGLEV_METRICS_ADDR")
         .stdin(Stdio::null())
         .stderr(Stdio::inherit());
     cmd

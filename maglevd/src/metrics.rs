@@ -1,0 +1,708 @@
+//! `/metrics` (OpenMetrics text, `prometheus-client`) and `/healthz` on `--metrics-addr`.
+//!
+//! Nothing here is updated on the hot paths of the checker or the sync engine: a scrape reads
+//! their snapshots (one custom [`Collector`], [`Metrics`]) and renders every series then, so it
+//! never blocks the checker's scheduler or the reconciler. The split:
+//!
+//! | data | kept by | rendered as |
+//! |---|---|---|
+//! | backend state, rise/fall counter, enabled flag | the checker ([`Checker::snapshot`]) | `maglev_backend_state{backend,state}` (1 for the current state), `maglev_backend_health{backend}`, `maglev_backend_enabled{backend}` |
+//! | effective weights, frontend state and active pool | computed from the config, the states and the overrides | `maglev_frontend_pool_backend_weight{frontend,pool,backend}`, `maglev_frontend_state{frontend,state}`, `maglev_frontend_active_pool{frontend,pool}` |
+//! | probes by result and code, probe durations | [`ProbeRecorder`], fed by [`MeteredProber`] around the real prober | `maglev_probe_total{backend,type,result,code}`, `maglev_probe_duration_seconds{backend,type}` |
+//! | transitions | [`TransitionCounts`], fed from the checker's broadcast | `maglev_backend_transitions_total{backend,from,to}` |
+//! | VPP session | [`LbSyncer::snapshot`] | `maglev_vpp_connected`, `maglev_vpp_uptime_seconds`, `maglev_vpp_connected_seconds`, `maglev_vpp_info{version,build_date,pid}` |
+//! | API messages | [`ApiCounters`] (the client's metrics hook) | `maglev_vpp_api_total{msg,direction,result}` |
+//! | syncs | [`LbSyncer::sync_metrics`] | `maglev_vpp_lbsync_total{scope,kind}` (zero kinds left out), `maglev_vpp_lbsync_duration_seconds`, `maglev_vpp_lbsync_last_success_timestamp_seconds` |
+//! | VIP counters | [`LbSyncer::counters`] | `vip_packets_total{frontend,vip,kind}`, `vip_route_packets_total{frontend,vip}`, `vip_route_bytes_total{frontend,vip}` |
+//! | this build | the crate version | `maglev_build_info{version}` |
+//!
+//! Every label value comes from the config (backend, frontend, pool names, VIPs), from closed
+//! sets (states, codes, kinds) or from VPP's message table: none from unbounded input.
+//! The VPP side's figures are plain data in `maglev_vpp::metrics`; only this module knows
+//! Prometheus.
+
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use maglev_core::config::Config;
+use maglev_core::desired::vip_key;
+use maglev_core::weights::{BackendState, FrontendState, effective_weights};
+use maglev_health::checker::{BackendSnapshot, BackendSpec, Checker, Prober};
+use maglev_health::machine::Transition;
+use maglev_health::probe::{ProbeKind, ProbeSpec};
+use maglev_health::result::ProbeResult;
+use maglev_vpp::counters::LbCounter;
+use maglev_vpp::metrics::{ApiCounters, DurationHistogram};
+use maglev_vpp::syncer::{ConnectionState, LbSyncer};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use tokio::sync::{broadcast, watch};
+
+/// The content type of `/metrics`.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The `type` label of a probe.
+fn probe_type(spec: &ProbeSpec) -> &'static str {
+    match &spec.kind {
+        ProbeKind::Tcp { tls: None, .. } => "tcp",
+        ProbeKind::Tcp { tls: Some(_), .. } => "tcp+tls",
+        ProbeKind::Http(p) if p.tls.is_some() => "https",
+        ProbeKind::Http(_) => "http",
+        ProbeKind::Icmp => "icmp",
+        _ => "other",
+    }
+}
+
+/// The backends probed at each address, with their probe spec.
+type BackendNames = HashMap<IpAddr, Vec<(ProbeSpec, Arc<str>)>>;
+
+/// One `maglev_backend_transitions_total` series: backend, from, to.
+type TransitionKey = (Arc<str>, BackendState, BackendState);
+
+/// One `maglev_probe_total` series.
+type ProbeKey = (Arc<str>, &'static str, &'static str, &'static str);
+
+#[derive(Debug, Default)]
+struct ProbeData {
+    totals: HashMap<ProbeKey, u64>,
+    durations: HashMap<(Arc<str>, &'static str), DurationHistogram>,
+}
+
+/// Probe results and durations per backend, and which backend a probe is for.
+///
+/// The checker hands its prober the spec and the address only; the recorder knows each
+/// backend's (address, spec) from the config ([`ProbeRecorder::set_backends`]). Two backends
+/// with the same address and the same check are counted under the first one's name.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeRecorder {
+    names: Arc<Mutex<BackendNames>>,
+    data: Arc<Mutex<ProbeData>>,
+}
+
+impl ProbeRecorder {
+    /// Names the backends: `(name, address, spec)` for every backend with a health check.
+    /// Counts of backends no longer listed are dropped.
+    pub fn set_backends<'a>(
+        &self,
+        backends: impl IntoIterator<Item = (&'a str, IpAddr, &'a ProbeSpec)>,
+    ) {
+        let mut names = BackendNames::new();
+        for (name, address, spec) in backends {
+            names
+                .entry(address)
+                .or_default()
+                .push((spec.clone(), Arc::from(name)));
+        }
+        let keep = |name: &Arc<str>| names.values().flatten().any(|(_, n)| n == name);
+        {
+            let mut data = lock(&self.data);
+            data.totals.retain(|k, _| keep(&k.0));
+            data.durations.retain(|k, _| keep(&k.0));
+        }
+        *lock(&self.names) = names;
+    }
+
+    fn backend_of(&self, spec: &ProbeSpec, target: IpAddr) -> Option<Arc<str>> {
+        let names = lock(&self.names);
+        names
+            .get(&target)?
+            .iter()
+            .find(|(s, _)| s == spec)
+            .map(|(_, n)| Arc::clone(n))
+    }
+
+    /// Names the backends of checker specs ([`ProbeRecorder::set_backends`]).
+    pub fn set_specs(&self, specs: &[BackendSpec]) {
+        self.set_backends(specs.iter().filter_map(|b| {
+            b.check
+                .as_ref()
+                .map(|c| (b.name.as_str(), b.address, &c.probe))
+        }));
+    }
+
+    /// Counts one probe result of `backend`.
+    pub fn record(&self, backend: &Arc<str>, kind: &'static str, result: &ProbeResult) {
+        let outcome = if result.is_pass() {
+            "success"
+        } else {
+            "failure"
+        };
+        let mut data = lock(&self.data);
+        *data
+            .totals
+            .entry((Arc::clone(backend), kind, outcome, result.code.as_str()))
+            .or_default() += 1;
+        data.durations
+            .entry((Arc::clone(backend), kind))
+            .or_default()
+            .observe(result.elapsed);
+    }
+}
+
+/// A [`Prober`] that counts and times every probe of the prober it wraps in a
+/// [`ProbeRecorder`], and logs `probe-start` and `probe-done` at DEBUG.
+#[derive(Debug)]
+pub struct MeteredProber<P> {
+    inner: P,
+    recorder: ProbeRecorder,
+}
+
+impl<P: Prober> MeteredProber<P> {
+    /// Wraps `inner`, recording into `recorder`.
+    pub fn new(inner: P, recorder: ProbeRecorder) -> Self {
+        Self { inner, recorder }
+    }
+
+    /// The wrapped prober.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+}
+
+impl<P: Prober> Prober for MeteredProber<P> {
+    fn probe(&self, spec: &ProbeSpec, target: IpAddr) -> impl Future<Output = ProbeResult> + Send {
+        let backend = self.recorder.backend_of(spec, target);
+        let kind = probe_type(spec);
+        let recorder = self.recorder.clone();
+        let probe = self.inner.probe(spec, target);
+        async move {
+            let name = backend.as_deref().unwrap_or("");
+            tracing::debug!(name: "probe-start", backend = name, address = %target, probe = kind, "probe-start");
+            let result = probe.await;
+            tracing::debug!(
+                name: "probe-done",
+                backend = name,
+                address = %target,
+                probe = kind,
+                code = result.code.as_str(),
+                detail = %result.detail,
+                elapsed = ?result.elapsed,
+                "probe-done"
+            );
+            if let Some(backend) = &backend {
+                recorder.record(backend, kind, &result);
+            }
+            result
+        }
+    }
+}
+
+/// Transitions per backend, from and to state.
+#[derive(Debug, Clone, Default)]
+pub struct TransitionCounts {
+    counts: Arc<Mutex<HashMap<TransitionKey, u64>>>,
+}
+
+impl TransitionCounts {
+    /// Counts one transition.
+    pub fn record(&self, t: &Transition) {
+        *lock(&self.counts)
+            .entry((Arc::clone(&t.backend), t.from, t.to))
+            .or_default() += 1;
+    }
+
+    /// Counts the checker's transitions until it is gone (run it as a task; subscribe before
+    /// the checker's first config is applied to see the first ones).
+    pub async fn follow(self, mut transitions: broadcast::Receiver<Transition>) {
+        loop {
+            match transitions.recv().await {
+                Ok(t) => self.record(&t),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+/// Where a scrape reads from; see the [module docs](self). A cheap clone.
+#[derive(Clone)]
+pub struct Metrics {
+    backends: Arc<dyn Fn() -> Vec<BackendSnapshot> + Send + Sync>,
+    config: watch::Receiver<Arc<Config>>,
+    syncer: Option<LbSyncer>,
+    api: ApiCounters,
+    probes: ProbeRecorder,
+    transitions: TransitionCounts,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Metrics over `checker`, the config in force (the reloader's watch), the sync engine
+    /// (when VPP is on) and the recorders the daemon wired in.
+    pub fn new<P: Prober>(
+        checker: Checker<P>,
+        config: watch::Receiver<Arc<Config>>,
+        syncer: Option<LbSyncer>,
+        api: ApiCounters,
+        probes: ProbeRecorder,
+        transitions: TransitionCounts,
+    ) -> Self {
+        Self::from_parts(
+            Arc::new(move || checker.snapshot()),
+            config,
+            syncer,
+            api,
+            probes,
+            transitions,
+        )
+    }
+
+    /// [`Metrics::new`] with any source of backend snapshots (tests, benches).
+    pub fn from_parts(
+        backends: Arc<dyn Fn() -> Vec<BackendSnapshot> + Send + Sync>,
+        config: watch::Receiver<Arc<Config>>,
+        syncer: Option<LbSyncer>,
+        api: ApiCounters,
+        probes: ProbeRecorder,
+        transitions: TransitionCounts,
+    ) -> Self {
+        Self {
+            backends,
+            config,
+            syncer,
+            api,
+            probes,
+            transitions,
+        }
+    }
+
+    /// One scrape, rendered as OpenMetrics text.
+    ///
+    /// # Errors
+    ///
+    /// Only if formatting fails, which writing to a `String` does not.
+    pub fn render(&self) -> Result<String, fmt::Error> {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self.clone()));
+        let mut out = String::with_capacity(64 * 1024);
+        prometheus_client::encoding::text::encode(&mut out, &registry)?;
+        Ok(out)
+    }
+}
+
+/// Encodes one metric family's series.
+struct Family<'a, 'b> {
+    encoder: prometheus_client::encoding::MetricEncoder<'a>,
+    _marker: std::marker::PhantomData<&'b ()>,
+}
+
+impl Family<'_, '_> {
+    fn gauge<V: prometheus_client::encoding::EncodeGaugeValue>(
+        &mut self,
+        labels: &impl EncodeLabelSet,
+        value: V,
+    ) -> fmt::Result {
+        self.encoder.encode_family(labels)?.encode_gauge(&value)
+    }
+
+    fn counter(&mut self, labels: &impl EncodeLabelSet, value: u64) -> fmt::Result {
+        self.encoder
+            .encode_family(labels)?
+            .encode_counter::<NoLabelSet, _, u64>(&value, None)
+    }
+
+    fn histogram(&mut self, labels: &impl EncodeLabelSet, h: &DurationHistogram) -> fmt::Result {
+        let buckets = h.buckets();
+        self.encoder
+            .encode_family(labels)?
+            .encode_histogram::<NoLabelSet>(h.sum(), h.count(), &buckets, None)
+    }
+}
+
+fn family<'a>(
+    encoder: &'a mut DescriptorEncoder<'_>,
+    name: &'a str,
+    help: &str,
+    kind: MetricType,
+) -> Result<Family<'a, 'a>, fmt::Error> {
+    Ok(Family {
+        encoder: encoder.encode_descriptor(name, help, None, kind)?,
+        _marker: std::marker::PhantomData,
+    })
+}
+
+fn secs_since_epoch(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Collector for Metrics {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let e = &mut encoder;
+        let backends = (self.backends)();
+        let config = Arc::clone(&self.config.borrow());
+        let sync = self.syncer.as_ref().map(LbSyncer::snapshot);
+        let (config, overrides) = match &sync {
+            Some(s) => (Arc::clone(&s.config), s.overrides.clone()),
+            None => (config, maglev_core::weights::WeightOverrides::new()),
+        };
+
+        let mut f = family(
+            e,
+            "maglev_build_info",
+            "This build of maglevd (always 1).",
+            MetricType::Gauge,
+        )?;
+        f.gauge(&[("version", env!("CARGO_PKG_VERSION"))], 1)?;
+
+        let mut f = family(
+            e,
+            "maglev_backend_state",
+            "1 for the backend's current state.",
+            MetricType::Gauge,
+        )?;
+        for b in &backends {
+            for state in BackendState::ALL {
+                let labels = [("backend", &*b.name), ("state", state.as_str())];
+                f.gauge(&labels, i64::from(b.state == state))?;
+            }
+        }
+        let mut f = family(
+            e,
+            "maglev_backend_health",
+            "The backend's rise/fall counter.",
+            MetricType::Gauge,
+        )?;
+        for b in &backends {
+            f.gauge(&[("backend", &*b.name)], b.counter)?;
+        }
+        let mut f = family(
+            e,
+            "maglev_backend_enabled",
+            "1 when the backend is enabled.",
+            MetricType::Gauge,
+        )?;
+        for b in &backends {
+            f.gauge(&[("backend", &*b.name)], i64::from(b.enabled))?;
+        }
+
+        let states: std::collections::BTreeMap<String, BackendState> = backends
+            .iter()
+            .map(|b| (b.name.to_string(), b.state))
+            .collect();
+        let weights: Vec<_> = config
+            .frontends
+            .iter()
+            .map(|fe| (fe, effective_weights(fe, &states, &overrides)))
+            .collect();
+        let mut f = family(
+            e,
+            "maglev_frontend_pool_backend_weight",
+            "The effective weight of a backend in a frontend's pool.",
+            MetricType::Gauge,
+        )?;
+        for (fe, w) in &weights {
+            for pool in &w.pools {
+                for m in &pool.members {
+                    let labels = [
+                        ("frontend", fe.name.as_str()),
+                        ("pool", pool.name),
+                        ("backend", m.backend),
+                    ];
+                    f.gauge(&labels, i64::from(m.effective.weight))?;
+                }
+            }
+        }
+        let mut f = family(
+            e,
+            "maglev_frontend_state",
+            "1 for the frontend's current state.",
+            MetricType::Gauge,
+        )?;
+        for (fe, w) in &weights {
+            for state in [
+                FrontendState::Unknown,
+                FrontendState::Up,
+                FrontendState::Down,
+            ] {
+                let labels = [("frontend", fe.name.as_str()), ("state", state.as_str())];
+                f.gauge(&labels, i64::from(w.state == state))?;
+            }
+        }
+        let mut f = family(
+            e,
+            "maglev_frontend_active_pool",
+            "1 for the frontend's active pool.",
+            MetricType::Gauge,
+        )?;
+        for (fe, w) in &weights {
+            for (i, pool) in w.pools.iter().enumerate() {
+                let labels = [("frontend", fe.name.as_str()), ("pool", pool.name)];
+                f.gauge(&labels, i64::from(i == w.active_pool))?;
+            }
+        }
+
+        {
+            let data = lock(&self.probes.data);
+            let mut f = family(
+                e,
+                "maglev_probe",
+                "Health-check probes by result and code.",
+                MetricType::Counter,
+            )?;
+            for ((backend, kind, result, code), n) in &data.totals {
+                let labels = [
+                    ("backend", &**backend),
+                    ("type", kind),
+                    ("result", result),
+                    ("code", code),
+                ];
+                f.counter(&labels, *n)?;
+            }
+            let mut f = family(
+                e,
+                "maglev_probe_duration_seconds",
+                "How long health-check probes took.",
+                MetricType::Histogram,
+            )?;
+            for ((backend, kind), h) in &data.durations {
+                f.histogram(&[("backend", &**backend), ("type", kind)], h)?;
+            }
+        }
+        {
+            let counts = lock(&self.transitions.counts);
+            let mut f = family(
+                e,
+                "maglev_backend_transitions",
+                "Backend state transitions.",
+                MetricType::Counter,
+            )?;
+            for ((backend, from, to), n) in counts.iter() {
+                let labels = [
+                    ("backend", &**backend),
+                    ("from", from.as_str()),
+                    ("to", to.as_str()),
+                ];
+                f.counter(&labels, *n)?;
+            }
+        }
+
+        self.encode_vpp(e, sync.as_ref(), &config)
+    }
+}
+
+impl Metrics {
+    fn encode_vpp(
+        &self,
+        e: &mut DescriptorEncoder<'_>,
+        sync: Option<&maglev_vpp::syncer::SyncerSnapshot>,
+        config: &Config,
+    ) -> fmt::Result {
+        let Some((syncer, sync)) = self.syncer.as_ref().zip(sync) else {
+            return Ok(());
+        };
+        let none: [(&str, &str); 0] = [];
+        let vpp = sync
+            .vpp
+            .as_ref()
+            .filter(|_| sync.connection == ConnectionState::Connected);
+        let now = SystemTime::now();
+        let mut f = family(
+            e,
+            "maglev_vpp_connected",
+            "1 while connected to VPP.",
+            MetricType::Gauge,
+        )?;
+        f.gauge(&none, i64::from(vpp.is_some()))?;
+        if let Some(vpp) = vpp {
+            if let Some(boot) = vpp.boot_time {
+                let mut f = family(
+                    e,
+                    "maglev_vpp_uptime_seconds",
+                    "How long VPP has been running (from /sys/boottime).",
+                    MetricType::Gauge,
+                )?;
+                let up = now.duration_since(boot).map_or(0.0, |d| d.as_secs_f64());
+                f.gauge(&none, up)?;
+            }
+            let mut f = family(
+                e,
+                "maglev_vpp_connected_seconds",
+                "How long the VPP session has lasted.",
+                MetricType::Gauge,
+            )?;
+            let up = now
+                .duration_since(vpp.connected_at)
+                .map_or(0.0, |d| d.as_secs_f64());
+            f.gauge(&none, up)?;
+            let mut f = family(
+                e,
+                "maglev_vpp_info",
+                "VPP's version, build date and pid.",
+                MetricType::Gauge,
+            )?;
+            let pid = vpp.pid.map(|p| p.to_string()).unwrap_or_default();
+            let labels = [
+                ("version", vpp.version.as_str()),
+                ("build_date", vpp.build_date.as_str()),
+                ("pid", pid.as_str()),
+            ];
+            f.gauge(&labels, 1)?;
+        }
+
+        let mut f = family(
+            e,
+            "maglev_vpp_api",
+            "Binary API messages by name, direction and result.",
+            MetricType::Counter,
+        )?;
+        for (key, n) in self.api.snapshot() {
+            let labels = [
+                ("msg", &*key.msg),
+                ("direction", key.direction.label()),
+                ("result", key.result.label()),
+            ];
+            f.counter(&labels, n)?;
+        }
+
+        let m = syncer.sync_metrics();
+        let mut f = family(
+            e,
+            "maglev_vpp_lbsync",
+            "lb operations VPP applied, by sync scope and kind.",
+            MetricType::Counter,
+        )?;
+        for (scope, kind, n) in m.totals.non_zero() {
+            f.counter(&[("scope", scope.label()), ("kind", kind.label())], n)?;
+        }
+        let mut f = family(
+            e,
+            "maglev_vpp_lbsync_duration_seconds",
+            "How long syncs took.",
+            MetricType::Histogram,
+        )?;
+        f.histogram(&none, &m.duration)?;
+        if let Some(at) = m.last_success {
+            let mut f = family(
+                e,
+                "maglev_vpp_lbsync_last_success_timestamp_seconds",
+                "When the last sync VPP answered in full ended.",
+                MetricType::Gauge,
+            )?;
+            f.gauge(&none, secs_since_epoch(at))?;
+        }
+
+        let Some(counters) = syncer.counters() else {
+            return Ok(());
+        };
+        let vips: Vec<_> = config
+            .frontends
+            .iter()
+            .filter_map(|fe| {
+                let key = vip_key(fe);
+                counters
+                    .vips
+                    .get(&key)
+                    .map(|c| (fe.name.as_str(), key.to_string(), c))
+            })
+            .collect();
+        let mut f = family(
+            e,
+            "vip_packets",
+            "Packets of a VIP by lb counter (next, first, untracked, no-server).",
+            MetricType::Counter,
+        )?;
+        for (frontend, vip, c) in &vips {
+            for kind in LbCounter::ALL {
+                let labels = [
+                    ("frontend", *frontend),
+                    ("vip", vip.as_str()),
+                    ("kind", kind.label()),
+                ];
+                f.counter(&labels, c.get(kind))?;
+            }
+        }
+        for (name, help, pick) in [
+            (
+                "vip_route_packets",
+                "Packets routed to a VIP's prefix (/net/route/to).",
+                (|c: vpp_binapi::stats::Combined| c.packets) as fn(_) -> u64,
+            ),
+            (
+                "vip_route_bytes",
+                "Bytes routed to a VIP's prefix (/net/route/to).",
+                |c: vpp_binapi::stats::Combined| c.bytes,
+            ),
+        ] {
+            let mut f = family(e, name, help, MetricType::Counter)?;
+            for (frontend, vip, c) in &vips {
+                if let Some(route) = c.route {
+                    let labels = [("frontend", *frontend), ("vip", vip.as_str())];
+                    f.counter(&labels, pick(route))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Serves `/metrics` and `/healthz` on `listener` until `shutdown` resolves.
+///
+/// # Errors
+///
+/// When serving fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Metrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::http::header;
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    // Rendering is CPU only, off the async workers.
+                    let body = tokio::task::spawn_blocking(move || metrics.render())
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .unwrap_or_default();
+                    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Parses `--metrics-addr`: empty turns the endpoint off; a bare `:port` (the original's
+/// form) listens on every IPv4 address, as asked.
+///
+/// # Errors
+///
+/// When the value is not an address.
+pub fn parse_addr(value: &str) -> Result<Option<SocketAddr>, std::net::AddrParseError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let mut owned = String::new();
+    let value = match value.strip_prefix(':') {
+        Some(port) => {
+            let _ = write!(owned, "0.0.0.0:{port}");
+            owned.as_str()
+        }
+        None => value,
+    };
+    value.parse().map(Some)
+}
