@@ -72,6 +72,7 @@ const CRATES: &[&str] = &[
     "maglev-api",
     "maglevd",
     "maglevc",
+    "maglevd-frontend",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
