@@ -773,9 +773,38 @@ fn healthchecker_rules() {
         invalid(&text),
         [
             "t.yaml:3:25: healthchecker.transition-history: must be between 1 and 10000, got 0",
-            "t.yaml:4:12: healthchecker.netns: `../etc` is not a network namespace name (no `/`, `.` or `..`)",
+            "t.yaml:4:12: healthchecker.netns: `../etc` is neither a network namespace name (no `/`, not `.` or `..`) nor an absolute path to a namespace file",
         ]
     );
+    // A name or an absolute path to a namespace file; nothing in between.
+    for (value, accepted) in [
+        ("dataplane", true),
+        ("/var/run/netns/dataplane", true),
+        ("/proc/1234/ns/net", true),
+        ("..", false),
+        (".", false),
+        ("netns/dataplane", false),
+        ("/var/run/netns/../x", false),
+        ("/var/run//netns/x", false),
+        ("/var/run/netns/", false),
+        ("/", false),
+    ] {
+        let text = y(&[
+            "maglev:",
+            "  healthchecker:",
+            &format!("    netns: '{value}'"),
+        ]);
+        if accepted {
+            assert_eq!(ok(&text).healthchecker.netns.as_deref(), Some(value));
+        } else {
+            let errors = invalid(&text);
+            assert_eq!(errors.len(), 1, "{value}: {errors:?}");
+            assert!(
+                errors[0].starts_with(&format!("t.yaml:3:12: healthchecker.netns: `{value}` ")),
+                "{value}: {errors:?}"
+            );
+        }
+    }
     let high = y(&["maglev:", "  healthchecker: { transition-history: 10001 }"]);
     assert_eq!(
         invalid(&high),

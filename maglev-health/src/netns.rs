@@ -11,6 +11,13 @@
 //! | [`SocketFactory::host`] (the default) | inline, in the caller's namespace | none added |
 //! | [`SocketFactory::enter`] | on one dedicated thread that entered the namespace (`setns`) | a round trip to that thread, plus a `stat` of the namespace file per probe |
 //!
+//! The namespace is given as `healthchecker.netns` is written ([`netns_path`]):
+//!
+//! | `netns` | the namespace file |
+//! |---|---|
+//! | a name, `dataplane` | [`NETNS_DIR`]`/dataplane`, what `ip netns add dataplane` made |
+//! | a path, `/var/run/netns/dataplane` or `/proc/<pid>/ns/net` | that file (a process's namespace needs no name) |
+//!
 //! The namespace file is opened once. Entering it needs `CAP_SYS_ADMIN`; a missing file, a
 //! file that is not a network namespace, or a missing capability is a [`NetnsError`] from
 //! [`SocketFactory::enter`], naming the namespace. At run time a namespace can disappear
@@ -336,6 +343,21 @@ mod tests {
         assert_eq!(
             netns_path("/proc/1/ns/net"),
             PathBuf::from("/proc/1/ns/net")
+        );
+        assert_eq!(
+            netns_path("/var/run/netns/dataplane"),
+            PathBuf::from("/var/run/netns/dataplane")
+        );
+    }
+
+    #[test]
+    fn a_missing_path_is_named_in_the_error() {
+        let err = SocketFactory::enter("/var/run/netns/maglev-no-such-ns-4712").unwrap_err();
+        assert!(matches!(err, NetnsError::NotFound { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("/var/run/netns/maglev-no-such-ns-4712"),
+            "{msg}"
         );
     }
 

@@ -8,7 +8,7 @@ use clap::Parser;
 
 use crate::exec::{self, Client, Failure};
 use crate::render::{self, Reply};
-use crate::style::{ColorChoice, Theme};
+use crate::style::{ColorChoice, Stream, Theme, Themes};
 use crate::tree::{self, Action, Command};
 
 /// The default address of maglevd's gRPC API.
@@ -109,25 +109,28 @@ pub async fn run_command(
     Ok(u8::from(reply.is_failure()))
 }
 
-/// The theme for these options and this process's stdout and environment.
+/// The themes for these options, this process's stdout and stderr, and its environment.
 #[must_use]
-pub fn theme(cli: &Cli) -> Theme {
-    Theme::detect(
+pub fn themes(cli: &Cli) -> Themes {
+    Themes::detect(
         cli.color,
-        std::io::stdout().is_terminal(),
         std::env::var("NO_COLOR").ok().as_deref(),
+        |stream| match stream {
+            Stream::Stdout => std::io::stdout().is_terminal(),
+            Stream::Stderr => std::io::stderr().is_terminal(),
+        },
     )
 }
 
 /// One-shot mode: parses the command words, connects, runs, prints; returns the exit status.
 #[must_use]
 pub fn one_shot(cli: &Cli) -> u8 {
-    let theme = theme(cli);
+    let Themes { out: theme, err } = themes(cli);
     let command = match tree::parse_words(cli.command.iter().map(String::as_str)) {
         Ok(c) => c,
         Err(e) => {
             let failure = Failure::Usage(e);
-            print_failure(&failure, theme);
+            print_failure(&failure, err);
             return failure.exit_code();
         }
     };
@@ -158,7 +161,7 @@ pub fn one_shot(cli: &Cli) -> u8 {
         match result {
             Ok(code) => code,
             Err(failure) => {
-                print_failure(&failure, theme);
+                print_failure(&failure, err);
                 failure.exit_code()
             }
         }

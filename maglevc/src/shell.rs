@@ -28,7 +28,7 @@ use rustyline::{
 use crate::cli::{self, Cli};
 use crate::exec::{Client, Failure};
 use crate::render::{CLIENT_VERSION, Reply};
-use crate::style::Theme;
+use crate::style::{Theme, Themes};
 use crate::tree::{self, Action, Args, NameKind, NameSource};
 
 /// How long fetched names are used before they are fetched again.
@@ -190,6 +190,59 @@ struct QuestionMark {
     theme: Theme,
 }
 
+/// Where rustyline has drawn the prompt and the line: rows below the prompt's row of the
+/// cursor and of the line's end, on a terminal `cols` wide. The rule is rustyline's: a row
+/// holds `cols` columns and a line that fills its last row exactly ends on the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRows {
+    /// The cursor's row.
+    pub cursor: usize,
+    /// The row of the line's end.
+    pub end: usize,
+}
+
+impl LineRows {
+    /// The rows of `PROMPT` + `line` with the cursor at byte `pos`. Every character counts one
+    /// column (the command words and names are ASCII); a width of 0 counts as 80.
+    #[must_use]
+    pub fn of(line: &str, pos: usize, cols: usize) -> Self {
+        let cols = if cols == 0 { 80 } else { cols };
+        let prompt = PROMPT.chars().count();
+        let width = |s: &str| prompt + s.chars().count();
+        Self {
+            cursor: width(&line[..pos]) / cols,
+            end: width(line) / cols,
+        }
+    }
+
+    /// The text that replaces the drawn line by `echo` and `help`, then leaves the cursor
+    /// where rustyline's repaint expects it: the repaint moves down to the old end row and
+    /// clears that many rows upwards, so `end` blank rows are made below the help (scrolling
+    /// if need be) and the cursor goes back up to the old cursor row among them. The repaint
+    /// then draws the prompt on the row just below the help.
+    #[must_use]
+    pub fn redraw(self, echo: &str, help: &str) -> String {
+        let mut text = String::new();
+        if self.cursor > 0 {
+            text.push_str(&format!("\x1b[{}A", self.cursor));
+        }
+        text.push_str("\r\x1b[J");
+        text.push_str(echo);
+        text.push_str("\r\n");
+        text.push_str(&help.replace('\n', "\r\n"));
+        text.push_str(&"\n".repeat(self.end));
+        if self.end > self.cursor {
+            text.push_str(&format!("\x1b[{}A", self.end - self.cursor));
+        }
+        text
+    }
+}
+
+/// The terminal's width in columns (0 when stdout is not a terminal).
+fn terminal_cols() -> usize {
+    rustix::termios::tcgetwinsize(std::io::stdout()).map_or(0, |w| usize::from(w.ws_col))
+}
+
 impl ConditionalEventHandler for QuestionMark {
     fn handle(
         &self,
@@ -198,7 +251,8 @@ impl ConditionalEventHandler for QuestionMark {
         _positive: bool,
         ctx: &EventContext<'_>,
     ) -> Option<Cmd> {
-        let before = &ctx.line()[..ctx.pos()];
+        let line = ctx.line();
+        let before = &line[..ctx.pos()];
         let help = match tree::help_at(before) {
             Ok(entries) => tree::format_help(&entries),
             Err(e) => format!(
@@ -207,10 +261,9 @@ impl ConditionalEventHandler for QuestionMark {
                     .paint(crate::style::Style::Bad, &format!("error: {e}"))
             ),
         };
-        // The terminal is in raw mode: lines end with \r\n. The echo replaces the line on
-        // screen by the text before the cursor and the `?`.
-        let mut text = format!("\r\x1b[K{PROMPT}{before}?\r\n");
-        text.push_str(&help.replace('\n', "\r\n"));
+        // The terminal is in raw mode: the text carries its own carriage returns.
+        let rows = LineRows::of(line, ctx.pos(), terminal_cols());
+        let text = rows.redraw(&format!("{PROMPT}{before}?"), &help);
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
@@ -230,7 +283,7 @@ fn history_path() -> Option<PathBuf> {
 /// maglevd cannot be reached at start).
 #[must_use]
 pub fn run(cli: &Cli) -> u8 {
-    let theme = cli::theme(cli);
+    let Themes { out: theme, err } = cli::themes(cli);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -254,7 +307,7 @@ pub fn run(cli: &Cli) -> u8 {
     let (mut client, server_version, names) = match connected {
         Ok(c) => c,
         Err(failure) => {
-            cli::print_failure(&failure, theme);
+            cli::print_failure(&failure, err);
             return failure.exit_code();
         }
     };
@@ -310,7 +363,7 @@ pub fn run(cli: &Cli) -> u8 {
         let command = match tree::parse(&line) {
             Ok(c) => c,
             Err(e) => {
-                cli::print_failure(&Failure::Usage(e), theme);
+                cli::print_failure(&Failure::Usage(e), err);
                 continue;
             }
         };
@@ -321,7 +374,7 @@ pub fn run(cli: &Cli) -> u8 {
                 let result =
                     runtime.block_on(cli::run_command(&mut client, &command, theme, cli.json));
                 if let Err(failure) = result {
-                    cli::print_failure(&failure, theme);
+                    cli::print_failure(&failure, err);
                 }
                 // A change may have added or removed names.
                 fetched = Instant::now().checked_sub(NAMES_TTL).unwrap_or(fetched);
@@ -332,4 +385,52 @@ pub fn run(cli: &Cli) -> u8 {
         let _ = editor.save_history(path);
     }
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_rows_follow_rustylines_wrapping() {
+        // The prompt is 9 columns wide.
+        let cases: &[(&str, usize, usize, LineRows)] = &[
+            ("show", 4, 80, LineRows { cursor: 0, end: 0 }),
+            // 9 + 21 = 30: a full row ends on the next one.
+            (
+                "set frontend web pool",
+                21,
+                30,
+                LineRows { cursor: 1, end: 1 },
+            ),
+            (
+                "set frontend web poo",
+                20,
+                30,
+                LineRows { cursor: 0, end: 0 },
+            ),
+            // The cursor back on the first row of a line of three.
+            (&"x".repeat(60), 3, 30, LineRows { cursor: 0, end: 2 }),
+            // An unknown width counts as 80.
+            (&"x".repeat(71), 71, 0, LineRows { cursor: 1, end: 1 }),
+        ];
+        for &(line, pos, cols, want) in cases {
+            assert_eq!(
+                LineRows::of(line, pos, cols),
+                want,
+                "{line:?} at {pos}, {cols}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_redraw_leaves_blank_rows_for_the_repaint_to_clear() {
+        let rows = LineRows { cursor: 1, end: 2 };
+        assert_eq!(
+            rows.redraw("maglevc> x?", "  a  help\n"),
+            "\x1b[1A\r\x1b[Jmaglevc> x?\r\n  a  help\r\n\n\n\x1b[1A"
+        );
+        let one = LineRows { cursor: 0, end: 0 };
+        assert_eq!(one.redraw("p?", "h\n"), "\r\x1b[Jp?\r\nh\r\n");
+    }
 }

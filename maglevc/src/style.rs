@@ -61,8 +61,8 @@ impl Theme {
     /// Plain text.
     pub const PLAIN: Self = Self { color: false };
 
-    /// Decides from the choice, whether stdout is a terminal, and `NO_COLOR` (set and not
-    /// empty: never colour, whatever the choice).
+    /// Decides from the choice, whether the stream written to is a terminal, and `NO_COLOR`
+    /// (set and not empty: never colour, whatever the choice).
     #[must_use]
     pub fn detect(choice: ColorChoice, is_terminal: bool, no_color: Option<&str>) -> Self {
         let no_color = no_color.is_some_and(|v| !v.is_empty());
@@ -82,6 +82,48 @@ impl Theme {
             format!("{}{text}\x1b[0m", style.code())
         } else {
             text.to_owned()
+        }
+    }
+}
+
+/// An output stream of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Replies.
+    Stdout,
+    /// Errors.
+    Stderr,
+}
+
+/// The themes of the two streams: replies on stdout, errors on stderr, each coloured (under
+/// `auto`) only when its own stream is a terminal, so `maglevc ... 2>err.log` keeps escape
+/// codes out of the log while the reply on the terminal stays coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Themes {
+    /// For replies (stdout), and the shell's `?` help, which goes to the terminal with them.
+    pub out: Theme,
+    /// For error messages (stderr).
+    pub err: Theme,
+}
+
+impl Themes {
+    /// Plain text on both streams.
+    pub const PLAIN: Self = Self {
+        out: Theme::PLAIN,
+        err: Theme::PLAIN,
+    };
+
+    /// Decides each stream's theme with [`Theme::detect`], asking `is_terminal` about that
+    /// stream.
+    #[must_use]
+    pub fn detect(
+        choice: ColorChoice,
+        no_color: Option<&str>,
+        is_terminal: impl Fn(Stream) -> bool,
+    ) -> Self {
+        Self {
+            out: Theme::detect(choice, is_terminal(Stream::Stdout), no_color),
+            err: Theme::detect(choice, is_terminal(Stream::Stderr), no_color),
         }
     }
 }
@@ -444,5 +486,36 @@ mod tests {
                 "{choice:?} {tty} {no_color:?}"
             );
         }
+    }
+
+    #[test]
+    fn errors_are_coloured_by_whether_stderr_is_a_terminal() {
+        // (stdout a terminal, stderr a terminal) -> (replies coloured, errors coloured)
+        let cases = [
+            ((true, true), (true, true)),
+            ((true, false), (true, false)),
+            ((false, true), (false, true)),
+            ((false, false), (false, false)),
+        ];
+        for ((stdout, stderr), (out, err)) in cases {
+            let themes = Themes::detect(ColorChoice::Auto, None, |s| match s {
+                Stream::Stdout => stdout,
+                Stream::Stderr => stderr,
+            });
+            assert_eq!(
+                (themes.out.color, themes.err.color),
+                (out, err),
+                "stdout tty {stdout}, stderr tty {stderr}"
+            );
+        }
+        // `always` and `never` ignore the terminals; NO_COLOR wins over both.
+        let tty = |_| true;
+        assert_eq!(Themes::detect(ColorChoice::Never, None, tty), Themes::PLAIN);
+        assert_eq!(
+            Themes::detect(ColorChoice::Always, Some("1"), tty),
+            Themes::PLAIN
+        );
+        let piped = Themes::detect(ColorChoice::Always, None, |_| false);
+        assert!(piped.out.color && piped.err.color);
     }
 }

@@ -10,7 +10,8 @@
 //!
 //! Every broken rule is reported (sorted by position) as `file:line:column: key: message`.
 //!
-//! - `healthchecker.transition-history` is 1-10000; `netns` is a plain name (no `/`, `.`, `..`).
+//! - `healthchecker.transition-history` is 1-10000; `netns` is a name (no `/`, not `.` or `..`)
+//!   or an absolute path (no `.`, `..` or empty components).
 //! - With a `vpp` section, `vpp.lb` is required, and so are `ipv4-src-address` (IPv4) and
 //!   `ipv6-src-address` (IPv6). `sticky-buckets-per-core` is a power of two up to 2^28;
 //!   `flow-timeout` is whole seconds in 1-120 (`40s` or `40`); `sync-interval` is > 0;

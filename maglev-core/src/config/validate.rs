@@ -167,11 +167,11 @@ impl<'a> Checker<'a> {
             let name = netns.value;
             if name.is_empty() {
                 out.netns = None;
-            } else if name == "." || name == ".." || name.contains(['/', '\0']) {
+            } else if let Some(problem) = netns_problem(&name) {
                 self.error(
                     Self::at(&netns.referenced),
                     "healthchecker.netns",
-                    format!("`{name}` is not a network namespace name (no `/`, `.` or `..`)"),
+                    format!("`{name}` {problem}"),
                 );
             } else {
                 out.netns = Some(name);
@@ -1175,4 +1175,31 @@ fn status_range(value: &Scalar) -> Result<StatusRange, String> {
         return Err(format!("range `{shown}` is empty (low end above high end)"));
     }
     Ok(range)
+}
+
+/// Why a non-empty `healthchecker.netns` is refused, or `None` when it names a namespace:
+///
+/// | value | accepted as |
+/// |---|---|
+/// | a name: no `/`, not `.` or `..`, no NUL | `/var/run/netns/NAME` (what `ip netns add NAME` creates) |
+/// | an absolute path without `.`, `..` or empty components, no NUL | that namespace file (`/var/run/netns/x`, `/proc/<pid>/ns/net`) |
+/// | a relative path (`a/b`), `.`, `..`, a path with `..` or `//`, a NUL | refused |
+fn netns_problem(value: &str) -> Option<&'static str> {
+    const NEITHER: &str = "is neither a network namespace name (no `/`, not `.` or `..`) \
+                           nor an absolute path to a namespace file";
+    if value.contains('\0') {
+        return Some("contains a NUL byte");
+    }
+    match value.strip_prefix('/') {
+        None if value.contains('/') || value == "." || value == ".." => Some(NEITHER),
+        None => None,
+        Some(rest)
+            if rest
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..") =>
+        {
+            Some("is not a plain absolute path (no `.`, `..` or empty components)")
+        }
+        Some(_) => None,
+    }
 }

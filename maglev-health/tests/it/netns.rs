@@ -328,6 +328,66 @@ async fn a_namespace_deleted_at_run_time_fails_probes_saying_why() {
     assert!(err.to_string().contains("was replaced"), "{err}");
 }
 
+/// A process that lives in a namespace (`ip netns exec NAME sleep`), for its
+/// `/proc/<pid>/ns/net`; killed on drop.
+struct NsHolder(std::process::Child);
+
+impl NsHolder {
+    /// Starts the process and waits until it is inside the namespace; its namespace file.
+    fn start(ns: &TestNs) -> (Self, String) {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "sleep", "120"])
+            .spawn()
+            .expect("ip netns exec");
+        let holder = Self(child);
+        let path = format!("/proc/{}/ns/net", holder.0.id());
+        let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::read_link(&path).ok().as_ref() == Some(&ours) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} never left our namespace"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (holder, path)
+    }
+}
+
+impl Drop for NsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_given_by_path_is_entered_like_one_given_by_name() {
+    let Some(ns) = TestNs::create() else { return };
+    let pki = Pki::new();
+    let (ports, _stop) = serve_inside(&ns, ns.v4, &pki);
+    let (_holder, proc_path) = NsHolder::start(&ns);
+    let netns_dir_path = format!("{}/{}", maglev_health::netns::NETNS_DIR, ns.name);
+    let tcp_spec = spec(tcp(ports.http, None), 3000);
+    let http_spec = spec(ProbeKind::Http(HttpParams::new(ports.http)), 3000);
+    for path in [netns_dir_path, proc_path] {
+        let inside = SocketFactory::enter(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(inside.netns(), Some(path.as_str()));
+        assert_eq!(inside.netns_file(), Some(std::path::Path::new(&path)));
+        assert!(inside.check().is_ok(), "{path}");
+        let runner = ProbeRunner::with_sockets(TcpCheckMode::Connect, inside);
+        for probe in [&tcp_spec, &http_spec] {
+            let r = runner.probe(probe, ns.v4).await;
+            assert!(r.is_pass(), "{path}: {r:?}");
+        }
+    }
+    // A path that is not there is named in the error, as a name is.
+    let missing = format!("{}/{}-gone", maglev_health::netns::NETNS_DIR, ns.name);
+    let err = SocketFactory::enter(&missing).unwrap_err();
+    assert!(matches!(err, NetnsError::NotFound { .. }), "{err:?}");
+    assert!(err.to_string().contains(&missing), "{err}");
+}
+
 #[test]
 fn without_cap_sys_admin_entering_fails_naming_namespace_and_capability() {
     let Some(ns) = TestNs::create() else { return };

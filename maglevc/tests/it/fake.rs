@@ -358,7 +358,40 @@ pub(crate) struct Fake {
     state: Arc<Mutex<State>>,
 }
 
+/// The operator RPCs, as data: the state each leaves a backend in and the code of the
+/// transition it records.
+#[derive(Clone, Copy)]
+enum OperatorRpc {
+    Pause,
+    Resume,
+    Enable,
+    Disable,
+}
+
+impl OperatorRpc {
+    fn outcome(self) -> (BackendState, ResultCode) {
+        match self {
+            Self::Pause => (BackendState::Paused, ResultCode::Paused),
+            // The fake's probes pass at once: a resumed backend is up again.
+            Self::Resume => (BackendState::Up, ResultCode::Resumed),
+            Self::Enable => (BackendState::Up, ResultCode::Enabled),
+            Self::Disable => (BackendState::Disabled, ResultCode::Disabled),
+        }
+    }
+}
+
 impl Fake {
+    /// Runs an operator RPC on the backend the request names.
+    fn operate(
+        &self,
+        r: Request<BackendRequest>,
+        rpc: OperatorRpc,
+    ) -> Result<Response<BackendInfo>, Status> {
+        let name = r.into_inner().name;
+        let (state, code) = rpc.outcome();
+        self.with(|s| s.operator(&name, state, code))
+    }
+
     fn with<T>(
         &self,
         f: impl FnOnce(&mut State) -> Result<T, Status>,
@@ -450,33 +483,28 @@ impl Maglev for Fake {
         &self,
         r: Request<BackendRequest>,
     ) -> Result<Response<BackendInfo>, Status> {
-        let name = r.into_inner().name;
-        self.with(|s| s.operator(&name, BackendState::Paused, ResultCode::Paused))
+        self.operate(r, OperatorRpc::Pause)
     }
 
     async fn resume_backend(
         &self,
         r: Request<BackendRequest>,
     ) -> Result<Response<BackendInfo>, Status> {
-        // The fake's probes pass at once: a resumed backend is up again.
-        let name = r.into_inner().name;
-        self.with(|s| s.operator(&name, BackendState::Up, ResultCode::Resumed))
+        self.operate(r, OperatorRpc::Resume)
     }
 
     async fn enable_backend(
         &self,
         r: Request<BackendRequest>,
     ) -> Result<Response<BackendInfo>, Status> {
-        let name = r.into_inner().name;
-        self.with(|s| s.operator(&name, BackendState::Up, ResultCode::Enabled))
+        self.operate(r, OperatorRpc::Enable)
     }
 
     async fn disable_backend(
         &self,
         r: Request<BackendRequest>,
     ) -> Result<Response<BackendInfo>, Status> {
-        let name = r.into_inner().name;
-        self.with(|s| s.operator(&name, BackendState::Disabled, ResultCode::Disabled))
+        self.operate(r, OperatorRpc::Disable)
     }
 
     async fn list_health_checks(

@@ -30,14 +30,18 @@ struct Pty {
 
 impl Pty {
     fn spawn(addr: SocketAddr, history: &Path) -> Self {
+        Self::spawn_sized(addr, history, 40, 160)
+    }
+
+    fn spawn_sized(addr: SocketAddr, history: &Path, rows: u16, cols: u16) -> Self {
         let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("openpt");
         grantpt(&master).expect("grantpt");
         unlockpt(&master).expect("unlockpt");
         tcsetwinsize(
             &master,
             Winsize {
-                ws_row: 40,
-                ws_col: 160,
+                ws_row: rows,
+                ws_col: cols,
                 ws_xpixel: 0,
                 ws_ypixel: 0,
             },
@@ -107,6 +111,19 @@ impl Pty {
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the output has not changed for a while; all of it, raw.
+    fn settle(&self) -> Vec<u8> {
+        let mut last = self.output.lock().unwrap().len();
+        loop {
+            std::thread::sleep(Duration::from_millis(300));
+            let out = self.output.lock().unwrap();
+            if out.len() == last {
+                return out.clone();
+            }
+            last = out.len();
         }
     }
 
@@ -243,4 +260,184 @@ fn quit_and_exit_leave_the_shell() {
         pty.send(&format!("{word}\r"));
         assert_eq!(pty.wait_exit(), 0, "{word}");
     }
+}
+
+/// A terminal screen as much as the line editor drives one: printable text with xterm's
+/// deferred autowrap, CR, LF with scrolling, cursor up/down/forward/back/column, erase to the
+/// end of the line and of the screen; other sequences (modes, colours) change nothing shown.
+struct Screen {
+    rows: usize,
+    cols: usize,
+    cells: Vec<Vec<char>>,
+    /// Whether a row continues the one above it (reached by autowrap).
+    wrapped: Vec<bool>,
+    row: usize,
+    col: usize,
+}
+
+impl Screen {
+    fn new(rows: usize, cols: usize) -> Self {
+        Self {
+            rows,
+            cols,
+            cells: vec![vec![' '; cols]; rows],
+            wrapped: vec![false; rows],
+            row: 0,
+            col: 0,
+        }
+    }
+
+    fn line_feed(&mut self) {
+        if self.row + 1 == self.rows {
+            self.cells.remove(0);
+            self.cells.push(vec![' '; self.cols]);
+            self.wrapped.remove(0);
+            self.wrapped.push(false);
+        } else {
+            self.row += 1;
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\r' => self.col = 0,
+                '\n' => self.line_feed(),
+                '\x08' => self.col = self.col.saturating_sub(1).min(self.cols - 1),
+                '\x1b' => {
+                    if chars.peek() != Some(&'[') {
+                        chars.next();
+                        continue;
+                    }
+                    chars.next();
+                    let mut params = String::new();
+                    let mut fin = ' ';
+                    for p in chars.by_ref() {
+                        if p.is_ascii_digit() || p == ';' || p == '?' {
+                            params.push(p);
+                        } else {
+                            fin = p;
+                            break;
+                        }
+                    }
+                    let n = params.parse::<usize>().unwrap_or(1).max(1);
+                    let col = self.col.min(self.cols - 1);
+                    match fin {
+                        'A' => self.row = self.row.saturating_sub(n),
+                        'B' => self.row = (self.row + n).min(self.rows - 1),
+                        'C' => self.col = (col + n).min(self.cols - 1),
+                        'D' => self.col = col.saturating_sub(n),
+                        'G' => self.col = (n - 1).min(self.cols - 1),
+                        'K' => self.cells[self.row][col..].fill(' '),
+                        'J' => {
+                            self.cells[self.row][col..].fill(' ');
+                            for r in self.row + 1..self.rows {
+                                self.cells[r].fill(' ');
+                                self.wrapped[r] = false;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                c if c >= ' ' => {
+                    if self.col >= self.cols {
+                        self.col = 0;
+                        self.line_feed();
+                        self.wrapped[self.row] = true;
+                    }
+                    self.cells[self.row][self.col] = c;
+                    self.col += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The lines shown, wrapped rows joined, trailing blanks and blank lines dropped.
+    fn lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = Vec::new();
+        for (r, row) in self.cells.iter().enumerate() {
+            let text: String = row.iter().collect();
+            match lines.last_mut() {
+                Some(last) if self.wrapped[r] => last.push_str(&text),
+                _ => lines.push(text),
+            }
+        }
+        let mut lines: Vec<String> = lines.iter().map(|l| l.trim_end().to_owned()).collect();
+        while lines.last().is_some_and(String::is_empty) {
+            lines.pop();
+        }
+        lines
+    }
+}
+
+#[test]
+fn question_mark_redraws_a_line_that_takes_several_rows() {
+    let addr = fake::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (rows, cols) = (16, 30);
+    let mut pty = Pty::spawn_sized(addr, &dir.path().join("history"), rows, cols);
+    pty.expect(PROMPT);
+    // A screenful of output first, so that what follows scrolls.
+    pty.send("?");
+    pty.expect("leave the shell");
+    pty.expect(PROMPT);
+
+    // The cursor at the end of a line of two rows.
+    let line = "set frontend web pool primary ";
+    pty.send(line);
+    pty.expect("primary");
+    pty.send("?");
+    let want_help = maglevc::tree::format_help(&maglevc::tree::help_at(line).unwrap());
+    let mut screen = Screen::new(usize::from(rows), usize::from(cols));
+    screen.feed(&pty.settle());
+    let shown = screen.lines();
+    let mut want: Vec<String> = vec![format!("{PROMPT}{line}?")];
+    want.extend(want_help.lines().map(|l| l.trim_end().to_owned()));
+    want.push(format!("{PROMPT}{line}").trim_end().to_owned());
+    assert!(
+        shown.ends_with(&want),
+        "the screen ends:\n{}\nwanted it to end:\n{}",
+        shown.join("\n"),
+        want.join("\n")
+    );
+    // The line as it was before the ? is not left above the echo.
+    let before_echo = &shown[..shown.len() - want.len()];
+    assert!(
+        !before_echo.iter().any(|l| l.contains("primary")),
+        "{}",
+        shown.join("\n")
+    );
+
+    // The cursor in the middle of a line of two rows: the help is the one at the cursor and
+    // the whole line comes back, the cursor where it was (typing goes in there).
+    pty.send("backend nginx0");
+    pty.send(&"\x1b[D".repeat("nginx0".len()));
+    pty.send("?");
+    let at = format!("{line}backend ");
+    let want_help = maglevc::tree::format_help(&maglevc::tree::help_at(&at).unwrap());
+    let mut screen = Screen::new(usize::from(rows), usize::from(cols));
+    screen.feed(&pty.settle());
+    let shown = screen.lines();
+    let mut want: Vec<String> = vec![format!("{PROMPT}{at}?")];
+    want.extend(want_help.lines().map(|l| l.trim_end().to_owned()));
+    want.push(format!("{PROMPT}{line}backend nginx0"));
+    assert!(
+        shown.ends_with(&want),
+        "the screen ends:\n{}\nwanted it to end:\n{}",
+        shown.join("\n"),
+        want.join("\n")
+    );
+    pty.send("x");
+    let mut screen = Screen::new(usize::from(rows), usize::from(cols));
+    screen.feed(&pty.settle());
+    let typed = format!("{PROMPT}{line}backend xnginx0");
+    assert_eq!(
+        screen.lines().last(),
+        Some(&typed),
+        "{}",
+        screen.lines().join("\n")
+    );
 }
