@@ -1645,7 +1645,7 @@ fn file_with_extra_key(path: &[&str]) -> String {
     let mut text = String::new();
     let mut indent = 0;
     let mut dash = false;
-    let mut line = |indent: usize, dash: bool, key: &str, text: &mut String| {
+    let line = |indent: usize, dash: bool, key: &str, text: &mut String| {
         text.push_str(&" ".repeat(indent));
         if dash {
             text.push_str("- ");
@@ -1674,9 +1674,8 @@ fn file_with_extra_key(path: &[&str]) -> String {
 /// no unknown key there.
 fn parser_keys_at(path: &[&str]) -> Option<std::collections::BTreeSet<String>> {
     let text = file_with_extra_key(path);
-    let error = match maglev_core::config::Config::from_yaml_str("t.yaml", &text) {
-        Err(ConfigError::Parse(e)) => e,
-        _ => return None,
+    let Err(ConfigError::Parse(error)) = Config::from_yaml_str("t.yaml", &text) else {
+        return None;
     };
     let list = error
         .message
