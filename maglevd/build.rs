@@ -27,7 +27,8 @@ fn main() {
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
         });
     println!("cargo:rustc-env=MAGLEVD_GIT_COMMIT={commit}");
-    println!("cargo:rustc-env=MAGLEVD_BUILD_DATE={}", rfc3339(epoch));
+    let date = rfc3339(epoch).unwrap_or_else(|| "unknown".to_owned());
+    println!("cargo:rustc-env=MAGLEVD_BUILD_DATE={date}");
 }
 
 fn git(args: &[&str]) -> Option<String> {
@@ -71,23 +72,16 @@ fn watch_head(git_dir: &Path) {
     );
 }
 
-/// `epoch` seconds as an RFC 3339 UTC timestamp (civil-from-days, proleptic Gregorian).
-fn rfc3339(epoch: i64) -> String {
-    let days = epoch.div_euclid(86_400);
-    let secs = epoch.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+/// `epoch` seconds as an RFC 3339 UTC timestamp; `None` out of the calendar's range.
+fn rfc3339(epoch: i64) -> Option<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp(epoch).ok()?;
+    Some(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ))
 }

@@ -13,6 +13,8 @@ pub enum LogFormat {
     Pretty,
     /// One JSON object per line (the original's format).
     Json,
+    /// One `key=value` line per record (logfmt).
+    Logfmt,
 }
 
 /// How plain TCP health checks (TCP without TLS) are done.
@@ -84,6 +86,12 @@ pub struct Args {
     /// (`info,maglevd=debug`).
     #[arg(long, env = "MAGLEV_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// A file of `KEY=value` lines (systemd's `EnvironmentFile=`, `/etc/default/maglevd`):
+    /// SIGHUP applies its `MAGLEV_LOG_LEVEL` (or, without one, `--log-level` again) without a
+    /// restart.
+    #[arg(long, env = "MAGLEV_ENV_FILE", value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
 
     /// How plain TCP checks are done: `auto` (half-open with CAP_NET_RAW, else connect),
     /// `half-open` or `connect`.

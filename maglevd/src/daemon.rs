@@ -14,10 +14,12 @@ use tokio::sync::watch;
 use crate::cli::Args;
 use crate::config_file::{self, ConfigSource, LoadError, Loaded};
 use crate::grpc::MaglevService;
+use crate::grpc::requests::GrpcRequests;
 use crate::grpc::serve::{self, GrpcServer, ListenAddr, Listener, ServeOptions, TlsFiles};
 use crate::metrics::{MeteredProber, Metrics, ProbeRecorder, TransitionCounts};
 use crate::reload::{ConfigStage, Reloader, log_config_error};
-use crate::{build, demo, metrics, specs, vpp};
+use crate::sd_notify::{self, Notifier};
+use crate::{build, demo, logging, metrics, specs, vpp};
 
 /// Backends of the embedded demo that come and go, to show transitions and syncs.
 pub const DEMO_FLAPPING: &[&str] = &["web2"];
@@ -136,6 +138,7 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     let reloader = Reloader::new(source, options, checker.clone(), syncer.clone(), config_tx)
         .with_netns_follower(move |netns| follow_netns(&follower, netns))
         .with_specs_follower(move |specs| named.set_specs(specs));
+    let grpc_requests = GrpcRequests::new();
     let metrics = Metrics::new(
         checker.clone(),
         config_rx.clone(),
@@ -143,7 +146,8 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
         vpp.as_ref().map(|v| v.api.clone()).unwrap_or_default(),
         probes,
         transition_counts,
-    );
+    )
+    .with_grpc_requests(grpc_requests.clone());
     let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics_server = match metrics_addr {
         Some(addr) => {
@@ -179,6 +183,7 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
                         client_ca: args.grpc_tls_client_ca.clone(),
                     }),
                 reflection: args.reflection,
+                requests: grpc_requests.clone(),
             };
             Some(
                 GrpcServer::start(listener, &options, service, syncer.clone())
@@ -189,14 +194,28 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
         None => None,
     };
 
+    // The config is loaded and every listener (gRPC, metrics) is bound: tell systemd (Type=notify).
+    let notifier = Notifier::from_env().unwrap_or_else(|error| {
+        tracing::warn!(name: "sd-notify-failed", error = %error, "sd-notify-failed");
+        Notifier::default()
+    });
+    notifier.send(sd_notify::State::Ready);
+    let _watchdog = notifier.spawn_watchdog();
+
     loop {
         tokio::select! {
-            _ = sighup.recv() => { let _ = reloader.reload(); }
+            _ = sighup.recv() => {
+                notifier.send(sd_notify::State::Reloading);
+                logging::on_sighup(args.env_file.as_deref(), &args.log_level);
+                let _ = reloader.reload();
+                notifier.send(sd_notify::State::Ready);
+            }
             _ = sigint.recv() => { tracing::info!(name: "signal", signal = "SIGINT", "signal"); break; }
             _ = sigterm.recv() => { tracing::info!(name: "signal", signal = "SIGTERM", "signal"); break; }
         }
     }
 
+    notifier.send(sd_notify::State::Stopping);
     tracing::info!(name: "stopping", "stopping");
     if let Some(grpc) = grpc {
         grpc.shutdown(serve::DRAIN_DEADLINE).await;

@@ -36,6 +36,12 @@
 //! in-flight calls for up to 5 s, stop the syncer,
 //! close the VPP connection, stop every probe and exit 0.
 //!
+//! # systemd
+//!
+//! Under `Type=notify` ([`sd_notify`]): `READY=1` once the config is loaded and the gRPC API
+//! and metrics listeners are bound, `RELOADING=1` then `READY=1` around a SIGHUP reload, `STOPPING=1` on shutdown,
+//! and `WATCHDOG=1` every half `WatchdogSec=`. Nothing is sent without `$NOTIFY_SOCKET`.
+//!
 //! # Logs
 //!
 //! `tracing` records on stdout, `--log-format pretty|json`. The message of every record is
@@ -58,5 +64,6 @@ pub mod log_feed;
 pub mod logging;
 pub mod metrics;
 pub mod reload;
+pub mod sd_notify;
 pub mod specs;
 pub mod vpp;

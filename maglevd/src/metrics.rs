@@ -8,6 +8,8 @@
 //! |---|---|---|
 //! | backend state, rise/fall counter, enabled flag | the checker ([`Checker::snapshot`]) | `maglev_backend_state{backend,state}` (1 for the current state), `maglev_backend_health{backend}`, `maglev_backend_enabled{backend}` |
 //! | effective weights, frontend state and active pool | computed from the config, the states and the overrides | `maglev_frontend_pool_backend_weight{frontend,pool,backend}`, `maglev_frontend_state{frontend,state}`, `maglev_frontend_active_pool{frontend,pool}` |
+//! | bucket share | the Maglev table of each frontend's desired VIP (as VPP builds it), kept while its ASes and weights stay the same | `maglev_frontend_pool_backend_buckets{frontend,pool,backend}` (0 for every membership but a backend's first, which VPP gets) |
+//! | gRPC calls | [`GrpcRequests`], a tower layer on the API server | `maglev_grpc_requests_total{method,code}` (served methods and `unknown`; the 17 codes) |
 //! | probes by result and code, probe durations | [`ProbeRecorder`], fed by [`MeteredProber`] around the real prober | `maglev_probe_total{backend,type,result,code}`, `maglev_probe_duration_seconds{backend,type}` |
 //! | transitions | [`TransitionCounts`], fed from the checker's broadcast | `maglev_backend_transitions_total{backend,from,to}` |
 //! | VPP session | [`LbSyncer::snapshot`] | `maglev_vpp_connected`, `maglev_vpp_uptime_seconds`, `maglev_vpp_connected_seconds`, `maglev_vpp_info{version,build_date,pid}` |
@@ -29,8 +31,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use maglev_core::config::Config;
-use maglev_core::desired::vip_key;
-use maglev_core::weights::{BackendState, FrontendState, effective_weights};
+use maglev_core::desired::{desired_vip, vip_key};
+use maglev_core::plan::Vip;
+use maglev_core::weights::{BackendState, FrontendState};
 use maglev_health::checker::{BackendSnapshot, BackendSpec, Checker, Prober};
 use maglev_health::machine::Transition;
 use maglev_health::probe::{ProbeKind, ProbeSpec};
@@ -43,6 +46,8 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet}
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, watch};
+
+use crate::grpc::requests::GrpcRequests;
 
 /// The content type of `/metrics`.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -233,6 +238,48 @@ pub struct Metrics {
     api: ApiCounters,
     probes: ProbeRecorder,
     transitions: TransitionCounts,
+    buckets: BucketShares,
+    grpc: Option<GrpcRequests>,
+}
+
+/// Per frontend: the AS weights and table length its bucket shares were computed from, and
+/// the buckets per AS address.
+type ShareCache = HashMap<String, (Vec<(IpAddr, u8)>, u32, Arc<HashMap<IpAddr, u32>>)>;
+
+/// Each frontend's bucket share per AS, recomputed only when its ASes, weights or table
+/// length change (a table costs far more than a scrape's other work).
+#[derive(Debug, Clone, Default)]
+struct BucketShares {
+    cache: Arc<Mutex<ShareCache>>,
+}
+
+impl BucketShares {
+    /// The buckets per AS of `frontend`'s desired `vip` (empty when VPP would refuse it).
+    fn of(&self, frontend: &str, vip: &Vip) -> Arc<HashMap<IpAddr, u32>> {
+        let input: Vec<(IpAddr, u8)> = vip.ases.iter().map(|(a, x)| (*a, x.weight)).collect();
+        let mut cache = lock(&self.cache);
+        if let Some((ases, len, shares)) = cache.get(frontend)
+            && *ases == input
+            && *len == vip.table_len
+        {
+            return Arc::clone(shares);
+        }
+        let shares: Arc<HashMap<IpAddr, u32>> = Arc::new(
+            vip.maglev_table()
+                .map(|t| t.buckets_per_as().collect())
+                .unwrap_or_default(),
+        );
+        cache.insert(
+            frontend.to_owned(),
+            (input, vip.table_len, Arc::clone(&shares)),
+        );
+        shares
+    }
+
+    /// Forgets frontends no longer in the config.
+    fn keep(&self, config: &Config) {
+        lock(&self.cache).retain(|name, _| config.frontend(name).is_some());
+    }
 }
 
 impl fmt::Debug for Metrics {
@@ -278,7 +325,16 @@ impl Metrics {
             api,
             probes,
             transitions,
+            buckets: BucketShares::default(),
+            grpc: None,
         }
+    }
+
+    /// Renders the API's calls by method and code from `requests` too.
+    #[must_use]
+    pub fn with_grpc_requests(mut self, requests: GrpcRequests) -> Self {
+        self.grpc = Some(requests);
+        self
     }
 
     /// One scrape, rendered as OpenMetrics text.
@@ -398,15 +454,19 @@ impl Collector for Metrics {
         let weights: Vec<_> = config
             .frontends
             .iter()
-            .map(|fe| (fe, effective_weights(fe, &states, &overrides)))
+            .map(|fe| {
+                let (_, vip, weights) = desired_vip(&config, fe, &states, &overrides);
+                (fe, weights, self.buckets.of(&fe.name, &vip))
+            })
             .collect();
+        self.buckets.keep(&config);
         let mut f = family(
             e,
             "maglev_frontend_pool_backend_weight",
             "The effective weight of a backend in a frontend's pool.",
             MetricType::Gauge,
         )?;
-        for (fe, w) in &weights {
+        for (fe, w, _) in &weights {
             for pool in &w.pools {
                 for m in &pool.members {
                     let labels = [
@@ -420,11 +480,39 @@ impl Collector for Metrics {
         }
         let mut f = family(
             e,
+            "maglev_frontend_pool_backend_buckets",
+            "New-flow table buckets a backend owns in its frontend's VIP (Maglev).",
+            MetricType::Gauge,
+        )?;
+        for (fe, w, shares) in &weights {
+            for (index, pool) in w.pools.iter().enumerate() {
+                for m in &pool.members {
+                    // VPP gets a backend's first membership only: the others own no bucket.
+                    let first = fe
+                        .membership(m.backend)
+                        .is_some_and(|(first, _)| first == index);
+                    let buckets = config
+                        .backend(m.backend)
+                        .filter(|_| first)
+                        .and_then(|b| shares.get(&b.address))
+                        .copied()
+                        .unwrap_or(0);
+                    let labels = [
+                        ("frontend", fe.name.as_str()),
+                        ("pool", pool.name),
+                        ("backend", m.backend),
+                    ];
+                    f.gauge(&labels, i64::from(buckets))?;
+                }
+            }
+        }
+        let mut f = family(
+            e,
             "maglev_frontend_state",
             "1 for the frontend's current state.",
             MetricType::Gauge,
         )?;
-        for (fe, w) in &weights {
+        for (fe, w, _) in &weights {
             for state in [
                 FrontendState::Unknown,
                 FrontendState::Up,
@@ -440,7 +528,7 @@ impl Collector for Metrics {
             "1 for the frontend's active pool.",
             MetricType::Gauge,
         )?;
-        for (fe, w) in &weights {
+        for (fe, w, _) in &weights {
             for (i, pool) in w.pools.iter().enumerate() {
                 let labels = [("frontend", fe.name.as_str()), ("pool", pool.name)];
                 f.gauge(&labels, i64::from(i == w.active_pool))?;
@@ -489,6 +577,18 @@ impl Collector for Metrics {
                     ("to", to.as_str()),
                 ];
                 f.counter(&labels, *n)?;
+            }
+        }
+
+        if let Some(grpc) = &self.grpc {
+            let mut f = family(
+                e,
+                "maglev_grpc_requests",
+                "gRPC API calls by method and status code.",
+                MetricType::Counter,
+            )?;
+            for (method, code, n) in grpc.counts() {
+                f.counter(&[("method", method), ("code", code)], n)?;
             }
         }
 

@@ -1,14 +1,16 @@
 //! Project automation: `cargo xtask codegen [--check] [--api-dir DIR]` (the VPP bindings in
 //! `vpp-binapi/src/api/` and the gRPC code in `maglev-api/src/gen/`) and
-//! `cargo xtask messages MODULE`, `cargo xtask man` (man pages in `target/man/`, see
-//! [`man`]) and `cargo xtask completions` (maglevc's in `target/completions/`, see
-//! [`completions`]).
+//! `cargo xtask messages MODULE`, `cargo xtask deb` (the Debian packages), `cargo xtask man`
+//! (man pages in `target/man/`, see [`man`]) and `cargo xtask completions` (maglevc's in
+//! `target/completions/`, see [`completions`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+
+mod deb;
 
 /// The VPP API modules generated into `vpp-binapi/src/api/`: the one list, which the
 /// generated code exports as `vpp_binapi::api::MODULES` for everyone else.
@@ -63,6 +65,24 @@ enum Cmd {
     /// Write maglevc's shell completions (maglevc.bash, _maglevc, maglevc.fish) to
     /// target/completions/.
     Completions,
+    /// Build the Debian packages vpp-maglevd and vpp-maglev (binaries included).
+    Deb {
+        /// The cargo profile of the binaries (`release`, or `dev` to reuse a test build).
+        #[arg(long, default_value = "release")]
+        profile: String,
+        /// Where the .deb files go (default: <target dir>/debian).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Cross-build for this Rust target (`aarch64-unknown-linux-gnu` makes arm64 packages).
+        #[arg(long, value_name = "TRIPLE")]
+        target: Option<String>,
+        /// The Debian revision: the version is `<workspace version>-<revision>`.
+        #[arg(long, default_value = "1")]
+        revision: String,
+        /// Package the binaries already built, without running cargo build.
+        #[arg(long)]
+        no_build: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -105,6 +125,22 @@ fn run(cli: Cli) -> Result<()> {
                 .chain(completions::write(&workspace_root())?),
         ),
         Cmd::Completions => print_written(completions::write(&workspace_root())?),
+        Cmd::Deb {
+            profile,
+            out,
+            target,
+            revision,
+            no_build,
+        } => {
+            let options = deb::Options {
+                profile,
+                out,
+                target,
+                revision,
+                no_build,
+            };
+            deb::run(&workspace_root(), &options).map(drop)
+        }
     }
 }
 

@@ -29,6 +29,7 @@
 mod config;
 mod convert;
 mod events;
+pub mod requests;
 pub mod serve;
 mod service;
 #[cfg(test)]

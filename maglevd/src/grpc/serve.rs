@@ -48,6 +48,7 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use super::MaglevService;
+use super::requests::GrpcRequests;
 
 /// Largest request message accepted, in bytes (tonic's default, stated here on purpose: no
 /// maglev.v1 request comes near it).
@@ -138,12 +139,14 @@ pub struct TlsFiles {
 }
 
 /// How the API is served.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// TLS, or plain HTTP/2.
     pub tls: Option<TlsFiles>,
     /// Whether server reflection is served.
     pub reflection: bool,
+    /// Where every call is counted by method and code (for `/metrics`).
+    pub requests: GrpcRequests,
 }
 
 /// Why the API could not be served.
@@ -324,6 +327,8 @@ impl GrpcServer {
             .set_service_status(maglev_api::SERVICE_NAME, ServingStatus::NotServing)
             .await;
         let cut = stop.clone();
+        // Layers added later are inner: the count sees the shutdown trailers too.
+        let builder = builder.layer(options.requests.layer());
         let mut builder = builder.layer(tower::util::MapResponseLayer::new(
             move |response: http::Response<Body>| {
                 response.map(|body| Body::new(ShutdownBody::new(body, cut.clone())))

@@ -28,18 +28,29 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &Path, api: &Path) -> Self {
+        Self::start_logging(
+            config,
+            api,
+            &["--log-format", "json", "--log-level", "info"],
+        )
+    }
+
+    /// Starts with `log` as the log flags.
+    fn start_logging(config: &Path, api: &Path, log: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_maglevd"))
             .arg("--config")
             .arg(config)
             .arg("--vpp-api-socket")
             .arg(api)
-            .args(["--log-format", "json", "--log-level", "info"])
+            .args(log)
             // No API: parallel tests never collide on a port (the API has its own tests).
             .args(["--grpc-addr", ""])
             .args(["--metrics-addr", "127.0.0.1:0"])
             .env_remove("MAGLEV_CONFIG")
             .env_remove("MAGLEV_METRICS_ADDR")
             .env_remove("MAGLEV_LOG_LEVEL")
+            .env_remove("MAGLEV_LOG_FORMAT")
+            .env_remove("MAGLEV_ENV_FILE")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -70,6 +81,16 @@ impl Daemon {
             .unwrap()
             .iter()
             .filter(|l| l.contains(&needle))
+            .count()
+    }
+
+    /// Lines that contain every one of `words`.
+    fn lines_with(&self, words: &[&str]) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| words.iter().all(|w| l.contains(w)))
             .count()
     }
 
@@ -400,5 +421,71 @@ async fn ten_thousand_backends_start_cleanly() {
         daemon.logs()
     );
     stop(daemon).await;
+    sim.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logfmt_lines_and_sighup_changes_the_level_from_the_env_file() {
+    let _serial = DAEMONS.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let api: PathBuf = dir.path().join("api.sock");
+    let sim = Simulator::start(SimConfig::new(&api)).await.unwrap();
+    let (_b1, b1_port) = listen(SocketAddr::from(([127, 0, 0, 61], 0))).await;
+    let (_b2, b2_port) = listen(SocketAddr::from(([127, 0, 0, 62], 0))).await;
+    let path = dir.path().join("maglev.yaml");
+    std::fs::write(&path, config([b1_port, b2_port], 100)).unwrap();
+    let env_file = dir.path().join("maglevd");
+    std::fs::write(&env_file, "MAGLEV_CONFIG=/ignored/on/reload\n").unwrap();
+    let env_arg = env_file.to_str().unwrap();
+    let daemon = Daemon::start_logging(
+        &path,
+        &api,
+        &[
+            "--log-format",
+            "logfmt",
+            "--log-level",
+            "info",
+            "--env-file",
+            env_arg,
+        ],
+    );
+
+    // logfmt at INFO: key=value records, no DEBUG ones.
+    wait_for("a transition in logfmt", &daemon, || {
+        daemon.lines_with(&["level=info", "message=backend-transition", "backend=b1"]) > 0
+    })
+    .await;
+    assert_eq!(daemon.lines_with(&["{\""]), 0, "no JSON: {}", daemon.logs());
+    assert!(daemon.lines_with(&["ts=", "level=info", "message=starting"]) == 1);
+    assert_eq!(daemon.lines_with(&["level=debug"]), 0);
+
+    // The env file asks for DEBUG: probes and API messages show, with their names.
+    std::fs::write(&env_file, "# raised for a look\nMAGLEV_LOG_LEVEL=debug\n").unwrap();
+    daemon.signal("-HUP");
+    wait_for("DEBUG records after SIGHUP", &daemon, || {
+        daemon.lines_with(&["message=log-level", "filter=debug", "source=env-file"]) == 1
+            && daemon.lines_with(&["level=debug", "message=probe-start", "backend=b1"]) > 0
+            && daemon.lines_with(&["level=debug", "message=probe-done", "backend=b1"]) > 0
+            && daemon.lines_with(&["level=debug", "vpp-api-send", "msg=lb_vip_dump"]) > 0
+            && daemon.lines_with(&["level=debug", "vpp-api-recv", "msg=lb_vip_details"]) > 0
+    })
+    .await;
+
+    // The level leaves the file: back to --log-level, the DEBUG records stop.
+    std::fs::write(&env_file, "MAGLEV_CONFIG=/ignored/on/reload\n").unwrap();
+    daemon.signal("-HUP");
+    wait_for("the flag's level again", &daemon, || {
+        daemon.lines_with(&["message=log-level", "filter=info", "source=flag"]) == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let debug = daemon.lines_with(&["level=debug"]);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        daemon.lines_with(&["level=debug"]),
+        debug,
+        "probes run every 100 ms"
+    );
+    drop(daemon);
     sim.shutdown();
 }

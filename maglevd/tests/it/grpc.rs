@@ -35,6 +35,11 @@ impl Daemon {
     /// Starts maglevd on the config of [`config`] with `extra` flags (`--grpc-addr
     /// 127.0.0.1:0` unless `extra` names one).
     pub(crate) async fn start(extra: &[&str]) -> Self {
+        Self::start_with_env(extra, &[]).await
+    }
+
+    /// [`Daemon::start`] with these environment variables set.
+    pub(crate) async fn start_with_env(extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = SimConfig::new(dir.path().join("api.sock"));
         cfg.stats_socket = None;
@@ -63,6 +68,10 @@ impl Daemon {
             .env_remove("MAGLEV_LOG_LEVEL")
             .env_remove("MAGLEV_GRPC_ADDR")
             .env_remove("MAGLEV_METRICS_ADDR")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -906,4 +915,51 @@ async fn a_python_grpcio_client_reflects_reads_mutates_and_watches() {
     assert!(stdout.contains("all checks passed"), "{stdout}");
     // The one mutation reached maglevd through the Python client.
     assert!(daemon.logs().contains("\"rpc\":\"PauseBackend\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_are_counted_by_method_and_code_in_metrics() {
+    let mut daemon = Daemon::start(&["--metrics-addr", "127.0.0.1:0"]).await;
+    let mut c = daemon.client().await;
+    for _ in 0..2 {
+        c.get_frontend(GetFrontendRequest { name: "web".into() })
+            .await
+            .unwrap();
+    }
+    let status = c
+        .get_frontend(GetFrontendRequest {
+            name: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let line = daemon.record("metrics-listening").await;
+    let addr = field(&line, "addr").unwrap().parse().unwrap();
+    let count = |samples: &[crate::metrics::Sample], code: &str| {
+        crate::metrics::value(
+            samples,
+            "maglev_grpc_requests_total",
+            &[("method", "maglev.v1.Maglev/GetFrontend"), ("code", code)],
+        )
+    };
+    // The last call's trailers may still be on their way when the scrape runs.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let samples = loop {
+        let (_, body) = crate::metrics::get(addr, "/metrics").await;
+        let samples = crate::metrics::parse(&body);
+        if count(&samples, "NOT_FOUND").is_some() || Instant::now() > deadline {
+            break samples;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(count(&samples, "OK"), Some(2.0));
+    assert_eq!(count(&samples, "NOT_FOUND"), Some(1.0));
+    assert!(
+        crate::metrics::label_names(&samples, "maglev_grpc_requests_total")
+            .iter()
+            .all(|l| l == &["code", "method"]),
+        "labels are method and code only"
+    );
+    daemon.signal("-TERM");
+    assert!(daemon.wait_exit().await.success());
 }

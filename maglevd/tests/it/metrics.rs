@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use maglev_core::config::Config;
+use maglev_core::maglev::Table;
 use maglev_health::checker::{Checker, DefaultProber};
 use maglev_vpp::metrics::ApiCounters;
 use maglev_vpp::syncer::{LbSyncer, SyncerOptions};
+use maglevd::grpc::requests::GrpcRequests;
 use maglevd::metrics::{MeteredProber, Metrics, ProbeRecorder, TransitionCounts};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use vpp_sim::{SimConfig, Simulator};
@@ -50,6 +52,18 @@ maglev:
     )
 }
 
+/// The buckets per backend of a 1,024-slot Maglev table over b1..b3 (127.0.0.61..63).
+fn maglev_table(weights: &[(&'static str, u8)]) -> BTreeMap<&'static str, u32> {
+    let address =
+        |name: &str| -> std::net::IpAddr { format!("127.0.0.6{}", &name[1..]).parse().unwrap() };
+    let ases: Vec<_> = weights.iter().map(|(n, w)| (address(n), *w)).collect();
+    let table = Table::build(1024, &ases).unwrap();
+    weights
+        .iter()
+        .map(|(n, _)| (*n, table.buckets_of(address(n))))
+        .collect()
+}
+
 /// A TCP listener that accepts and closes, until the task is aborted.
 async fn listen(addr: &str) -> (tokio::task::JoinHandle<()>, u16) {
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
@@ -63,10 +77,10 @@ async fn listen(addr: &str) -> (tokio::task::JoinHandle<()>, u16) {
 }
 
 /// One sample: name, labels, value.
-type Sample = (String, BTreeMap<String, String>, f64);
+pub(crate) type Sample = (String, BTreeMap<String, String>, f64);
 
 /// Parses OpenMetrics text strictly enough to catch a malformed line.
-fn parse(text: &str) -> Vec<Sample> {
+pub(crate) fn parse(text: &str) -> Vec<Sample> {
     assert!(text.ends_with("# EOF\n"), "no # EOF at the end");
     let mut out = Vec::new();
     for line in text.lines() {
@@ -105,7 +119,7 @@ fn parse(text: &str) -> Vec<Sample> {
 }
 
 /// The value of the sample named `name` whose labels include `labels`.
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     samples
         .iter()
         .find(|(n, l, _)| {
@@ -118,7 +132,7 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64>
 }
 
 /// The label names of every sample named `name`.
-fn label_names(samples: &[Sample], name: &str) -> Vec<Vec<String>> {
+pub(crate) fn label_names(samples: &[Sample], name: &str) -> Vec<Vec<String>> {
     samples
         .iter()
         .filter(|(n, _, _)| n == name)
@@ -127,7 +141,7 @@ fn label_names(samples: &[Sample], name: &str) -> Vec<Vec<String>> {
 }
 
 /// `GET path` over plain HTTP/1.0: the status line and the body.
-async fn get(addr: SocketAddr, path: &str) -> (String, String) {
+pub(crate) async fn get(addr: SocketAddr, path: &str) -> (String, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
@@ -235,6 +249,8 @@ async fn metrics_have_every_family_and_follow_a_backend_going_down() {
     tokio::spawn(maglevd::vpp::forward(transitions, syncer.clone()));
 
     let (_config_tx, config_rx) = tokio::sync::watch::channel(Arc::clone(&config));
+    let grpc = GrpcRequests::new();
+    grpc.record("maglev.v1.Maglev/GetFrontend", tonic::Code::NotFound);
     let metrics = Metrics::new(
         checker.clone(),
         config_rx,
@@ -242,7 +258,8 @@ async fn metrics_have_every_family_and_follow_a_backend_going_down() {
         api_counters,
         probes,
         counts,
-    );
+    )
+    .with_grpc_requests(grpc);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -309,6 +326,10 @@ async fn metrics_have_every_family_and_follow_a_backend_going_down() {
             "maglev_frontend_pool_backend_weight",
             &["backend", "frontend", "pool"],
         ),
+        (
+            "maglev_frontend_pool_backend_buckets",
+            &["backend", "frontend", "pool"],
+        ),
         ("maglev_frontend_state", &["frontend", "state"]),
         ("maglev_frontend_active_pool", &["frontend", "pool"]),
         ("maglev_probe_total", &["backend", "code", "result", "type"]),
@@ -317,6 +338,11 @@ async fn metrics_have_every_family_and_follow_a_backend_going_down() {
             &["backend", "le", "type"],
         ),
         ("maglev_probe_duration_seconds_count", &["backend", "type"]),
+        (
+            "maglev_backend_transitions_total",
+            &["backend", "from", "to"],
+        ),
+        ("maglev_grpc_requests_total", &["code", "method"]),
         ("maglev_vpp_connected", &[]),
         ("maglev_vpp_uptime_seconds", &[]),
         ("maglev_vpp_connected_seconds", &[]),
@@ -338,6 +364,36 @@ async fn metrics_have_every_family_and_follow_a_backend_going_down() {
         );
     }
     assert_eq!(value(&before, "maglev_vpp_connected", &[]), Some(1.0));
+    assert_eq!(
+        value(
+            &before,
+            "maglev_grpc_requests_total",
+            &[
+                ("method", "maglev.v1.Maglev/GetFrontend"),
+                ("code", "NOT_FOUND")
+            ]
+        ),
+        Some(1.0)
+    );
+    // The bucket shares are VPP's Maglev table of the three ASes with their weights.
+    let ases = [("b1", 100), ("b2", 100), ("b3", 20)];
+    let table = maglev_table(&ases);
+    for (backend, _) in ases {
+        assert_eq!(
+            value(
+                &before,
+                "maglev_frontend_pool_backend_buckets",
+                &[
+                    ("frontend", "web"),
+                    ("pool", "primary"),
+                    ("backend", backend)
+                ]
+            ),
+            Some(f64::from(table[backend])),
+            "{backend}"
+        );
+    }
+    assert_eq!(table.values().sum::<u32>(), 1024);
     assert_eq!(
         value(
             &before,
@@ -436,6 +492,20 @@ async fn metrics_have_every_family_and_follow_a_backend_going_down() {
         ),
         Some(0.0)
     );
+    // b1's buckets went to the others, as VPP's table without it.
+    let table = maglev_table(&[("b1", 0), ("b2", 100), ("b3", 20)]);
+    for backend in ["b1", "b2", "b3"] {
+        assert_eq!(
+            value(
+                &after,
+                "maglev_frontend_pool_backend_buckets",
+                &[("backend", backend)]
+            ),
+            Some(f64::from(table[backend])),
+            "{backend}"
+        );
+    }
+    assert_eq!(table["b1"], 0);
 
     let _ = stop.send(());
     let _ = server.await;

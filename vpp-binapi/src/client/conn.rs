@@ -275,7 +275,7 @@ impl Shared {
 
     pub(crate) fn note_send(&self, id: u16, context: u32, outcome: Outcome) {
         if outcome == Outcome::Ok {
-            tracing::trace!(name: "vpp-api-send", msg = self.name(id), context);
+            tracing::debug!(name: "vpp-api-send", msg = self.name(id), context);
         } else {
             tracing::debug!(name: "vpp-api-send", msg = self.name(id), context, ?outcome);
         }
@@ -291,7 +291,7 @@ impl Shared {
     fn note_recv(&self, id: Option<u16>, context: Option<u32>, outcome: Outcome) {
         let name = id.map_or("unknown", |id| self.name(id));
         if outcome == Outcome::Ok {
-            tracing::trace!(name: "vpp-api-recv", msg = name, context);
+            tracing::debug!(name: "vpp-api-recv", msg = name, context);
         } else {
             tracing::debug!(name: "vpp-api-recv", msg = name, msg_id = id, context, ?outcome);
         }

@@ -58,8 +58,8 @@
 //! # Observability
 //!
 //! Every message sent or received is a `tracing` event named `vpp-api-send` / `vpp-api-recv`
-//! (fields `msg`, the `name_crc`, and `context`) at `TRACE` level, or at `DEBUG` when something
-//! went wrong (`outcome` field). An optional [`ClientMetrics`] hook sees the same events.
+//! (fields `msg`, the `name_crc`, and `context`) at `DEBUG` level (the original's level), with
+//! an `outcome` field when something went wrong. An optional [`ClientMetrics`] hook sees the same events.
 
 mod conn;
 mod error;

@@ -1,0 +1,78 @@
+//! systemd notifications (`Type=notify`): the real daemon, started with `$NOTIFY_SOCKET` on a
+//! datagram socket of the test, says `READY=1` only once its gRPC and metrics ports accept, pings the
+//! watchdog at half `$WATCHDOG_USEC`, brackets a SIGHUP reload with `RELOADING=1` and
+//! `READY=1`, and says `STOPPING=1` on SIGTERM.
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use tokio::net::UnixDatagram;
+
+use crate::grpc::Daemon;
+
+/// The next notification, within 20 s.
+async fn next(socket: &UnixDatagram) -> String {
+    let mut buf = [0; 256];
+    let n = tokio::time::timeout(Duration::from_secs(20), socket.recv(&mut buf))
+        .await
+        .expect("a notification within 20 s")
+        .expect("recv");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// The next notification other than a watchdog ping.
+async fn next_state(socket: &UnixDatagram) -> String {
+    loop {
+        let message = next(socket).await;
+        if message != "WATCHDOG=1" {
+            return message;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_notifies_ready_reloading_watchdog_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let mut daemon = Daemon::start_with_env(
+        &["--metrics-addr", "127.0.0.1:0"],
+        &[
+            ("NOTIFY_SOCKET", path.as_os_str()),
+            // pings every 150 ms
+            ("WATCHDOG_USEC", "300000".as_ref()),
+        ],
+    )
+    .await;
+
+    assert_eq!(next(&socket).await, "READY=1", "{}", daemon.logs());
+    // READY=1 came after both listeners were bound: their ports accept now, without waiting.
+    for event in ["grpc-listening", "metrics-listening"] {
+        assert!(
+            daemon.logs().contains(&format!("\"message\":\"{event}\"")),
+            "READY=1 before {event}:\n{}",
+            daemon.logs()
+        );
+    }
+    let addr = daemon.grpc_addr().await;
+    TcpStream::connect(&addr).expect("the gRPC port accepts once READY=1 is sent");
+    let line = daemon.record("metrics-listening").await;
+    let metrics = line
+        .split("\"addr\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no addr in {line}"));
+    TcpStream::connect(metrics).expect("the metrics port accepts once READY=1 is sent");
+
+    for _ in 0..2 {
+        assert_eq!(next(&socket).await, "WATCHDOG=1");
+    }
+
+    daemon.signal("-HUP");
+    assert_eq!(next_state(&socket).await, "RELOADING=1");
+    assert_eq!(next_state(&socket).await, "READY=1");
+
+    daemon.signal("-TERM");
+    assert_eq!(next_state(&socket).await, "STOPPING=1");
+    assert!(daemon.wait_exit().await.success(), "{}", daemon.logs());
+}
