@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `maglevd.8` | `maglevd::cli::Args` (clap), plus hand-written EXIT STATUS, SIGNALS, FILES |
 //! | `maglevc.1` | `maglevc::cli::Cli` (clap), plus a COMMANDS section walked from `maglevc::tree` |
+//! | `maglevd-frontend.8` | `maglevd_frontend::cli::Args` (clap), plus hand-written ENDPOINTS and SIGNALS |
 //! | `maglev.yaml.5` | written by hand in `xtask/man/maglev.yaml.5` (checked against the config model by `maglev-core`'s key list) |
 //!
 //! The pages are generated, not committed; the packaging installs them from these paths.
@@ -36,6 +37,10 @@ pub(crate) fn pages() -> Result<Vec<Page>> {
         Page {
             file: "maglevc.1",
             text: maglevc_page()?,
+        },
+        Page {
+            file: "maglevd-frontend.8",
+            text: frontend_page()?,
         },
         Page {
             file: "maglev.yaml.5",
@@ -184,6 +189,63 @@ pub(crate) fn maglevd_page() -> Result<String> {
     String::from_utf8(out).context("maglevd.8 is not UTF-8")
 }
 
+/// `maglevd-frontend(8)`: the dashboard's clap options, its endpoints and signals.
+pub(crate) fn frontend_page() -> Result<String> {
+    let man = manual(maglevd_frontend::cli::Args::command(), "8");
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    push(
+        &mut out,
+        &tagged(
+            "ENDPOINTS",
+            &[
+                (
+                    "/view/",
+                    "The read-only dashboard: one tab per maglevd, one card per frontend, live.",
+                ),
+                (
+                    "/view/api/state, /view/api/maglevds, /view/api/version",
+                    "The same state as JSON.",
+                ),
+                (
+                    "/view/api/events",
+                    "Server-sent events, replayed after a short disconnect by Last-Event-ID.",
+                ),
+                (
+                    "/admin/",
+                    "The dashboard with actions (pause, resume, enable, disable, weight, sync, \
+                     dry run, preview), behind basic auth from MAGLEV_FRONTEND_USER and \
+                     MAGLEV_FRONTEND_PASSWORD; off when no password is set.",
+                ),
+                ("/healthz", "200 while the process serves."),
+            ],
+        ),
+    );
+    push(
+        &mut out,
+        &tagged(
+            "SIGNALS",
+            &[
+                ("SIGHUP", "Ignored."),
+                (
+                    "SIGTERM, SIGINT",
+                    "Graceful shutdown: open event streams end, then the process exits 0.",
+                ),
+            ],
+        ),
+    );
+    push(
+        &mut out,
+        &paragraphs("SEE ALSO", &["maglevd(8), maglevc(1)"]),
+    );
+    man.render_version_section(&mut out)?;
+    String::from_utf8(out).context("maglevd-frontend.8 is not UTF-8")
+}
+
 /// `maglevc(1)`: the clap options plus a COMMANDS section from the command tree.
 pub(crate) fn maglevc_page() -> Result<String> {
     // The long help's command list becomes the COMMANDS section below, with roff markup.
@@ -324,6 +386,19 @@ mod tests {
         assert!(flags.iter().any(|f| f == "--grpc-addr"), "{flags:?}");
         let mut needles: Vec<&str> = flags.iter().map(String::as_str).collect();
         needles.extend(["MAGLEV_CONFIG", "EXIT STATUS", "SIGHUP", "maglevd"]);
+        check(&page, &needles);
+    }
+
+    #[test]
+    fn frontend_page_renders_every_flag() {
+        let page = frontend_page().unwrap();
+        let flags: Vec<String> = maglevd_frontend::cli::Args::command()
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect();
+        assert!(flags.iter().any(|f| f == "--listen"), "{flags:?}");
+        let mut needles: Vec<&str> = flags.iter().map(String::as_str).collect();
+        needles.extend(["MAGLEV_FRONTEND_PASSWORD", "ENDPOINTS", "/view/api/events"]);
         check(&page, &needles);
     }
 
