@@ -251,7 +251,8 @@ pub struct ApplyReport {
     pub added: Vec<Arc<str>>,
     /// Backends whose health check is unchanged: worker, state and runtime enabled flag kept.
     pub unchanged: Vec<Arc<str>>,
-    /// Backends whose health check changed: restarted in `unknown` (or `disabled`).
+    /// Backends whose health check changed: restarted in `unknown` (or kept `paused` or
+    /// `disabled`, see [`Checker::apply_config`]).
     pub restarted: Vec<Arc<str>>,
     /// Backends gone from the config: moved to `removed` and stopped.
     pub removed: Vec<Arc<str>>,
@@ -878,8 +879,9 @@ impl<P: Prober> Checker<P> {
 
     /// Applies a config (spec B §1.8): new backends start; backends with an unchanged health
     /// check keep their worker, state and runtime enabled flag (an address change is copied);
-    /// backends with a changed check restart in `unknown` with the config's `enabled`; backends
-    /// that are gone go to `removed` and stop.
+    /// backends with a changed check restart in `unknown`, but a paused one stays paused and the
+    /// runtime enabled flag is kept unless the config's `enabled` changed too (then the config
+    /// wins); backends that are gone go to `removed` and stop.
     ///
     /// The whole list is validated first; on error nothing changes.
     pub fn apply_config(&self, specs: Vec<BackendSpec>) -> Result<ApplyReport, CheckerError> {
@@ -941,7 +943,14 @@ impl<P: Prober> Checker<P> {
                 }
                 shared.stop();
                 let params = spec.check.as_ref().map(CheckSpec::params);
-                if let Some(t) = shared.machine.restart(now_std, params, spec.enabled) {
+                // The operator's runtime enable/disable outlives a new health check, unless the
+                // config's own `enabled` changed with it (then the config says what it wants).
+                let enabled = if worker.spec.enabled == spec.enabled {
+                    shared.machine.enabled()
+                } else {
+                    spec.enabled
+                };
+                if let Some(t) = shared.machine.restart(now_std, params, enabled) {
                     emit(&self.inner.core.tx, t);
                 }
                 shared.address = spec.address;

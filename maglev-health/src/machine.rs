@@ -441,7 +441,9 @@ impl Machine {
     }
 
     /// Restarts the machine with new parameters (the health check changed): state `unknown`
-    /// with `c = rise-1`, or `disabled` when `enabled` is false. The history is kept.
+    /// with `c = rise-1`, or `disabled` when `enabled` is false. A paused machine stays paused
+    /// (the operator's pause outlives a new health check; a resume then enters `unknown` with
+    /// the new parameters). The history is kept.
     pub fn restart(
         &mut self,
         now: Instant,
@@ -451,6 +453,7 @@ impl Machine {
         if self.state == State::Removed {
             return None;
         }
+        let was_paused = self.state == State::Paused;
         self.is_static = check.is_none();
         let mut params = check.unwrap_or(Params::STATIC);
         params.rise = params.rise.max(1);
@@ -458,7 +461,10 @@ impl Machine {
         self.params = params;
         self.last_result = None;
         self.enabled = enabled;
-        if enabled {
+        if enabled && was_paused {
+            self.counter = self.params.rise - 1;
+            None
+        } else if enabled {
             self.enter_unknown(now, ResultCode::Resumed, "health check changed, restarted")
         } else {
             self.counter = self.params.rise - 1;

@@ -468,6 +468,54 @@ async fn slow_subscriber_lags_and_never_slows_the_checker() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_changed_check_keeps_the_operators_pause_and_disable_unless_the_config_flips_enabled() {
+    let fake = Fake::with_delay(Duration::ZERO);
+    let c = checker(&fake);
+    let chk = check(1000, 1000, 1000, 2, 3);
+    c.apply_config(vec![
+        backend("paused", 0, Some(chk.clone())),
+        backend("disabled", 1, Some(chk.clone())),
+        BackendSpec {
+            enabled: false,
+            ..backend("flip", 2, Some(chk.clone()))
+        },
+    ])
+    .unwrap();
+    sleep(Duration::from_secs(3)).await;
+    c.pause("paused").unwrap();
+    c.disable("disabled").unwrap();
+
+    let new_check = check(1000, 1000, 1000, 4, 3);
+    let report = c
+        .apply_config(vec![
+            backend("paused", 0, Some(new_check.clone())),
+            backend("disabled", 1, Some(new_check.clone())),
+            // the config now enables it: the config wins
+            backend("flip", 2, Some(new_check.clone())),
+        ])
+        .unwrap();
+    assert_eq!(report.restarted.len(), 3);
+    let paused = c.state("paused").unwrap();
+    assert_eq!((paused.state, paused.rise), (State::Paused, 4));
+    let disabled = c.state("disabled").unwrap();
+    assert_eq!((disabled.state, disabled.enabled), (State::Disabled, false));
+    let flip = c.state("flip").unwrap();
+    assert_eq!((flip.state, flip.enabled), (State::Unknown, true));
+
+    // a paused backend is not probed; resumed, it starts over with the new check
+    let before = fake.starts(addr(0)).len();
+    sleep(Duration::from_secs(5)).await;
+    assert_eq!(fake.starts(addr(0)).len(), before, "paused: no probes");
+    c.resume("paused").unwrap();
+    sleep(Duration::from_secs(10)).await;
+    assert_eq!(c.state("paused").unwrap().state, State::Up);
+    assert!(
+        fake.starts(addr(0)).len() >= before + 4,
+        "rise 4 after the resume"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn apply_config_handles_added_unchanged_changed_and_removed() {
     let fake = Fake::with_delay(Duration::ZERO);
     let c = checker(&fake);

@@ -435,6 +435,12 @@ fn restart_goes_to_unknown_or_disabled_and_keeps_history() {
         (State::Unknown, State::Disabled, ResultCode::Disabled)
     );
     assert!(!m.enabled());
+    // a paused backend stays paused, with the new parameters
+    let mut paused = machine(2, 3);
+    paused.pause(t0).expect("pause");
+    assert_eq!(paused.restart(t0, Some(params(5, 2)), true), None);
+    assert_eq!((paused.state(), paused.params().rise), (State::Paused, 5));
+    assert_eq!(paused.first_probe(t0), None, "paused: no probe");
     // restarting an unknown backend into unknown emits nothing
     let mut fresh = machine(2, 3);
     assert_eq!(fresh.restart(t0, Some(params(3, 3)), true), None);
