@@ -70,7 +70,7 @@ enum Cmd {
         /// The cargo profile of the binaries (`release`, or `dev` to reuse a test build).
         #[arg(long, default_value = "release")]
         profile: String,
-        /// Where the .deb files go (default: <target dir>/debian).
+        /// Where the .deb files go (default: `<target dir>/debian`).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Cross-build for this Rust target (`aarch64-unknown-linux-gnu` makes arm64 packages).
