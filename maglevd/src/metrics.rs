@@ -277,7 +277,10 @@ impl BucketShares {
 
     /// Forgets frontends no longer in the config.
     fn keep(&self, config: &Config) {
-        lock(&self.cache).retain(|name, _| config.frontend(name).is_some());
+        // A set, not `Config::frontend` (a scan of every frontend) per cached one.
+        let names: std::collections::HashSet<&str> =
+            config.frontends.iter().map(|f| f.name.as_str()).collect();
+        lock(&self.cache).retain(|name, _| names.contains(name.as_str()));
     }
 }
 
