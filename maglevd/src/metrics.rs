@@ -1,7 +1,7 @@
-//! `/metrics` (OpenMetrics text, `prometheus-client`) and `/healthz` on `--metrics-addr`.
+//! `/metrics` (OpenMetrics text) and `/healthz` on `--metrics-addr`.
 //!
 //! Nothing here is updated on the hot paths of the checker or the sync engine: a scrape reads
-//! their snapshots (one custom [`Collector`], [`Metrics`]) and renders every series then, so it
+//! their snapshots ([`Metrics`]) and renders every series then, so it
 //! never blocks the checker's scheduler or the reconciler. The split:
 //!
 //! | data | kept by | rendered as |
@@ -22,6 +22,10 @@
 //! sets (states, codes, kinds) or from VPP's message table: none from unbounded input.
 //! The VPP side's figures are plain data in `maglev_vpp::metrics`; only this module knows
 //! Prometheus.
+//!
+//! The text is written by this module's own small writer into one `String`: byte for byte what
+//! `prometheus-client`'s encoder writes (the tests compare the two), about four times faster on
+//! 10,000 backends, where that encoder's generic path dominated a scrape (see BENCHMARKS.md).
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
