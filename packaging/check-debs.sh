@@ -3,8 +3,7 @@
 # - lintian: no errors (warnings are printed; the expected ones are listed in
 #   packaging/README.md);
 # - `dpkg-deb -c` of each package against packaging/deb/<package>.contents (mode, owner,
-#   path; lines starting with `? ` are optional: man pages, completions and the dashboard,
-#   present when their sources are);
+#   path; a line starting with `? ` marks a file that may be absent; none does today);
 # - shellcheck on the maintainer scripts and the packaging scripts;
 # - `systemd-analyze security --offline=yes` of the units, printed (the exposure is in
 #   packaging/README.md). `systemd-analyze verify` runs in install-test.sh, where the

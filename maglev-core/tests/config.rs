@@ -1627,3 +1627,124 @@ fn source_name_appears_in_every_message() {
         "{semantic}"
     );
 }
+
+/// The segments of an accepted key path: `pools[]` is the key `pools`, then a list item.
+fn key_segments(path: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for segment in path.split('.') {
+        match segment.strip_suffix("[]") {
+            Some(key) => out.extend([key, "[]"]),
+            None => out.push(segment),
+        }
+    }
+    out
+}
+
+/// A file in which `path` exists and holds one more key, `zz-not-a-key`.
+fn file_with_extra_key(path: &[&str]) -> String {
+    let mut text = String::new();
+    let mut indent = 0;
+    let mut dash = false;
+    let line = |indent: usize, dash: bool, key: &str, text: &mut String| {
+        text.push_str(&" ".repeat(indent));
+        if dash {
+            text.push_str("- ");
+        }
+        text.push_str(key);
+    };
+    for segment in path {
+        if *segment == "[]" {
+            dash = true;
+            continue;
+        }
+        let key = if segment.starts_with('<') {
+            "n"
+        } else {
+            segment
+        };
+        line(indent, dash, &format!("{key}:\n"), &mut text);
+        indent += if dash { 4 } else { 2 };
+        dash = false;
+    }
+    line(indent, dash, "zz-not-a-key: 1\n", &mut text);
+    text
+}
+
+/// The keys the parser names in its unknown-key error at `path`, or `None` when it reports
+/// no unknown key there.
+fn parser_keys_at(path: &[&str]) -> Option<std::collections::BTreeSet<String>> {
+    let text = file_with_extra_key(path);
+    let Err(ConfigError::Parse(error)) = Config::from_yaml_str("t.yaml", &text) else {
+        return None;
+    };
+    let list = error
+        .message
+        .strip_prefix("unknown field `zz-not-a-key`, expected one of ")?;
+    Some(
+        list.split(", ")
+            .map(|k| k.trim_matches('`').to_owned())
+            .collect(),
+    )
+}
+
+#[test]
+fn accepted_keys_match_the_parser_both_ways() {
+    use std::collections::BTreeSet;
+    let keys = maglev_core::config::accepted_keys();
+    let set: BTreeSet<&str> = keys.iter().copied().collect();
+    assert_eq!(set.len(), keys.len(), "a key is listed twice");
+    // Every key's parent is listed (or is the file itself).
+    for key in keys {
+        if let Some((parent, _)) = key.rsplit_once('.') {
+            let parent = parent.trim_end_matches("[]");
+            assert!(set.contains(parent), "{key}: parent {parent} not listed");
+        }
+    }
+    // The children listed under a path, as the parser names them.
+    let children = |path: &str| -> BTreeSet<String> {
+        if path.is_empty() {
+            return keys
+                .iter()
+                .filter(|k| !k.contains('.'))
+                .map(|k| (*k).to_owned())
+                .collect();
+        }
+        keys.iter()
+            .filter_map(|k| k.strip_prefix(path))
+            .filter_map(|rest| rest.strip_prefix('.').or_else(|| rest.strip_prefix("[].")))
+            .filter(|rest| !rest.contains('.'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut structs = 0;
+    for path in std::iter::once("").chain(keys.iter().copied()) {
+        let listed = children(path);
+        let segments: Vec<&str> = if path.is_empty() {
+            Vec::new()
+        } else {
+            key_segments(path)
+        };
+        let segments_item: Vec<&str> = if keys.iter().any(|k| k.starts_with(&format!("{path}[].")))
+        {
+            segments.iter().copied().chain(["[]"]).collect()
+        } else {
+            segments.clone()
+        };
+        let parsed = parser_keys_at(&segments_item);
+        match (listed.is_empty(), listed.iter().all(|c| c == "<name>")) {
+            // A leaf: the parser must not take keys under it.
+            (true, _) => assert_eq!(parsed, None, "{path} is listed as a leaf but takes keys"),
+            // A map of names: any name goes.
+            (false, true) => assert_eq!(parsed, None, "{path}: a map of names expected"),
+            (false, false) => {
+                structs += 1;
+                assert_eq!(
+                    parsed.as_ref(),
+                    Some(&listed),
+                    "{path}: the parser's keys differ from accepted_keys()"
+                );
+            }
+        }
+    }
+    assert!(structs >= 10, "only {structs} sections checked");
+}

@@ -1,6 +1,7 @@
 //! The I/O around one maglevd's [`Machine`]: performs its actions over gRPC (each call with a
-//! deadline), feeds back what happened, reads the WatchEvents stream into the [`ScopeState`]
-//! and the event broker, and takes commands from the HTTP handlers.
+//! deadline), feeds back what happened, reads the WatchEvents stream into the
+//! [`ScopeState`](crate::state::ScopeState) and the event broker, and takes commands from the
+//! HTTP handlers.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

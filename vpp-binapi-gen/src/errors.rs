@@ -3,7 +3,7 @@
 //! The `.api.json` files do not carry the meaning of a reply's `retval`; VPP keeps it in C.
 //! This crate keeps the facts (value, name, message) in its own data file,
 //! `data/api_errno.txt` ([`API_ERRNO`]), which [`parse_errno_table`] reads and
-//! [`generate_errors`] turns into a Rust module.
+//! [`generate_errors`](crate::generate_errors) turns into a Rust module.
 
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::quote;

@@ -194,6 +194,15 @@ pub(crate) const FILES: &[Entry] = &[
         "usr/share/man/man5/maglev.yaml.5.gz",
         true,
     ),
+    with_bin(
+        generated(
+            Pkg::Daemon,
+            "man/maglevd-frontend.8",
+            "usr/share/man/man8/maglevd-frontend.8.gz",
+            true,
+        ),
+        "maglevd-frontend",
+    ),
     generated(
         Pkg::Client,
         "man/maglevc.1",

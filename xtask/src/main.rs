@@ -1,6 +1,8 @@
 //! Project automation: `cargo xtask codegen [--check] [--api-dir DIR]` (the VPP bindings in
 //! `vpp-binapi/src/api/` and the gRPC code in `maglev-api/src/gen/`) and
-//! `cargo xtask messages MODULE`, `cargo xtask deb` (the Debian packages).
+//! `cargo xtask messages MODULE`, `cargo xtask deb` (the Debian packages), `cargo xtask man`
+//! (man pages in `target/man/`, see [`man`]) and `cargo xtask completions` (maglevc's in
+//! `target/completions/`, see [`completions`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,6 +59,12 @@ enum Cmd {
         #[arg(long)]
         api_dir: Option<PathBuf>,
     },
+    /// Write the man pages (maglevd.8, maglevc.1, maglev.yaml.5) to target/man/ and the
+    /// shell completions to target/completions/.
+    Man,
+    /// Write maglevc's shell completions (maglevc.bash, _maglevc, maglevc.fish) to
+    /// target/completions/.
+    Completions,
     /// Build the Debian packages vpp-maglevd and vpp-maglev (binaries included).
     Deb {
         /// The cargo profile of the binaries (`release`, or `dev` to reuse a test build).
@@ -111,6 +119,12 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Messages { module, api_dir } => print_messages(&api_dir_from(api_dir), &module),
+        Cmd::Man => print_written(
+            man::write(&workspace_root())?
+                .into_iter()
+                .chain(completions::write(&workspace_root())?),
+        ),
+        Cmd::Completions => print_written(completions::write(&workspace_root())?),
         Cmd::Deb {
             profile,
             out,
@@ -128,6 +142,13 @@ fn run(cli: Cli) -> Result<()> {
             deb::run(&workspace_root(), &options).map(drop)
         }
     }
+}
+
+fn print_written(paths: impl IntoIterator<Item = PathBuf>) -> Result<()> {
+    for path in paths {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 fn api_dir_from(arg: Option<PathBuf>) -> PathBuf {
@@ -150,6 +171,11 @@ fn print_messages(dir: &Path, module: &str) -> Result<()> {
     }
     Ok(())
 }
+
+mod completions;
+#[cfg(test)]
+mod docs;
+mod man;
 
 mod codegen {
     use super::*;

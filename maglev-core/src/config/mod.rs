@@ -85,6 +85,79 @@ pub use model::{
 use serde::Deserialize as _;
 use serde_path_to_error::Segment;
 
+/// Every key path `maglev.yaml` accepts, in file order: the one list the config reference
+/// (`docs/config-reference.md`) and `maglev.yaml(5)` are checked against.
+///
+/// A path names the keys from the top of the file, joined by `.`; `<name>` stands for a name
+/// the operator chooses (a health check, a backend, a frontend), `[]` for each item of a list.
+/// A test checks the list against the parser, both ways: every section accepts exactly the
+/// keys listed under it, and no listed leaf takes keys of its own.
+///
+/// ```
+/// let keys = maglev_core::config::accepted_keys();
+/// assert!(keys.contains(&"maglev.vpp.lb.startup-min-delay"));
+/// assert!(keys.contains(&"maglev.frontends.<name>.pools[].backends.<name>.weight"));
+/// ```
+#[must_use]
+pub fn accepted_keys() -> &'static [&'static str] {
+    ACCEPTED_KEYS
+}
+
+const ACCEPTED_KEYS: &[&str] = &[
+    "maglev",
+    "maglev.healthchecker",
+    "maglev.healthchecker.transition-history",
+    "maglev.healthchecker.netns",
+    "maglev.vpp",
+    "maglev.vpp.lb",
+    "maglev.vpp.lb.ipv4-src-address",
+    "maglev.vpp.lb.ipv6-src-address",
+    "maglev.vpp.lb.sticky-buckets-per-core",
+    "maglev.vpp.lb.flow-timeout",
+    "maglev.vpp.lb.sync-interval",
+    "maglev.vpp.lb.startup-min-delay",
+    "maglev.vpp.lb.startup-max-delay",
+    "maglev.healthchecks",
+    "maglev.healthchecks.<name>",
+    "maglev.healthchecks.<name>.type",
+    "maglev.healthchecks.<name>.port",
+    "maglev.healthchecks.<name>.interval",
+    "maglev.healthchecks.<name>.fast-interval",
+    "maglev.healthchecks.<name>.down-interval",
+    "maglev.healthchecks.<name>.timeout",
+    "maglev.healthchecks.<name>.rise",
+    "maglev.healthchecks.<name>.fall",
+    "maglev.healthchecks.<name>.probe-ipv4-src",
+    "maglev.healthchecks.<name>.probe-ipv6-src",
+    "maglev.healthchecks.<name>.params",
+    "maglev.healthchecks.<name>.params.path",
+    "maglev.healthchecks.<name>.params.host",
+    "maglev.healthchecks.<name>.params.response-code",
+    "maglev.healthchecks.<name>.params.response-regexp",
+    "maglev.healthchecks.<name>.params.server-name",
+    "maglev.healthchecks.<name>.params.insecure-skip-verify",
+    "maglev.healthchecks.<name>.params.ssl",
+    "maglev.backends",
+    "maglev.backends.<name>",
+    "maglev.backends.<name>.address",
+    "maglev.backends.<name>.healthcheck",
+    "maglev.backends.<name>.enabled",
+    "maglev.frontends",
+    "maglev.frontends.<name>",
+    "maglev.frontends.<name>.description",
+    "maglev.frontends.<name>.address",
+    "maglev.frontends.<name>.protocol",
+    "maglev.frontends.<name>.port",
+    "maglev.frontends.<name>.pools",
+    "maglev.frontends.<name>.pools[].name",
+    "maglev.frontends.<name>.pools[].backends",
+    "maglev.frontends.<name>.pools[].backends.<name>",
+    "maglev.frontends.<name>.pools[].backends.<name>.weight",
+    "maglev.frontends.<name>.src-ip-sticky",
+    "maglev.frontends.<name>.flush-on-down",
+    "maglev.frontends.<name>.new-flows-table-length",
+];
+
 /// Limits of the config loader.
 ///
 /// The defaults fit configs far larger than any deployment the engine is built for (10,000

@@ -14,6 +14,7 @@ mod fake;
 
 mod client_frame;
 mod client_socket;
+mod examples;
 #[cfg(feature = "serde")]
 mod papi_golden;
 #[cfg(feature = "arbitrary")]
