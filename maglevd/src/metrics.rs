@@ -442,6 +442,8 @@ struct Text {
     scratch: String,
     /// The `le` values of [`DurationHistogram`]'s buckets, `+Inf` last.
     les: Vec<String>,
+    /// The histogram family whose bucket-line heads (`name_bucket{le="…"`) are cached.
+    heads: (&'static str, Vec<String>),
 }
 
 impl Text {
@@ -455,6 +457,7 @@ impl Text {
             out: String::with_capacity(capacity),
             scratch: String::new(),
             les,
+            heads: ("", Vec::new()),
         }
     }
 
@@ -501,19 +504,31 @@ impl Family<'_> {
     fn histogram(&mut self, labels: &Labels<'_>, h: &DurationHistogram) {
         self.line("_sum", labels, h.sum());
         self.line("_count", labels, h.count());
-        let Text { out, scratch, les } = &mut *self.text;
+        let Text {
+            out,
+            scratch,
+            les,
+            heads,
+        } = &mut *self.text;
+        // `name_bucket{le="…"` per bucket, built once per family.
+        if heads.0 != self.name {
+            heads.1.clear();
+            heads.1.extend(
+                les.iter()
+                    .map(|le| format!("{}_bucket{{le=\"{le}\"", self.name)),
+            );
+            heads.0 = self.name;
+        }
+        // `,labels} ` (the family's labels follow `le`), once per series.
         scratch.clear();
-        push_labels(scratch, labels);
-        for (le, (_, n)) in les.iter().zip(h.cumulative()) {
-            out.push_str(self.name);
-            out.push_str("_bucket{le=\"");
-            out.push_str(le);
-            out.push('"');
-            if !scratch.is_empty() {
-                out.push(',');
-                out.push_str(scratch);
-            }
-            out.push_str("} ");
+        if !labels.is_empty() {
+            scratch.push(',');
+            push_labels(scratch, labels);
+        }
+        scratch.push_str("} ");
+        for (head, (_, n)) in heads.1.iter().zip(h.cumulative()) {
+            out.push_str(head);
+            out.push_str(scratch);
             n.write(out);
             out.push('\n');
         }
