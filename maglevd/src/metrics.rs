@@ -38,7 +38,7 @@ use std::time::SystemTime;
 use maglev_core::config::Config;
 use maglev_core::desired::{desired_vip, vip_key};
 use maglev_core::plan::Vip;
-use maglev_core::weights::{BackendState, FrontendState};
+use maglev_core::weights::{BackendState, BackendStates, FrontendState};
 use maglev_health::checker::{BackendSnapshot, BackendSpec, Checker, Prober};
 use maglev_health::machine::Transition;
 use maglev_health::probe::{ProbeKind, ProbeSpec};
@@ -243,6 +243,15 @@ pub struct Metrics {
     grpc: Option<GrpcRequests>,
     /// The length of the last scrape's text: the next one's buffer starts that large.
     last_len: Arc<AtomicUsize>,
+}
+
+/// The backends' states by borrowed name (no name copied per scrape).
+struct States<'a>(HashMap<&'a str, BackendState>);
+
+impl BackendStates for States<'_> {
+    fn get_state(&self, backend: &str) -> Option<BackendState> {
+        self.0.get(backend).copied()
+    }
 }
 
 /// Per frontend: the AS weights and table length its bucket shares were computed from, and
@@ -586,10 +595,7 @@ impl Metrics {
             f.gauge(&[("backend", &*b.name)], i64::from(b.enabled));
         }
 
-        let states: std::collections::BTreeMap<String, BackendState> = backends
-            .iter()
-            .map(|b| (b.name.to_string(), b.state))
-            .collect();
+        let states = States(backends.iter().map(|b| (&*b.name, b.state)).collect());
         let weights: Vec<_> = config
             .frontends
             .iter()
