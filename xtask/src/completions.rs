@@ -1,4 +1,4 @@
-//! `cargo xtask completions`: maglevc's shell completions, written to `target/completions/`
+//! `cargo xtask completions`: maglevc's shell completions, written to `completions/` in the cargo target dir (`target/completions/`)
 //! (`maglevc.bash`, `_maglevc` for zsh, `maglevc.fish`).
 //!
 //! Each script is clap_complete's completion of the options, joined to a static completion of
@@ -23,7 +23,7 @@ use clap_complete::Shell;
 use maglevc::tree::{self, NameKind, NameSource};
 
 /// Where the scripts go, relative to the workspace root.
-pub(crate) const OUT_DIR: &str = "target/completions";
+pub(crate) const OUT_DIR: &str = "completions";
 
 /// The marker of a value slot, in states and entries.
 const VALUE: &str = "@";
@@ -417,9 +417,9 @@ pub(crate) fn scripts() -> Result<Vec<(&'static str, String)>> {
     ])
 }
 
-/// Writes every script into `root/target/completions/`; returns the paths written.
-pub(crate) fn write(root: &Path) -> Result<Vec<PathBuf>> {
-    let dir = root.join(OUT_DIR);
+/// Writes every script into `target_dir/completions/`; returns the paths written.
+pub(crate) fn write(target_dir: &Path) -> Result<Vec<PathBuf>> {
+    let dir = target_dir.join(OUT_DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written = Vec::new();
     for (file, text) in scripts()? {

@@ -120,11 +120,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Messages { module, api_dir } => print_messages(&api_dir_from(api_dir), &module),
         Cmd::Man => print_written(
-            man::write(&workspace_root())?
+            man::write(&target_dir())?
                 .into_iter()
-                .chain(completions::write(&workspace_root())?),
+                .chain(completions::write(&target_dir())?),
         ),
-        Cmd::Completions => print_written(completions::write(&workspace_root())?),
+        Cmd::Completions => print_written(completions::write(&target_dir())?),
         Cmd::Deb {
             profile,
             out,
@@ -154,6 +154,18 @@ fn print_written(paths: impl IntoIterator<Item = PathBuf>) -> Result<()> {
 fn api_dir_from(arg: Option<PathBuf>) -> PathBuf {
     arg.or_else(|| std::env::var_os("VPP_API_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(vpp_binapi_gen::apidir::INSTALLED_API_DIR))
+}
+
+/// Cargo's target dir: `$CARGO_TARGET_DIR` when set (as `cargo xtask deb` reads it, through
+/// `cargo metadata`), else `target/` in the workspace.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .map_or_else(
+            || workspace_root().join("target"),
+            |dir| std::path::absolute(&dir).unwrap_or(dir),
+        )
 }
 
 fn workspace_root() -> PathBuf {

@@ -1,4 +1,4 @@
-//! `cargo xtask man`: the manual pages, written to `target/man/`.
+//! `cargo xtask man`: the manual pages, written to `man/` in the cargo target dir (`target/man/`).
 //!
 //! | page | source |
 //! |---|---|
@@ -16,7 +16,7 @@ use clap::CommandFactory;
 use roff::{Roff, bold, roman};
 
 /// Where the pages go, relative to the workspace root.
-pub(crate) const OUT_DIR: &str = "target/man";
+pub(crate) const OUT_DIR: &str = "man";
 
 /// The hand-written `maglev.yaml(5)`.
 pub(crate) const CONFIG_PAGE: &str = include_str!("../man/maglev.yaml.5");
@@ -49,9 +49,9 @@ pub(crate) fn pages() -> Result<Vec<Page>> {
     ])
 }
 
-/// Writes every page into `root/target/man/`; returns the paths written.
-pub(crate) fn write(root: &Path) -> Result<Vec<PathBuf>> {
-    let dir = root.join(OUT_DIR);
+/// Writes every page into `target_dir/man/`; returns the paths written.
+pub(crate) fn write(target_dir: &Path) -> Result<Vec<PathBuf>> {
+    let dir = target_dir.join(OUT_DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written = Vec::new();
     for page in pages()? {
