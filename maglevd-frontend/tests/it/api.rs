@@ -252,7 +252,7 @@ async fn admin_needs_basic_auth_and_a_csrf_token_and_is_off_without_a_password()
         ("MAGLEV_FRONTEND_USER", "ops"),
         ("MAGLEV_FRONTEND_PASSWORD", "s3cret"),
     ];
-    let fe = Frontend::start(&[&a.addr], &[], &env).await;
+    let mut fe = Frontend::start(&[&a.addr], &[], &env).await;
     let good = "Basic b3BzOnMzY3JldA=="; // ops:s3cret
     let bad = "Basic b3BzOndyb25n"; // ops:wrong
     let none = request(&fe.addr, "GET", "/admin/", &[], "").await;
@@ -336,12 +336,9 @@ async fn admin_needs_basic_auth_and_a_csrf_token_and_is_off_without_a_password()
         .unwrap()
         .into_inner();
     assert_eq!(web1.state(), BackendState::Paused);
-    assert!(
-        fe.proc.logs().contains("admin-action"),
-        "{}",
-        fe.proc.logs()
-    );
-    assert!(fe.proc.logs().contains("user=ops"), "{}", fe.proc.logs());
+    // The record is written after the reply; wait for the thread that reads the log to see it.
+    let action = fe.proc.line("admin-action").await;
+    assert!(action.contains("user=ops"), "{action}");
 
     // No password: /admin/ is off and says how to turn it on.
     let off = Frontend::start(&[&a.addr], &[], &[]).await;
