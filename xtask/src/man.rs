@@ -69,6 +69,18 @@ fn manual(cmd: clap::Command, section: &str) -> clap_mangen::Man {
         .manual("maglev-rs")
 }
 
+/// The sections clap_mangen writes from the clap definition: title, name, synopsis, description
+/// and options; each page adds its own after them.
+fn clap_sections(man: &clap_mangen::Man) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    Ok(out)
+}
+
 /// Renders roff built with the `roff` crate onto the page.
 fn push(out: &mut Vec<u8>, roff: &Roff) {
     out.extend_from_slice(roff.render().as_bytes());
@@ -101,12 +113,7 @@ fn paragraphs(title: &str, texts: &[&str]) -> Roff {
 /// `maglevd(8)`.
 pub(crate) fn maglevd_page() -> Result<String> {
     let man = manual(maglevd::cli::Args::command(), "8");
-    let mut out = Vec::new();
-    man.render_title(&mut out)?;
-    man.render_name_section(&mut out)?;
-    man.render_synopsis_section(&mut out)?;
-    man.render_description_section(&mut out)?;
-    man.render_options_section(&mut out)?;
+    let mut out = clap_sections(&man)?;
     push(
         &mut out,
         &paragraphs(
@@ -192,12 +199,7 @@ pub(crate) fn maglevd_page() -> Result<String> {
 /// `maglevd-frontend(8)`: the dashboard's clap options, its endpoints and signals.
 pub(crate) fn frontend_page() -> Result<String> {
     let man = manual(maglevd_frontend::cli::Args::command(), "8");
-    let mut out = Vec::new();
-    man.render_title(&mut out)?;
-    man.render_name_section(&mut out)?;
-    man.render_synopsis_section(&mut out)?;
-    man.render_description_section(&mut out)?;
-    man.render_options_section(&mut out)?;
+    let mut out = clap_sections(&man)?;
     push(
         &mut out,
         &tagged(
@@ -251,12 +253,7 @@ pub(crate) fn maglevc_page() -> Result<String> {
     // The long help's command list becomes the COMMANDS section below, with roff markup.
     let cmd = maglevc::cli::Cli::command().after_long_help(None::<&str>);
     let man = manual(cmd, "1");
-    let mut out = Vec::new();
-    man.render_title(&mut out)?;
-    man.render_name_section(&mut out)?;
-    man.render_synopsis_section(&mut out)?;
-    man.render_description_section(&mut out)?;
-    man.render_options_section(&mut out)?;
+    let mut out = clap_sections(&man)?;
     push(&mut out, &commands_section());
     push(
         &mut out,
@@ -326,7 +323,10 @@ mod tests {
     /// Renders a page with groff as `man` would, with warnings on; returns the text and
     /// stderr.
     fn render(text: &str) -> (String, String) {
-        let dir = std::env::temp_dir().join(format!("xtask-man-{}", std::process::id()));
+        // One file per call: the tests render in parallel threads of one process.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("xtask-man-{}-{call}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("page");
         std::fs::write(&path, text).unwrap();
