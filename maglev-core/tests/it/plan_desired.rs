@@ -160,7 +160,7 @@ fn failover_end_to_end() {
     );
 }
 
-/// Applies a plan to a model of VPP (no validity checks here; tests/plan.rs has those).
+/// Applies a plan to a model of VPP (no validity checks here; the `plan` module has those).
 fn apply(mut s: VppState, ops: &[Op]) -> VppState {
     for op in ops {
         match *op {

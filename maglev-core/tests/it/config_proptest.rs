@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use maglev_core::config::{CheckKind, Config, ConfigError, Protocol};
 use proptest::prelude::*;
 
-const EXAMPLE: &str = include_str!("../../etc/maglev.yaml");
+const EXAMPLE: &str = include_str!("../../../etc/maglev.yaml");
 
 /// Pieces of YAML and values the mutator splices in.
 const VOCABULARY: &[&str] = &[

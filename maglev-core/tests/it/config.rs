@@ -81,7 +81,7 @@ fn with_frontends(frontends: &[&str]) -> String {
 
 #[test]
 fn example_config_loads_with_every_feature() {
-    let text = include_str!("../../etc/maglev.yaml");
+    let text = include_str!("../../../etc/maglev.yaml");
     let config = Config::from_yaml_str("etc/maglev.yaml", text).expect("example must load");
     assert_eq!(config.healthchecker.transition_history, 10);
     assert_eq!(config.healthchecker.netns, None);
