@@ -1,13 +1,11 @@
 //! TCP and TCP+TLS probes against real loopback servers.
 
-mod support;
-
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use crate::support::*;
 use maglev_health::probe::{TlsParams, probe};
 use maglev_health::result::ResultCode;
-use support::*;
 
 #[tokio::test]
 async fn tcp_connect_to_a_listener_is_l4ok_on_v4_and_v6() {

@@ -1,13 +1,11 @@
 //! HTTP and HTTPS probes against real loopback servers.
 
-mod support;
-
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use crate::support::*;
 use maglev_health::probe::{BODY_LIMIT, BodyRegex, HttpParams, ProbeKind, TlsParams, probe};
 use maglev_health::result::ResultCode;
-use support::*;
 
 fn get(params: HttpParams, timeout_ms: u64) -> maglev_health::probe::ProbeSpec {
     spec(ProbeKind::Http(params), timeout_ms)

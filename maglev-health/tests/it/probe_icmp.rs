@@ -4,14 +4,12 @@
 //! (CAP_NET_RAW). Where neither can be opened the tests print a loud SKIPPED line with the
 //! reason and check only that the probe reports that reason as ICMPERR.
 
-mod support;
-
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use crate::support::*;
 use maglev_health::probe::{IcmpMode, IpFamily, ProbeKind, icmp_mode, probe};
 use maglev_health::result::ResultCode;
-use support::*;
 
 /// The mode for `family`, or `None` after printing why the test is skipped.
 fn mode_or_skip(test: &str, family: IpFamily) -> Option<IcmpMode> {
@@ -113,14 +111,24 @@ async fn echo_from_a_bound_ipv6_source() {
 const CHILD: &str = "MAGLEV_HEALTH_ICMP_CHILD";
 const CHILD_MARK: &str = "icmp-child-started";
 
-/// Re-runs test `name` of this binary in a private network namespace (loopback up), with
+/// The name libtest gives test `name` of this module: its module path without the crate
+/// (the test binary), as `--exact` wants it.
+fn test_path(name: &str) -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::{name}"),
+        None => name.to_owned(),
+    }
+}
+
+/// Re-runs test `name` of this module in a private network namespace (loopback up), with
 /// `ping_group_range` set to `range` there and CAP_NET_RAW dropped. Returns `false` (after a
 /// loud SKIPPED line) when the namespace cannot be made here, for example without root.
 fn rerun_unprivileged(name: &str, range: &str) -> bool {
     let exe = std::env::current_exe().unwrap();
+    let test = test_path(name);
     let script = format!(
         "ip link set lo up && echo '{range}' > /proc/sys/net/ipv4/ping_group_range && \
-         exec setpriv --inh-caps=-net_raw --bounding-set=-net_raw \"$0\" --exact {name} \
+         exec setpriv --inh-caps=-net_raw --bounding-set=-net_raw \"$0\" --exact {test} \
          --nocapture --test-threads 1"
     );
     let out = std::process::Command::new("unshare")
@@ -137,6 +145,12 @@ fn rerun_unprivileged(name: &str, range: &str) -> bool {
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // The child started but ran nothing: the name is wrong, which must not pass as a skip.
+    assert!(
+        !stdout.contains("running 0 tests"),
+        "no test {test} in {}",
+        exe.display()
+    );
     if !stdout.contains(CHILD_MARK) && !stderr.contains(CHILD_MARK) {
         eprintln!(
             "\n*** SKIPPED {name}: no private network namespace without CAP_NET_RAW here \

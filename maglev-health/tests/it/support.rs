@@ -1,8 +1,6 @@
 //! Loopback test servers for the prober tests: a tiny HTTP/1.1 server (optionally over TLS),
 //! a TLS-only server, a silent listener and a closed port. Every server records what it saw.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,16 +12,16 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-pub const V4: &str = "127.0.0.1";
-pub const V6: &str = "::1";
+pub(crate) const V4: &str = "127.0.0.1";
+pub(crate) const V6: &str = "::1";
 
-pub fn ip(s: &str) -> IpAddr {
+pub(crate) fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
 /// What the HTTP server does with each request.
 #[derive(Clone, Debug)]
-pub enum Behaviour {
+pub(crate) enum Behaviour {
     /// Wait `delay`, then answer with `status` and `body`.
     Respond {
         status: u16,
@@ -39,7 +37,7 @@ pub enum Behaviour {
 }
 
 impl Behaviour {
-    pub fn status(status: u16) -> Self {
+    pub(crate) fn status(status: u16) -> Self {
         Self::Respond {
             status,
             body: b"ok".to_vec(),
@@ -47,7 +45,7 @@ impl Behaviour {
         }
     }
 
-    pub fn body(body: impl Into<Vec<u8>>) -> Self {
+    pub(crate) fn body(body: impl Into<Vec<u8>>) -> Self {
         Self::Respond {
             status: 200,
             body: body.into(),
@@ -58,17 +56,17 @@ impl Behaviour {
 
 /// One connection as the server saw it.
 #[derive(Clone, Debug, Default)]
-pub struct Seen {
-    pub peer: Option<SocketAddr>,
+pub(crate) struct Seen {
+    pub(crate) peer: Option<SocketAddr>,
     /// The request head (request line and headers), as text.
-    pub head: String,
+    pub(crate) head: String,
     /// The SNI the client sent, for TLS servers.
-    pub sni: Option<String>,
+    pub(crate) sni: Option<String>,
 }
 
 impl Seen {
     /// The value of header `name` (case-insensitive) in the request head.
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.head.lines().skip(1).find_map(|line| {
             let (k, v) = line.split_once(':')?;
             k.trim()
@@ -77,28 +75,28 @@ impl Seen {
         })
     }
 
-    pub fn request_line(&self) -> &str {
+    pub(crate) fn request_line(&self) -> &str {
         self.head.lines().next().unwrap_or("")
     }
 }
 
 /// A running server: its address and what it saw.
-pub struct Server {
-    pub addr: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
-    pub fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.addr.port()
     }
 
-    pub fn ip(&self) -> IpAddr {
+    pub(crate) fn ip(&self) -> IpAddr {
         self.addr.ip()
     }
 }
@@ -110,7 +108,11 @@ impl Drop for Server {
 }
 
 /// An HTTP server on `bind`, plain or (with `tls`) HTTPS.
-pub async fn http_server(bind: &str, behaviour: Behaviour, tls: Option<TlsAcceptor>) -> Server {
+pub(crate) async fn http_server(
+    bind: &str,
+    behaviour: Behaviour,
+    tls: Option<TlsAcceptor>,
+) -> Server {
     let listener = TcpListener::bind((ip(bind), 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -190,7 +192,7 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// A TLS server that completes handshakes, records the SNI, then closes.
-pub async fn tls_server(bind: &str, acceptor: TlsAcceptor) -> Server {
+pub(crate) async fn tls_server(bind: &str, acceptor: TlsAcceptor) -> Server {
     let listener = TcpListener::bind((ip(bind), 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -219,7 +221,7 @@ pub async fn tls_server(bind: &str, acceptor: TlsAcceptor) -> Server {
 }
 
 /// A listener that accepts and records connections, then holds them open without a word.
-pub async fn silent_server(bind: &str) -> Server {
+pub(crate) async fn silent_server(bind: &str) -> Server {
     let listener = TcpListener::bind((ip(bind), 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -241,7 +243,7 @@ pub async fn silent_server(bind: &str) -> Server {
 }
 
 /// A server that writes `bytes` as soon as it accepts, then closes (no request read).
-pub async fn greeter(bind: &str, bytes: &'static [u8]) -> Server {
+pub(crate) async fn greeter(bind: &str, bytes: &'static [u8]) -> Server {
     let listener = TcpListener::bind((ip(bind), 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -255,20 +257,20 @@ pub async fn greeter(bind: &str, bytes: &'static [u8]) -> Server {
 }
 
 /// A port on `bind` that nothing listens on: bound, then released.
-pub fn closed_port(bind: &str) -> u16 {
+pub(crate) fn closed_port(bind: &str) -> u16 {
     let l = std::net::TcpListener::bind((ip(bind), 0)).unwrap();
     l.local_addr().unwrap().port()
 }
 
 /// A CA and a leaf certificate for `backend.test` and 127.0.0.1, with the leaf's key.
-pub struct Pki {
-    pub ca: CertificateDer<'static>,
-    pub leaf: CertificateDer<'static>,
+pub(crate) struct Pki {
+    pub(crate) ca: CertificateDer<'static>,
+    pub(crate) leaf: CertificateDer<'static>,
     leaf_key: Vec<u8>,
 }
 
 impl Pki {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
@@ -285,7 +287,7 @@ impl Pki {
     }
 
     /// A server-side acceptor presenting the leaf (and the CA) certificate.
-    pub fn acceptor(&self) -> TlsAcceptor {
+    pub(crate) fn acceptor(&self) -> TlsAcceptor {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key.clone()));
         let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -298,19 +300,19 @@ impl Pki {
     }
 
     /// Client TLS params that trust this CA, with `server_name`.
-    pub fn trusting(&self, server_name: Option<&str>) -> TlsParams {
+    pub(crate) fn trusting(&self, server_name: Option<&str>) -> TlsParams {
         TlsParams::with_roots(server_name.map(str::to_owned), vec![self.ca.clone()]).unwrap()
     }
 }
 
-pub fn spec(kind: ProbeKind, timeout_ms: u64) -> ProbeSpec {
+pub(crate) fn spec(kind: ProbeKind, timeout_ms: u64) -> ProbeSpec {
     ProbeSpec::new(kind, Duration::from_millis(timeout_ms))
 }
 
-pub fn http(port: u16) -> HttpParams {
+pub(crate) fn http(port: u16) -> HttpParams {
     HttpParams::new(port)
 }
 
-pub fn tcp(port: u16, tls: Option<TlsParams>) -> ProbeKind {
+pub(crate) fn tcp(port: u16, tls: Option<TlsParams>) -> ProbeKind {
     ProbeKind::Tcp { port, tls }
 }

@@ -1,9 +1,12 @@
-//! Plain TCP checks without raw sockets. This test binary first drops CAP_NET_RAW from its
-//! own thread's effective set (CI runs the tests as root), so the half-open engine cannot open
+//! Plain TCP checks without raw sockets. The test first drops CAP_NET_RAW from its own
+//! thread's effective set (CI runs the tests as root), so the half-open engine cannot open
 //! its sockets: `auto` must fall back to connect, and `half-open` must refuse, saying why.
 //!
-//! It is a binary of its own because capabilities belong to the threads of a process: no
-//! other test should run without the capability.
+//! It shares the process with the tests that need the capability, because capabilities
+//! belong to threads, not to the process: libtest runs each test on a thread of its own that
+//! ends with it, and the `current_thread` runtime keeps every socket of this test on that
+//! thread. The library keeps no thread or engine beyond the runtime that created it, so
+//! nothing without the capability outlives the test (`netns` drops CAP_SYS_ADMIN the same way).
 
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::time::Duration;
