@@ -1,6 +1,11 @@
 //! The client's tracing events, in a test binary of their own: `tracing`'s per-thread default
 //! subscriber and its global callsite interest cache do not mix reliably with other tests
-//! running on other threads of the same process.
+//! running on other threads of the same process. While a thread-local subscriber is the only
+//! one registered, tracing-core (0.1.36) computes the interest of a callsite first reached on
+//! any thread from that thread's default alone; a client test on another thread (no
+//! subscriber) would cache "never" for the client's send and receive events, process-wide, and
+//! this test would see none of them. A global subscriber instead would capture every test's
+//! events, so the test keeps a process of its own.
 
 use vpp_binapi::client::{Client, ClientOptions};
 

@@ -1,7 +1,8 @@
 //! vpp-binapi's integration tests, in one binary (one link instead of one per file), except
 //! `tests/client_tracing.rs`: it captures `tracing` events with a thread-local subscriber, which
-//! other tests running first in the same process would defeat through tracing's per-callsite
-//! interest cache.
+//! other tests running in the same process would defeat through tracing's per-callsite
+//! interest cache (a callsite first reached on their threads caches "never"; that file's
+//! header says how).
 //!
 //! `client_socket` installs a global allocator that records the largest allocation, for the
 //! whole binary: no test here may allocate 256 MiB or more at once.
