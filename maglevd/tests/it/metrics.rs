@@ -1,7 +1,9 @@
 //! `/metrics` and `/healthz` over a real checker (loopback backends), the sync engine and the
 //! simulator with its stats segment: the exposition parses (and passes `promtool check
 //! metrics` where promtool is installed; CI requires it), every family is there with its
-//! labels, and a backend going down moves its state, transitions and probe counters.
+//! labels, a backend going down moves its state, transitions and probe counters, and a
+//! reload that renames or adds backends moves the probe series to the new names (a probe in
+//! flight across it counts under neither).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -646,4 +648,72 @@ async fn probe_metrics_follow_backends_renamed_and_added_by_a_reload() {
     }
     daemon.signal("-TERM");
     assert!(daemon.wait_exit().await.success());
+}
+
+/// A prober whose probes pass when the test lets them through, one semaphore permit each.
+struct Gated(Arc<tokio::sync::Semaphore>);
+
+impl maglev_health::checker::Prober for Gated {
+    fn probe(
+        &self,
+        _: &maglev_health::probe::ProbeSpec,
+        _: std::net::IpAddr,
+    ) -> impl Future<Output = maglev_health::result::ProbeResult> + Send {
+        let gate = Arc::clone(&self.0);
+        async move {
+            gate.acquire().await.expect("open").forget();
+            maglev_health::result::ProbeResult::new(
+                maglev_health::result::ResultCode::L4Ok,
+                "",
+                Duration::from_millis(1),
+            )
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_probe_in_flight_across_a_rename_is_not_counted_under_either_name() {
+    use maglev_health::checker::{CheckerConfig, Prober as _};
+    use maglev_health::probe::{ProbeKind, ProbeSpec};
+
+    let spec = ProbeSpec::new(ProbeKind::Icmp, Duration::from_secs(1));
+    let at: std::net::IpAddr = "127.0.0.61".parse().unwrap();
+    let probes = ProbeRecorder::default();
+    probes.set_backends([("old", at, &spec)]);
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let prober = MeteredProber::new(Gated(Arc::clone(&gate)), probes.clone());
+    let checker = Checker::new(CheckerConfig::default());
+    let config = Arc::new(Config::from_yaml_str("test.yaml", &config([1, 2])).unwrap());
+    let (_config_tx, config_rx) = tokio::sync::watch::channel(config);
+    let metrics = Metrics::new(
+        checker.clone(),
+        config_rx,
+        None,
+        ApiCounters::new(),
+        probes.clone(),
+        TransitionCounts::default(),
+    );
+    let counted = |name: &str| probes_of(&parse(&metrics.render().unwrap()), name);
+
+    gate.add_permits(1);
+    prober.probe(&spec, at).await;
+    assert_eq!(counted("old"), Some((1.0, 1.0)));
+
+    // A probe named "old" when it starts; the backend is renamed before it ends.
+    let in_flight = prober.probe(&spec, at);
+    probes.set_backends([("new", at, &spec)]);
+    gate.add_permits(1);
+    in_flight.await;
+    assert_eq!(counted("old"), None, "the old name's series came back");
+    assert_eq!(
+        counted("new"),
+        None,
+        "counted under a name it did not start with"
+    );
+
+    // Probes started after the rename count under the new name.
+    gate.add_permits(1);
+    prober.probe(&spec, at).await;
+    assert_eq!(counted("new"), Some((1.0, 1.0)));
+    checker.shutdown().await;
 }
