@@ -89,6 +89,9 @@ struct ProbeData {
 /// The checker hands its prober the spec and the address only; the recorder knows each
 /// backend's (address, spec) from the config ([`ProbeRecorder::set_backends`]). Two backends
 /// with the same address and the same check are counted under the first one's name.
+/// A probe is named when it starts and counted when it ends, if that name is still listed
+/// for its address then: a probe in flight across a reload that renamed or removed its
+/// backend is not counted, so a dropped name never comes back.
 #[derive(Debug, Clone, Default)]
 pub struct ProbeRecorder {
     names: Arc<Mutex<BackendNames>>,
@@ -109,13 +112,36 @@ impl ProbeRecorder {
                 .or_default()
                 .push((spec.clone(), Arc::from(name)));
         }
-        let keep = |name: &Arc<str>| names.values().flatten().any(|(_, n)| n == name);
+        let keep: std::collections::HashSet<&str> =
+            names.values().flatten().map(|(_, n)| &**n).collect();
+        // Names, then data (as `record_named`): a probe ending now is counted before its
+        // name's counts are dropped, or not at all.
+        let mut current = lock(&self.names);
         {
             let mut data = lock(&self.data);
-            data.totals.retain(|k, _| keep(&k.0));
-            data.durations.retain(|k, _| keep(&k.0));
+            data.totals.retain(|k, _| keep.contains(&*k.0));
+            data.durations.retain(|k, _| keep.contains(&*k.0));
         }
-        *lock(&self.names) = names;
+        drop(keep);
+        *current = names;
+    }
+
+    /// Counts one probe result of `backend` at `target` if `backend` is still the name of a
+    /// backend probed there.
+    fn record_named(
+        &self,
+        backend: &Arc<str>,
+        target: IpAddr,
+        kind: &'static str,
+        result: &ProbeResult,
+    ) {
+        let names = lock(&self.names);
+        let listed = names
+            .get(&target)
+            .is_some_and(|at| at.iter().any(|(_, n)| n == backend));
+        if listed {
+            self.record(backend, kind, result);
+        }
     }
 
     fn backend_of(&self, spec: &ProbeSpec, target: IpAddr) -> Option<Arc<str>> {
@@ -196,7 +222,7 @@ impl<P: Prober> Prober for MeteredProber<P> {
                 "probe-done"
             );
             if let Some(backend) = &backend {
-                recorder.record(backend, kind, &result);
+                recorder.record_named(backend, target, kind, &result);
             }
             result
         }
