@@ -244,6 +244,23 @@ pub struct BackendSnapshot {
     pub last_result: Option<ProbeResult>,
 }
 
+/// The few fields of a backend that change as it is probed: [`BackendSnapshot`] without the
+/// history and the last result, which cost a copy each (a scrape of 10,000 backends, or the
+/// states a sync reads, need only these).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendStatus {
+    /// The backend's name.
+    pub name: Arc<str>,
+    /// The address probed.
+    pub address: IpAddr,
+    /// The current state.
+    pub state: State,
+    /// The rise/fall counter.
+    pub counter: u32,
+    /// The runtime enabled flag.
+    pub enabled: bool,
+}
+
 /// What [`Checker::apply_config`] did, by backend name (each list sorted).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ApplyReport {
@@ -872,6 +889,28 @@ impl<P: Prober> Checker<P> {
         let mut out: Vec<BackendSnapshot> = workers
             .iter()
             .map(|(k, w)| snapshot_of(k, &lock(&w.shared)))
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// The status of every backend, sorted by name: [`Checker::snapshot`] without the history
+    /// and the last result.
+    pub fn statuses(&self) -> Vec<BackendStatus> {
+        let workers = lock(&self.inner.workers);
+        let mut out: Vec<BackendStatus> = workers
+            .iter()
+            .map(|(name, w)| {
+                let shared = lock(&w.shared);
+                let m = &shared.machine;
+                BackendStatus {
+                    name: Arc::clone(name),
+                    address: shared.address,
+                    state: m.state(),
+                    counter: m.counter(),
+                    enabled: m.enabled(),
+                }
+            })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out

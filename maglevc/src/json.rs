@@ -27,7 +27,7 @@
 //! | `show healthcheck <h>` | `{name, type, port, interval_ms, fast_interval_ms, down_interval_ms, timeout_ms, rise, fall, probe_ipv4_src, probe_ipv6_src, http: {path, host, response_code_min, response_code_max, response_regexp}, tls: {server_name, insecure_skip_verify}, backends}` |
 //! | `show vpp info` | `{version, build_date, build_directory, pid, boottime_ns, connecttime_ns, api_socket}` |
 //! | `show vpp lb state` | `{conf: {ip4_src_address, ip6_src_address, sticky_buckets_per_core, flow_timeout_s}, vips: [{prefix, protocol, port, encap, src_ip_sticky, new_flows_table_length, frontend, ases: [{address, weight, flags, buckets, backend}]}]}` |
-//! | `show vpp lb counters` | `{scraped_at_unix_nanos, vips: [{frontend, prefix, protocol, port, existing_session_packets, first_session_packets, untracked_packets, no_server_packets}]}` |
+//! | `show vpp lb counters` | `{scraped_at_unix_nanos, vips: [{frontend, prefix, protocol, port, existing_session_packets, first_session_packets, untracked_packets, no_server_packets, route_packets, route_bytes}]}` |
 //! | `sync vpp lb state` | `{ops: [op], summary: {frontend, ok, error, vips_added, vips_deleted, ases_added, ases_deleted, weights_changed, flushes, duration_ms}}` |
 //! | `sync ... dry-run` | `{ops: [op]}`, an op being `{kind, frontend, prefix, protocol, port, address, backend, weight, flush, encap, src_ip_sticky, new_flows_table_length}` |
 //! | `preview ...` | `{table_length, changed_buckets, moves: [{from_backend, to_backend, buckets}], before: [{backend, weight, buckets}], after: [...]}` |
@@ -255,6 +255,8 @@ pub fn reply(r: &Reply) -> Value {
                 "first_session_packets": v.first_session_packets,
                 "untracked_packets": v.untracked_packets,
                 "no_server_packets": v.no_server_packets,
+                "route_packets": v.route_packets,
+                "route_bytes": v.route_bytes,
             })).collect::<Vec<_>>(),
         }),
         Reply::Sync(s) => json!({

@@ -573,6 +573,8 @@ fn lb_counters(c: &VpplbCounters, theme: Theme, now: i64) -> String {
         "FIRST",
         "UNTRACKED",
         "NO-SERVER",
+        "ROUTE-PACKETS",
+        "ROUTE-BYTES",
     ]);
     for v in &c.vips {
         t.row(vec![
@@ -583,6 +585,8 @@ fn lb_counters(c: &VpplbCounters, theme: Theme, now: i64) -> String {
             v.first_session_packets.to_string().into(),
             v.untracked_packets.to_string().into(),
             v.no_server_packets.to_string().into(),
+            v.route_packets.to_string().into(),
+            v.route_bytes.to_string().into(),
         ]);
     }
     out.push_str(&t.render(theme));

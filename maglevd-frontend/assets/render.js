@@ -50,7 +50,7 @@ export function vppPanel(scope, nowMs) {
   const badge = vpp.connected ? `<span class="badge connected" data-testid="vpp-badge">VPP connected</span>`
     : `<span class="badge disconnected" data-testid="vpp-badge">VPP disconnected</span>`;
   const counters = (scope.counters || []).map((c) =>
-    `<div><dt>${esc(c.frontend || "?")}</dt><dd>${num(c.first)} new · ${num(c.existing)} existing · ${num(c.no_server)} no server</dd></div>`).join("");
+    `<div><dt>${esc(c.frontend || "?")}</dt><dd>${num(c.first)} new · ${num(c.existing)} existing · ${num(c.no_server)} no server · ${num(c.route_packets)} packets, ${num(c.route_bytes)} bytes routed</dd></div>`).join("");
   return `<h2>${esc(scope.name)} ${scope.connected ? `<span class="badge connected">maglevd ${esc(scope.version || "")}</span>` : `<span class="badge disconnected" title="${esc(scope.error || "")}">maglevd disconnected</span>`} ${badge}</h2>
   <dl class="kv">
     <div><dt>version</dt><dd data-key="vpp-version">${esc(vpp.version || "–")}</dd></div>

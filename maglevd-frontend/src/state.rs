@@ -191,6 +191,10 @@ pub struct VipCounters {
     pub untracked: u64,
     /// Packets with no server.
     pub no_server: u64,
+    /// Packets VPP forwarded to the VIP's prefix (`/net/route/to`).
+    pub route_packets: u64,
+    /// Bytes VPP forwarded to the VIP's prefix (`/net/route/to`).
+    pub route_bytes: u64,
 }
 
 impl From<&v1::FrontendInfo> for Frontend {
@@ -310,6 +314,8 @@ impl From<&v1::LbVipCounters> for VipCounters {
             first: c.first_session_packets,
             untracked: c.untracked_packets,
             no_server: c.no_server_packets,
+            route_packets: c.route_packets,
+            route_bytes: c.route_bytes,
         }
     }
 }
@@ -507,6 +513,32 @@ mod tests {
             }],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn vip_counters_reach_the_page_with_the_route_counters() {
+        let c = VipCounters::from(&v1::LbVipCounters {
+            frontend: "web".into(),
+            existing_session_packets: 1,
+            first_session_packets: 2,
+            untracked_packets: 3,
+            no_server_packets: 4,
+            route_packets: 5,
+            route_bytes: 600,
+            ..Default::default()
+        });
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::json!({
+                "frontend": "web",
+                "existing": 1,
+                "first": 2,
+                "untracked": 3,
+                "no_server": 4,
+                "route_packets": 5,
+                "route_bytes": 600,
+            })
+        );
     }
 
     #[test]

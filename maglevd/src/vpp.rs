@@ -78,7 +78,7 @@ impl Vpp {
 /// The checker's backend states, as the syncer reads them.
 fn backend_states<P: Prober>(checker: &Checker<P>) -> HashMap<String, BackendState> {
     checker
-        .snapshot()
+        .statuses()
         .into_iter()
         .map(|b| (b.name.to_string(), b.state))
         .collect()

@@ -767,7 +767,7 @@ pub struct SyncSummary {
 /// GetVPPLBCounters takes no argument.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GetVpplbCountersRequest {}
-/// The lb plugin's counters, summed over VPP's threads.
+/// The lb plugin's counters of each VIP and its route counters, summed over VPP's threads.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct VpplbCounters {
     /// When they were read from the stats segment, unix nanoseconds.
@@ -804,6 +804,16 @@ pub struct LbVipCounters {
     /// "no server configured": new flows whose bucket had no AS.
     #[prost(uint64, tag = "8")]
     pub no_server_packets: u64,
+    /// Packets VPP forwarded to the VIP's prefix (`/net/route/to`, at the stats index of the
+    /// prefix's FIB entry from `ip_route_lookup`), summed over threads; 0 when VPP has no route
+    /// for the prefix.
+    #[prost(uint64, tag = "9")]
+    pub route_packets: u64,
+    /// Bytes VPP forwarded to the VIP's prefix (`/net/route/to`, at the stats index of the
+    /// prefix's FIB entry from `ip_route_lookup`), summed over threads; 0 when VPP has no route
+    /// for the prefix.
+    #[prost(uint64, tag = "10")]
+    pub route_bytes: u64,
 }
 /// A hypothetical change to one backend of one frontend.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use maglev_health::checker::{
-    BackendSpec, CheckSpec, Checker, CheckerConfig, CheckerError, Prober, SCHEDULER_TICK,
+    BackendSpec, BackendStatus, CheckSpec, Checker, CheckerConfig, CheckerError, Prober,
+    SCHEDULER_TICK,
 };
 use maglev_health::machine::{ActionError, State, Transition};
 use maglev_health::probe::{ProbeKind, ProbeSpec};
@@ -631,6 +632,53 @@ async fn apply_config_handles_added_unchanged_changed_and_removed() {
     .unwrap();
     assert_eq!(c.state("keep").unwrap().state, State::Disabled);
     assert_eq!(c.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn statuses_are_the_snapshots_without_history() {
+    let fake = Fake::with_delay(Duration::from_millis(5));
+    let c = checker(&fake);
+    fake.set_healthy(addr(1), false);
+    // Out of name order on purpose: both views sort by name.
+    c.apply_config(vec![
+        backend("c", 2, Some(check(1000, 1000, 1000, 2, 3))),
+        backend("a", 0, Some(check(1000, 1000, 1000, 2, 3))),
+        backend("b", 1, Some(check(1000, 1000, 1000, 2, 3))),
+        backend("s", 3, None),
+    ])
+    .unwrap();
+    sleep(Duration::from_secs(5)).await;
+    c.disable("c").unwrap();
+    let snapshot = c.snapshot();
+    let projected: Vec<BackendStatus> = snapshot
+        .iter()
+        .map(|s| BackendStatus {
+            name: Arc::clone(&s.name),
+            address: s.address,
+            state: s.state,
+            counter: s.counter,
+            enabled: s.enabled,
+        })
+        .collect();
+    let statuses = c.statuses();
+    assert_eq!(statuses, projected);
+    let seen: Vec<_> = statuses
+        .iter()
+        .map(|s| (&*s.name, s.state, s.enabled))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("a", State::Up, true),
+            ("b", State::Down, true),
+            ("c", State::Disabled, false),
+            ("s", State::Up, true),
+        ]
+    );
+    assert!(
+        snapshot.iter().any(|s| !s.history.is_empty()),
+        "the snapshots carry what the statuses leave out"
+    );
 }
 
 #[tokio::test(start_paused = true)]

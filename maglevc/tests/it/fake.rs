@@ -750,6 +750,8 @@ impl Maglev for Fake {
                 first_session_packets: 8_910,
                 untracked_packets: 0,
                 no_server_packets: 2,
+                route_packets: 1_243_479,
+                route_bytes: 98_765_432,
             }],
         }))
     }

@@ -331,7 +331,7 @@ pub(crate) fn start_hub<P: Prober>(
 
 fn states_of<P: Prober>(checker: &Checker<P>) -> HashMap<String, BackendState> {
     checker
-        .snapshot()
+        .statuses()
         .into_iter()
         .map(|s| (s.name.to_string(), s.state))
         .collect()

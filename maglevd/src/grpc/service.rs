@@ -813,6 +813,8 @@ impl<P: Prober> Maglev for MaglevService<P> {
                     first_session_packets: c.first_session_packets,
                     untracked_packets: c.untracked_packets,
                     no_server_packets: c.no_server_packets,
+                    route_packets: c.route_packets,
+                    route_bytes: c.route_bytes,
                 })
                 .collect(),
         }))

@@ -510,17 +510,26 @@ async fn lb_counters_come_from_the_scrape_and_follow_the_dataplane() {
         "sorted by prefix, named by frontend"
     );
 
-    // The dataplane counts: each of the four counters lands in its own field.
+    // The dataplane counts: each of the four counters and the route's packets and bytes
+    // (`/net/route/to` at the prefix's FIB entry) land in their own field.
     let web = pool_index(&s.sim, "192.0.2.80");
     let dns = pool_index(&s.sim, "192.0.2.53");
     for (counter, by) in [(0, 11), (1, 3), (2, 5), (3, 7)] {
         assert!(s.sim.bump_vip_counter(web, counter, by));
     }
     assert!(s.sim.bump_vip_counter(dns, 1, 2));
+    assert!(s.sim.bump_route_counter(ip("192.0.2.80"), 32, 13, 1700));
+    // The last bump: a scrape that sees it sees every one before it.
+    assert!(s.sim.bump_route_counter(ip("192.0.2.53"), 32, 2, 90));
+    let dns_bytes = first
+        .vips
+        .iter()
+        .find(|v| v.frontend == "dns")
+        .map(|v| v.route_bytes);
     let after = counters_where(&mut s.client, "the bumped counters", |c| {
         c.vips
             .iter()
-            .any(|v| v.frontend == "web" && v.existing_session_packets > 0)
+            .any(|v| v.frontend == "dns" && Some(v.route_bytes) > dns_bytes)
     })
     .await;
     let fields = |v: &LbVipCounters| {
@@ -529,6 +538,8 @@ async fn lb_counters_come_from_the_scrape_and_follow_the_dataplane() {
             v.first_session_packets,
             v.untracked_packets,
             v.no_server_packets,
+            v.route_packets,
+            v.route_bytes,
         ]
     };
     let by_frontend: BTreeMap<_, _> = after
@@ -543,10 +554,10 @@ async fn lb_counters_come_from_the_scrape_and_follow_the_dataplane() {
         .collect();
     let grew = |name: &str| {
         let (a, b) = (by_frontend[name], before[name]);
-        [a[0] - b[0], a[1] - b[1], a[2] - b[2], a[3] - b[3]]
+        std::array::from_fn::<u64, 6, _>(|i| a[i] - b[i])
     };
-    assert_eq!(grew("web"), [11, 3, 5, 7]);
-    assert_eq!(grew("dns"), [0, 2, 0, 0]);
+    assert_eq!(grew("web"), [11, 3, 5, 7, 13, 1700]);
+    assert_eq!(grew("dns"), [0, 2, 0, 0, 2, 90]);
     assert!(after.scraped_at_unix_nanos >= first.scraped_at_unix_nanos);
     s.stop().await;
 }

@@ -105,7 +105,7 @@ pub struct SyncReport {
     pub duration: Duration,
 }
 
-/// The lb counters of one VIP, summed over threads.
+/// The lb counters of one VIP and its route counters, summed over threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VipCounters {
     /// The VIP.
@@ -118,6 +118,10 @@ pub struct VipCounters {
     pub untracked_packets: u64,
     /// "no server configured".
     pub no_server_packets: u64,
+    /// Packets forwarded to the VIP's prefix (`/net/route/to`); 0 when VPP has no route for it.
+    pub route_packets: u64,
+    /// Bytes forwarded to the VIP's prefix (`/net/route/to`); 0 when VPP has no route for it.
+    pub route_bytes: u64,
 }
 
 /// One counters scrape.
@@ -238,6 +242,8 @@ impl VppSide for LbSyncer {
                     first_session_packets: c.get(LbCounter::First),
                     untracked_packets: c.get(LbCounter::Untracked),
                     no_server_packets: c.get(LbCounter::NoServer),
+                    route_packets: c.route.map_or(0, |r| r.packets),
+                    route_bytes: c.route.map_or(0, |r| r.bytes),
                 })
                 .collect(),
         })

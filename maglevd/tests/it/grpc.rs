@@ -169,7 +169,7 @@ impl Drop for Daemon {
 }
 
 /// A string field of a JSON log line.
-fn field(line: &str, name: &str) -> Option<String> {
+pub(crate) fn field(line: &str, name: &str) -> Option<String> {
     let start = line.find(&format!("\"{name}\":\""))? + name.len() + 4;
     let len = line[start..].find('"')?;
     Some(line[start..start + len].to_owned())

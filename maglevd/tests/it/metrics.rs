@@ -1,7 +1,9 @@
 //! `/metrics` and `/healthz` over a real checker (loopback backends), the sync engine and the
 //! simulator with its stats segment: the exposition parses (and passes `promtool check
 //! metrics` where promtool is installed; CI requires it), every family is there with its
-//! labels, and a backend going down moves its state, transitions and probe counters.
+//! labels, a backend going down moves its state, transitions and probe counters, and a
+//! reload that renames or adds backends moves the probe series to the new names (a probe in
+//! flight across it counts under neither).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -532,4 +534,186 @@ fn metrics_addr_parses_empty_as_off_and_port_only_as_every_address() {
         "127.0.0.1:9091",
         "localhost unless told otherwise"
     );
+}
+
+/// The `maglev_probe_total` and `maglev_probe_duration_seconds_count` of `backend`, summed
+/// over their other labels; `None` when the backend has no series.
+fn probes_of(samples: &[Sample], backend: &str) -> Option<(f64, f64)> {
+    let sum = |name: &str| {
+        let mut found = None;
+        for (n, l, v) in samples {
+            if n == name && l.get("backend").map(String::as_str) == Some(backend) {
+                *found.get_or_insert(0.0) += v;
+            }
+        }
+        found
+    };
+    match (
+        sum("maglev_probe_total"),
+        sum("maglev_probe_duration_seconds_count"),
+    ) {
+        (None, None) => None,
+        (total, count) => Some((total.unwrap_or(0.0), count.unwrap_or(0.0))),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_metrics_follow_backends_renamed_and_added_by_a_reload() {
+    let mut daemon =
+        crate::grpc::Daemon::start(&["--grpc-addr", "", "--metrics-addr", "127.0.0.1:0"]).await;
+    let line = daemon.record("metrics-listening").await;
+    let addr: SocketAddr = crate::grpc::field(&line, "addr").unwrap().parse().unwrap();
+    let scrape = || async move { parse(&get(addr, "/metrics").await.1) };
+
+    // b1 (127.0.0.61) is probed and counted under its name.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let before = loop {
+        let s = scrape().await;
+        if probes_of(&s, "b1").is_some_and(|(total, count)| total >= 1.0 && count >= 1.0) {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b1 never probed:\n{}",
+            daemon.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(probes_of(&before, "b1-renamed"), None);
+    assert_eq!(probes_of(&before, "b6"), None);
+
+    // The same config with b1 renamed (same address, same check) and b6 added.
+    let (_b6, p6) = listen("127.0.0.66:0").await;
+    let text = std::fs::read_to_string(&daemon.config).unwrap();
+    assert_eq!(text.matches("b1: ").count(), 2, "{text}");
+    let text = text
+        .replace("b1: ", "b1-renamed: ")
+        .replace(
+            "\n  healthchecks:\n",
+            &format!(
+                "\n  healthchecks:\n    c6: {{ type: tcp, port: {p6}, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }}\n"
+            ),
+        )
+        .replace(
+            "\n  backends:\n",
+            "\n  backends:\n    b6: { address: 127.0.0.66, healthcheck: c6 }\n",
+        )
+        .replace("b3: { weight: 20 }", "b3: { weight: 20 }\n            b6: {}");
+    std::fs::write(&daemon.config, text).unwrap();
+    daemon.signal("-HUP");
+    daemon.record("config-reload-done").await;
+
+    // The probes of 127.0.0.61 are now counted under the new name, b6's under its own; the old
+    // name's series are dropped (`ProbeRecorder::set_backends`) and, while the new name's
+    // counter keeps moving, never come back.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut first_renamed = None;
+    loop {
+        let s = scrape().await;
+        assert_eq!(
+            probes_of(&s, "b1"),
+            None,
+            "a probe counted under the old name after the reload"
+        );
+        let renamed = probes_of(&s, "b1-renamed");
+        let added = probes_of(&s, "b6");
+        if let (Some((total, count)), Some((added, _))) = (renamed, added) {
+            assert_eq!(total, count, "one duration per probe");
+            let first = *first_renamed.get_or_insert(total);
+            // Five more probes of the renamed backend (100 ms apart): well past any probe in
+            // flight at the reload.
+            if total >= first + 5.0 && added >= 1.0 {
+                assert_eq!(
+                    value(
+                        &s,
+                        "maglev_probe_total",
+                        &[
+                            ("backend", "b1-renamed"),
+                            ("type", "tcp"),
+                            ("result", "success")
+                        ]
+                    )
+                    .map(|v| v >= 1.0),
+                    Some(true)
+                );
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new names never showed (b1-renamed {renamed:?}, b6 {added:?}):\n{}",
+            daemon.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    daemon.signal("-TERM");
+    assert!(daemon.wait_exit().await.success());
+}
+
+/// A prober whose probes pass when the test lets them through, one semaphore permit each.
+struct Gated(Arc<tokio::sync::Semaphore>);
+
+impl maglev_health::checker::Prober for Gated {
+    fn probe(
+        &self,
+        _: &maglev_health::probe::ProbeSpec,
+        _: std::net::IpAddr,
+    ) -> impl Future<Output = maglev_health::result::ProbeResult> + Send {
+        let gate = Arc::clone(&self.0);
+        async move {
+            gate.acquire().await.expect("open").forget();
+            maglev_health::result::ProbeResult::new(
+                maglev_health::result::ResultCode::L4Ok,
+                "",
+                Duration::from_millis(1),
+            )
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_probe_in_flight_across_a_rename_is_not_counted_under_either_name() {
+    use maglev_health::checker::{CheckerConfig, Prober as _};
+    use maglev_health::probe::{ProbeKind, ProbeSpec};
+
+    let spec = ProbeSpec::new(ProbeKind::Icmp, Duration::from_secs(1));
+    let at: std::net::IpAddr = "127.0.0.61".parse().unwrap();
+    let probes = ProbeRecorder::default();
+    probes.set_backends([("old", at, &spec)]);
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let prober = MeteredProber::new(Gated(Arc::clone(&gate)), probes.clone());
+    let checker = Checker::new(CheckerConfig::default());
+    let config = Arc::new(Config::from_yaml_str("test.yaml", &config([1, 2])).unwrap());
+    let (_config_tx, config_rx) = tokio::sync::watch::channel(config);
+    let metrics = Metrics::new(
+        checker.clone(),
+        config_rx,
+        None,
+        ApiCounters::new(),
+        probes.clone(),
+        TransitionCounts::default(),
+    );
+    let counted = |name: &str| probes_of(&parse(&metrics.render().unwrap()), name);
+
+    gate.add_permits(1);
+    prober.probe(&spec, at).await;
+    assert_eq!(counted("old"), Some((1.0, 1.0)));
+
+    // A probe named "old" when it starts; the backend is renamed before it ends.
+    let in_flight = prober.probe(&spec, at);
+    probes.set_backends([("new", at, &spec)]);
+    gate.add_permits(1);
+    in_flight.await;
+    assert_eq!(counted("old"), None, "the old name's series came back");
+    assert_eq!(
+        counted("new"),
+        None,
+        "counted under a name it did not start with"
+    );
+
+    // Probes started after the rename count under the new name.
+    gate.add_permits(1);
+    prober.probe(&spec, at).await;
+    assert_eq!(counted("new"), Some((1.0, 1.0)));
+    checker.shutdown().await;
 }

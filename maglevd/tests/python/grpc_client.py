@@ -68,6 +68,14 @@ def main():
         services = sorted(ProtoReflectionDescriptorDatabase(channel).get_services())
         check("reflection lists maglev.v1.Maglev", "maglev.v1.Maglev" in services, str(services))
         check("reflection lists grpc.health.v1.Health", "grpc.health.v1.Health" in services)
+        # The served descriptor set carries the VIP route counters of GetVPPLBCounters.
+        reflected = ProtoReflectionDescriptorDatabase(channel).FindFileContainingSymbol(
+            "maglev.v1.LBVipCounters")
+        counters = next((m for m in reflected.message_type if m.name == "LBVipCounters"), None)
+        numbers = {f.name: f.number for f in counters.field} if counters else {}
+        check("reflection: LBVipCounters has route_packets = 9 and route_bytes = 10",
+              numbers.get("route_packets") == 9 and numbers.get("route_bytes") == 10,
+              str(numbers))
 
         health = health_pb2_grpc.HealthStub(channel)
         overall = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
