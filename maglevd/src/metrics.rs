@@ -524,6 +524,19 @@ impl Template {
         Self { open, seps, close }
     }
 
+    /// Pushes the text up to the last key's value: `values` are every value but the last
+    /// (the series of a [`Family::one_hot`] differ only there).
+    fn push_but_last(&self, out: &mut String, values: &[&str]) {
+        out.push_str(&self.open);
+        let mut seps = self.seps.iter();
+        for value in values {
+            push_escaped(out, value);
+            if let Some(sep) = seps.next() {
+                out.push_str(sep);
+            }
+        }
+    }
+
     /// Pushes the text and the escaped `values` (one per key, in order).
     fn push(&self, out: &mut String, values: &[&str]) {
         out.push_str(&self.open);
@@ -630,6 +643,40 @@ impl<const N: usize> Family<'_, N> {
         Self::sample(self.out, &self.first, values, value);
     }
 
+    /// The line ends of a [`Family::one_hot`] over `choices` (the last key's values): each
+    /// choice's `value"} 0` and `value"} 1` lines, escaped and built once per family.
+    fn choices<const C: usize>(&self, choices: [&str; C]) -> [[String; 2]; C] {
+        choices.map(|choice| {
+            [0, 1].map(|value| {
+                let mut end = String::new();
+                push_escaped(&mut end, choice);
+                end.push_str(self.first.close);
+                value.write(&mut end);
+                end.push('\n');
+                end
+            })
+        })
+    }
+
+    /// A one-hot gauge: one series per choice of the last key (`ends`, from
+    /// [`Family::choices`]), the other keys' `values` in common, 1 for choice `current` and 0
+    /// for the others. The common part is written once and copied: a backend's six state
+    /// lines cost two copies each.
+    fn one_hot<const C: usize>(
+        &mut self,
+        values: &[&str],
+        ends: &[[String; 2]; C],
+        current: usize,
+    ) {
+        debug_assert_eq!(values.len() + 1, N, "every key but the last");
+        self.scratch.clear();
+        self.first.push_but_last(&mut self.scratch, values);
+        for (i, [zero, one]) in ends.iter().enumerate() {
+            self.out.push_str(&self.scratch);
+            self.out.push_str(if i == current { one } else { zero });
+        }
+    }
+
     fn histogram(&mut self, values: [&str; N], h: &DurationHistogram) {
         Self::sample(self.out, &self.first, values, h.sum());
         Self::sample(self.out, &self.second, values, h.count());
@@ -674,10 +721,10 @@ impl Metrics {
             Kind::Gauge,
             ["backend", "state"],
         );
+        let ends = f.choices(BackendState::ALL.map(BackendState::as_str));
         for b in &backends {
-            for state in BackendState::ALL {
-                f.gauge([&b.name, state.as_str()], i64::from(b.state == state));
-            }
+            let current = BackendState::ALL.iter().position(|s| *s == b.state);
+            f.one_hot(&[&b.name], &ends, current.unwrap_or(usize::MAX));
         }
         let mut f = e.family(
             "maglev_backend_health",
@@ -758,14 +805,15 @@ impl Metrics {
             Kind::Gauge,
             ["frontend", "state"],
         );
+        let states = [
+            FrontendState::Unknown,
+            FrontendState::Up,
+            FrontendState::Down,
+        ];
+        let ends = f.choices(states.map(FrontendState::as_str));
         for (fe, w, _) in &weights {
-            for state in [
-                FrontendState::Unknown,
-                FrontendState::Up,
-                FrontendState::Down,
-            ] {
-                f.gauge([&fe.name, state.as_str()], i64::from(w.state == state));
-            }
+            let current = states.iter().position(|s| *s == w.state);
+            f.one_hot(&[&fe.name], &ends, current.unwrap_or(usize::MAX));
         }
         let mut f = e.family(
             "maglev_frontend_active_pool",
@@ -1166,6 +1214,27 @@ mod tests {
         fn needs_escape_finds_exactly_the_escaped_bytes(value in "[a-z\\\\\"\n é/:.\u{0}-\u{7f}]{0,40}") {
             let naive = value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n'));
             prop_assert_eq!(needs_escape(&value), naive);
+        }
+
+        #[test]
+        fn one_hot_writes_what_one_gauge_per_choice_writes(
+            first in "[a-z\\\\\"\n é]{0,8}",
+            second in "[a-z\\\\\"\n é]{0,8}",
+            choices in proptest::collection::vec("[a-z\\\\\"\n]{0,6}", 3),
+            current in 0usize..4,
+        ) {
+            let choices = [choices[0].as_str(), choices[1].as_str(), choices[2].as_str()];
+            let keys = ["a", "b", "state"];
+            let mut e = Text::with_capacity(0);
+            let mut f = e.family("g", "One-hot.", Kind::Gauge, keys);
+            let ends = f.choices(choices);
+            f.one_hot(&[&first, &second], &ends, current);
+            let mut reference = Text::with_capacity(0);
+            let mut f = reference.family("g", "One-hot.", Kind::Gauge, keys);
+            for (i, choice) in choices.iter().enumerate() {
+                f.gauge([&first, &second, choice], i64::from(i == current));
+            }
+            prop_assert_eq!(e.out, reference.out);
         }
 
         #[test]
