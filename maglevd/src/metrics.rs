@@ -1,4 +1,5 @@
-//! `/metrics` (OpenMetrics text) and `/healthz` on `--metrics-addr`.
+//! `/metrics` (OpenMetrics text, or the Prometheus text format 0.0.4 for clients that do not
+//! ask for OpenMetrics: [`Format`]) and `/healthz` on `--metrics-addr`.
 //!
 //! Nothing here is updated on the hot paths of the checker or the sync engine: a scrape reads
 //! their snapshots ([`Metrics`]) and renders every series then, so it
@@ -50,8 +51,38 @@ use tokio::sync::{broadcast, watch};
 
 use crate::grpc::requests::GrpcRequests;
 
-/// The content type of `/metrics`.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The exposition format of a scrape, negotiated from the request's `Accept` header as
+/// Prometheus's own clients do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0 text, what Prometheus asks for: a counter's `# HELP` and `# TYPE` name
+    /// its family (`maglev_probe`, samples `maglev_probe_total`), `# EOF` ends the scrape.
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4, for every other client (curl, `promtool check
+    /// metrics`): a counter's `# HELP` and `# TYPE` name its `_total` sample, no `# EOF`.
+    Text,
+}
+
+impl Format {
+    /// OpenMetrics when `accept` names it, the text format otherwise.
+    #[must_use]
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
+            Self::OpenMetrics
+        } else {
+            Self::Text
+        }
+    }
+
+    /// The `Content-Type` of a scrape in this format.
+    #[must_use]
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Self::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -389,12 +420,23 @@ impl Metrics {
     ///
     /// Only if formatting fails, which writing to a `String` does not.
     pub fn render(&self) -> Result<String, fmt::Error> {
+        self.render_as(Format::OpenMetrics)
+    }
+
+    /// One scrape, rendered in `format`.
+    ///
+    /// # Errors
+    ///
+    /// Only if formatting fails, which writing to a `String` does not.
+    pub fn render_as(&self, format: Format) -> Result<String, fmt::Error> {
         // One buffer, sized from the last scrape (plus room to grow) so that a large
         // scrape is not copied over and over as it grows.
         let last = self.last_len.load(Ordering::Relaxed);
-        let mut text = Text::with_capacity((last + last / 8).max(64 * 1024));
+        let mut text = Text::with_capacity((last + last / 8).max(64 * 1024), format);
         self.encode(&mut text);
-        text.out.push_str("# EOF\n");
+        if format == Format::OpenMetrics {
+            text.out.push_str("# EOF\n");
+        }
         self.last_len.store(text.out.len(), Ordering::Relaxed);
         Ok(text.out)
     }
@@ -507,6 +549,20 @@ struct Template {
 }
 
 impl Template {
+    /// A sample line's text around its label values: `name{key="…",…} `; without labels
+    /// `name{} ` in OpenMetrics (as `prometheus-client` writes it) and `name ` in the text
+    /// format.
+    fn line(name: &str, keys: &[&'static str], format: Format) -> Self {
+        if keys.is_empty() && format == Format::Text {
+            return Self {
+                open: format!("{name} "),
+                seps: Vec::new(),
+                close: "",
+            };
+        }
+        Self::new(&format!("{name}{{"), "", keys)
+    }
+
     /// `head` then, with labels, `first` and the first key.
     fn new(head: &str, first: &str, keys: &[&'static str]) -> Self {
         let mut open = String::from(head);
@@ -551,16 +607,17 @@ impl Template {
     }
 }
 
-/// The OpenMetrics text of one scrape, written straight into one `String` (the output of
-/// `prometheus-client`'s text encoder, byte for byte, without its per-piece dynamic writes).
+/// The text of one scrape, written straight into one `String`. In OpenMetrics, the output of
+/// `prometheus-client`'s text encoder, byte for byte, without its per-piece dynamic writes.
 struct Text {
     out: String,
+    format: Format,
     /// The `le` values of [`DurationHistogram`]'s buckets, `+Inf` last.
     les: Vec<String>,
 }
 
 impl Text {
-    fn with_capacity(capacity: usize) -> Self {
+    fn with_capacity(capacity: usize, format: Format) -> Self {
         let les = maglev_vpp::metrics::SYNC_DURATION_BUCKETS
             .iter()
             .map(|le| dtoa::Buffer::new().format(*le).to_owned())
@@ -568,6 +625,7 @@ impl Text {
             .collect();
         Self {
             out: String::with_capacity(capacity),
+            format,
             les,
         }
     }
@@ -580,14 +638,22 @@ impl Text {
         kind: Kind,
         keys: [&'static str; N],
     ) -> Family<'_, N> {
+        // The text format names a counter by its sample, OpenMetrics by its family.
+        let total = if kind == Kind::Counter && self.format == Format::Text {
+            "_total"
+        } else {
+            ""
+        };
         for (tag, text) in [("# HELP ", help), ("# TYPE ", kind.as_str())] {
             self.out.push_str(tag);
             self.out.push_str(name);
+            self.out.push_str(total);
             self.out.push(' ');
             self.out.push_str(text);
             self.out.push('\n');
         }
-        let line = |suffix: &str| Template::new(&format!("{name}{suffix}{{"), "", &keys);
+        let format = self.format;
+        let line = |suffix: &str| Template::line(&format!("{name}{suffix}"), &keys, format);
         let (first, second, heads) = match kind {
             Kind::Gauge => (line(""), Template::default(), Vec::new()),
             Kind::Counter => (line("_total"), Template::default(), Vec::new()),
@@ -1015,7 +1081,8 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics` and `/healthz` on `listener` until `shutdown` resolves.
+/// Serves `/metrics` (OpenMetrics when the `Accept` header asks for it, as Prometheus does;
+/// the text format 0.0.4 otherwise) and `/healthz` on `listener` until `shutdown` resolves.
 ///
 /// # Errors
 ///
@@ -1030,16 +1097,18 @@ pub async fn serve(
     let app = axum::Router::new()
         .route(
             "/metrics",
-            get(move || {
+            get(move |headers: axum::http::HeaderMap| {
                 let metrics = metrics.clone();
+                let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+                let format = Format::negotiate(accept);
                 async move {
                     // Rendering is CPU only, off the async workers.
-                    let body = tokio::task::spawn_blocking(move || metrics.render())
+                    let body = tokio::task::spawn_blocking(move || metrics.render_as(format))
                         .await
                         .ok()
                         .and_then(Result::ok)
                         .unwrap_or_default();
-                    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)
+                    ([(header::CONTENT_TYPE, format.content_type())], body)
                 }
             }),
         )
@@ -1094,10 +1163,15 @@ mod tests {
     }
 
     impl Series {
-        /// Through [`Text`].
+        /// Through [`Text`], as OpenMetrics.
         fn ours(&self) -> String {
+            self.ours_as(Format::OpenMetrics)
+        }
+
+        /// Through [`Text`], in `format`.
+        fn ours_as(&self, format: Format) -> String {
             let values: Vec<&str> = self.labels.iter().map(|(_, v)| v.as_str()).collect();
-            let mut e = Text::with_capacity(0);
+            let mut e = Text::with_capacity(0, format);
             // The families' keys are fixed at compile time: one arm per label count.
             match values.len() {
                 0 => self.write(&mut e, [], []),
@@ -1106,7 +1180,9 @@ mod tests {
                 3 => self.write(&mut e, ["a", "b", "c"], [values[0], values[1], values[2]]),
                 n => panic!("{n} labels: the tests use at most 3"),
             }
-            e.out.push_str("# EOF\n");
+            if format == Format::OpenMetrics {
+                e.out.push_str("# EOF\n");
+            }
             e.out
         }
 
@@ -1202,6 +1278,36 @@ mod tests {
     }
 
     #[test]
+    fn the_text_format_names_counters_by_sample_and_has_no_eof_or_empty_braces() {
+        let s = series(&[("a", "b1")], &[300, 1_500]);
+        let (om, text) = (s.ours(), s.ours_as(Format::Text));
+        assert!(
+            text.contains("# HELP c_total A counter.\n# TYPE c_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\ng0 -3\n") && text.contains("\nh0_seconds_count 2\n"),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF") && om.ends_with("# EOF\n"));
+        // Apart from those, the same lines in the same order.
+        let normalized = om
+            .replace("# HELP c A", "# HELP c_total A")
+            .replace("# TYPE c counter", "# TYPE c_total counter")
+            .replace("{} ", " ")
+            .replace("# EOF\n", "");
+        assert_eq!(text, normalized);
+    }
+
+    #[test]
+    fn negotiation_follows_the_accept_header() {
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(Some("*/*")), Format::Text);
+        assert_eq!(Format::negotiate(None), Format::Text);
+    }
+
+    #[test]
     fn text_escapes_label_values_as_prometheus_client() {
         let s = series(&[("a", "a\\b\"c\nd"), ("b", "é")], &[]);
         let ours = s.ours();
@@ -1225,11 +1331,11 @@ mod tests {
         ) {
             let choices = [choices[0].as_str(), choices[1].as_str(), choices[2].as_str()];
             let keys = ["a", "b", "state"];
-            let mut e = Text::with_capacity(0);
+            let mut e = Text::with_capacity(0, Format::OpenMetrics);
             let mut f = e.family("g", "One-hot.", Kind::Gauge, keys);
             let ends = f.choices(choices);
             f.one_hot(&[&first, &second], &ends, current);
-            let mut reference = Text::with_capacity(0);
+            let mut reference = Text::with_capacity(0, Format::OpenMetrics);
             let mut f = reference.family("g", "One-hot.", Kind::Gauge, keys);
             for (i, choice) in choices.iter().enumerate() {
                 f.gauge([&first, &second, choice], i64::from(i == current));

@@ -5,7 +5,7 @@
 //! reload that renames or adds backends moves the probe series to the new names (a probe in
 //! flight across it counts under neither).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,6 +84,11 @@ pub(crate) type Sample = (String, BTreeMap<String, String>, f64);
 /// Parses OpenMetrics text strictly enough to catch a malformed line.
 pub(crate) fn parse(text: &str) -> Vec<Sample> {
     assert!(text.ends_with("# EOF\n"), "no # EOF at the end");
+    parse_lines(text)
+}
+
+/// The samples of OpenMetrics or Prometheus text, each line checked.
+fn parse_lines(text: &str) -> Vec<Sample> {
     let mut out = Vec::new();
     for line in text.lines() {
         if line.starts_with('#') {
@@ -142,11 +147,23 @@ pub(crate) fn label_names(samples: &[Sample], name: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// `GET path` over plain HTTP/1.0: the status line and the body.
+/// The `Accept` header of Prometheus's scrapes.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// `GET path` over plain HTTP/1.0 as Prometheus asks (OpenMetrics): the status line and the
+/// body.
 pub(crate) async fn get(addr: SocketAddr, path: &str) -> (String, String) {
+    get_accepting(addr, path, Some(PROMETHEUS_ACCEPT)).await
+}
+
+/// `GET path` with `accept` as the `Accept` header (none when `None`).
+async fn get_accepting(addr: SocketAddr, path: &str, accept: Option<&str>) -> (String, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
     stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n{accept}\r\n").as_bytes())
         .await
         .unwrap();
     let mut response = String::new();
@@ -155,9 +172,9 @@ pub(crate) async fn get(addr: SocketAddr, path: &str) -> (String, String) {
     (head.to_owned(), body.to_owned())
 }
 
-/// `promtool check metrics` on `text`: skipped with a notice outside CI when promtool is
-/// missing, a failure under `CI=true`.
-fn promtool_check(text: &str) {
+/// `promtool check metrics` on `text`: what it said and whether it passed; `None` (with a
+/// notice) outside CI when promtool is missing, a failure under `CI=true`.
+fn promtool(text: &str) -> Option<(String, bool)> {
     use std::io::Write as _;
     let spawned = std::process::Command::new("promtool")
         .args(["check", "metrics"])
@@ -172,7 +189,7 @@ fn promtool_check(text: &str) {
         }
         Err(e) => {
             eprintln!("SKIPPED promtool check metrics: promtool not runnable here ({e})");
-            return;
+            return None;
         }
     };
     child
@@ -187,6 +204,14 @@ fn promtool_check(text: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    Some((said, out.status.success()))
+}
+
+/// `promtool check metrics` on OpenMetrics `text`.
+fn promtool_check_openmetrics(text: &str) {
+    let Some((said, _)) = promtool(text) else {
+        return;
+    };
     // promtool 2.x reads the Prometheus text format, where a counter's HELP is keyed by its
     // sample name; OpenMetrics keys it by the family name (`maglev_probe` for the samples
     // `maglev_probe_total`). That one complaint is expected for counters; anything else fails.
@@ -313,7 +338,25 @@ async fn metrics_have_every_family_and_follow_a_backend_going_down() {
         "{head}"
     );
     let before = parse(&body);
-    promtool_check(&body);
+    promtool_check_openmetrics(&body);
+    // A client that does not ask for OpenMetrics (curl, promtool) gets the text format, which
+    // promtool passes without a word, with the same metrics (the series may move in between).
+    let (head, text) = get_accepting(addr, "/metrics", None).await;
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    if let Some((said, passed)) = promtool(&text) {
+        assert!(
+            passed && said.trim().is_empty(),
+            "promtool check metrics: {said}"
+        );
+    }
+    let names = |samples: &[Sample]| -> BTreeSet<String> {
+        samples.iter().map(|(n, _, _)| n.clone()).collect()
+    };
+    assert_eq!(names(&parse_lines(&text)), names(&before));
     let (head, body) = get(addr, "/healthz").await;
     assert!(head.contains(" 200 "), "{head}");
     assert_eq!(body, "ok\n");
