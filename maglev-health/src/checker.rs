@@ -885,35 +885,33 @@ impl<P: Prober> Checker<P> {
 
     /// The current view of every backend, sorted by name.
     pub fn snapshot(&self) -> Vec<BackendSnapshot> {
-        let workers = lock(&self.inner.workers);
-        let mut out: Vec<BackendSnapshot> = workers
-            .iter()
-            .map(|(k, w)| snapshot_of(k, &lock(&w.shared)))
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        out
+        self.by_name(snapshot_of)
     }
 
     /// The status of every backend, sorted by name: [`Checker::snapshot`] without the history
     /// and the last result.
     pub fn statuses(&self) -> Vec<BackendStatus> {
+        self.by_name(|name, shared| {
+            let m = &shared.machine;
+            BackendStatus {
+                name: Arc::clone(name),
+                address: shared.address,
+                state: m.state(),
+                counter: m.counter(),
+                enabled: m.enabled(),
+            }
+        })
+    }
+
+    /// `view` of every backend, sorted by name.
+    fn by_name<T>(&self, view: impl Fn(&Arc<str>, &Shared) -> T) -> Vec<T> {
         let workers = lock(&self.inner.workers);
-        let mut out: Vec<BackendStatus> = workers
+        let mut named: Vec<(&Arc<str>, T)> = workers
             .iter()
-            .map(|(name, w)| {
-                let shared = lock(&w.shared);
-                let m = &shared.machine;
-                BackendStatus {
-                    name: Arc::clone(name),
-                    address: shared.address,
-                    state: m.state(),
-                    counter: m.counter(),
-                    enabled: m.enabled(),
-                }
-            })
+            .map(|(name, w)| (name, view(name, &lock(&w.shared))))
             .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        out
+        named.sort_by(|a, b| a.0.cmp(b.0));
+        named.into_iter().map(|(_, v)| v).collect()
     }
 
     /// Applies a config (spec B §1.8): new backends start; backends with an unchanged health

@@ -565,19 +565,18 @@ impl Template {
 
     /// `head` then, with labels, `first` and the first key.
     fn new(head: &str, first: &str, keys: &[&'static str]) -> Self {
-        let mut open = String::from(head);
-        let mut seps = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            if i == 0 {
-                open.push_str(first);
-                open.push_str(key);
-                open.push_str("=\"");
-            } else {
-                seps.push(format!("\",{key}=\""));
-            }
+        let Some((key, rest)) = keys.split_first() else {
+            return Self {
+                open: head.to_owned(),
+                seps: Vec::new(),
+                close: "} ",
+            };
+        };
+        Self {
+            open: format!("{head}{first}{key}=\""),
+            seps: rest.iter().map(|key| format!("\",{key}=\"")).collect(),
+            close: "\"} ",
         }
-        let close = if keys.is_empty() { "} " } else { "\"} " };
-        Self { open, seps, close }
     }
 
     /// Pushes the text up to the last key's value: `values` are every value but the last
@@ -595,13 +594,12 @@ impl Template {
 
     /// Pushes the text and the escaped `values` (one per key, in order).
     fn push(&self, out: &mut String, values: &[&str]) {
-        out.push_str(&self.open);
-        if let Some((first, rest)) = values.split_first() {
-            push_escaped(out, first);
-            for (sep, value) in self.seps.iter().zip(rest) {
-                out.push_str(sep);
-                push_escaped(out, value);
+        match values.split_last() {
+            Some((last, rest)) => {
+                self.push_but_last(out, rest);
+                push_escaped(out, last);
             }
+            None => out.push_str(&self.open),
         }
         out.push_str(self.close);
     }
@@ -725,21 +723,22 @@ impl<const N: usize> Family<'_, N> {
     }
 
     /// A one-hot gauge: one series per choice of the last key (`ends`, from
-    /// [`Family::choices`]), the other keys' `values` in common, 1 for choice `current` and 0
-    /// for the others. The common part is written once and copied: a backend's six state
-    /// lines cost two copies each.
+    /// [`Family::choices`]), the other keys' `values` in common, 1 for choice `current` (if
+    /// any) and 0 for the others. The common part is written once and copied: a backend's six
+    /// state lines cost two copies each.
     fn one_hot<const C: usize>(
         &mut self,
         values: &[&str],
         ends: &[[String; 2]; C],
-        current: usize,
+        current: Option<usize>,
     ) {
         debug_assert_eq!(values.len() + 1, N, "every key but the last");
         self.scratch.clear();
         self.first.push_but_last(&mut self.scratch, values);
         for (i, [zero, one]) in ends.iter().enumerate() {
             self.out.push_str(&self.scratch);
-            self.out.push_str(if i == current { one } else { zero });
+            self.out
+                .push_str(if current == Some(i) { one } else { zero });
         }
     }
 
@@ -790,7 +789,7 @@ impl Metrics {
         let ends = f.choices(BackendState::ALL.map(BackendState::as_str));
         for b in &backends {
             let current = BackendState::ALL.iter().position(|s| *s == b.state);
-            f.one_hot(&[&b.name], &ends, current.unwrap_or(usize::MAX));
+            f.one_hot(&[&b.name], &ends, current);
         }
         let mut f = e.family(
             "maglev_backend_health",
@@ -879,7 +878,7 @@ impl Metrics {
         let ends = f.choices(states.map(FrontendState::as_str));
         for (fe, w, _) in &weights {
             let current = states.iter().position(|s| *s == w.state);
-            f.one_hot(&[&fe.name], &ends, current.unwrap_or(usize::MAX));
+            f.one_hot(&[&fe.name], &ends, current);
         }
         let mut f = e.family(
             "maglev_frontend_active_pool",
@@ -1334,7 +1333,7 @@ mod tests {
             let mut e = Text::with_capacity(0, Format::OpenMetrics);
             let mut f = e.family("g", "One-hot.", Kind::Gauge, keys);
             let ends = f.choices(choices);
-            f.one_hot(&[&first, &second], &ends, current);
+            f.one_hot(&[&first, &second], &ends, Some(current));
             let mut reference = Text::with_capacity(0, Format::OpenMetrics);
             let mut f = reference.family("g", "One-hot.", Kind::Gauge, keys);
             for (i, choice) in choices.iter().enumerate() {

@@ -75,8 +75,8 @@ impl Vpp {
     }
 }
 
-/// The checker's backend states, as the syncer reads them.
-fn backend_states<P: Prober>(checker: &Checker<P>) -> HashMap<String, BackendState> {
+/// The checker's backend states by name, as the syncer and the event hub read them.
+pub(crate) fn backend_states<P: Prober>(checker: &Checker<P>) -> HashMap<String, BackendState> {
     checker
         .statuses()
         .into_iter()

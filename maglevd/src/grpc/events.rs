@@ -320,21 +320,13 @@ pub(crate) fn start_hub<P: Prober>(
     let sync = vpp.as_ref().and_then(|v| v.subscribe());
     let hub = Hub {
         tx: tx.clone(),
-        states: states_of(&checker),
+        states: crate::vpp::backend_states(&checker),
         checker,
         vpp,
         tracker: FrontendTracker::new(),
     };
     tokio::spawn(hub.run(transitions, config, sync));
     tx
-}
-
-fn states_of<P: Prober>(checker: &Checker<P>) -> HashMap<String, BackendState> {
-    checker
-        .statuses()
-        .into_iter()
-        .map(|s| (s.name.to_string(), s.state))
-        .collect()
 }
 
 struct Hub<P: Prober> {
@@ -369,7 +361,7 @@ impl<P: Prober> Hub<P> {
     /// triggers).
     fn refresh(&mut self, config: &Config, reread: bool) {
         if reread {
-            self.states = states_of(&self.checker);
+            self.states = crate::vpp::backend_states(&self.checker);
         }
         let overrides = self.overrides();
         let changes = self.tracker.observe_all(config, &self.states, &overrides);
